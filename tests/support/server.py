@@ -1,0 +1,131 @@
+"""A real `chatserver serve` process for integration tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.support.redis_server import free_port
+
+
+class ServerProcess:
+    def __init__(
+        self,
+        data_dir: Path,
+        redis_url: str | None,
+        *,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+        node_id: str | None = None,
+        demo: bool = False,
+    ) -> None:
+        self.data_dir = data_dir
+        self.redis_url = redis_url
+        self.port = port or free_port()
+        self.env = env or {}
+        self.node_id = node_id
+        self.demo = demo
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir / f"server-{self.port}.log"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("CHATSERVER_", "REDIS_URL"))
+        }
+        env.update(
+            {
+                "CHATSERVER_LOG_FORMAT": "json",
+                "CHATSERVER_TICK_INTERVAL_S": "0.2",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        if self.redis_url is not None:
+            env["REDIS_URL"] = self.redis_url
+        env.update(self.env)
+        cmd = [
+            sys.executable,
+            "-m",
+            "chatserver",
+            "serve",
+            "--data",
+            str(self.data_dir),
+            "--port",
+            str(self.port),
+        ]
+        if self.node_id:
+            cmd += ["--node-id", self.node_id]
+        if not self.demo:
+            cmd.append("--no-demo")
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                if httpx.get(f"{self.http}/readyz", timeout=0.5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"server did not become ready:\n{self.output()}")
+
+    def output(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-6000:]
+        except OSError:
+            return ""
+
+    def terminate(self, timeout: float = 15.0) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout)
+        self.proc = None
+        return code
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            try:
+                self.terminate()
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if hasattr(self, "log"):
+            self.log.close()
+
+
+def run_cli(
+    data_dir: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("CHATSERVER_", "REDIS_URL"))
+    }
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "chatserver", "--data", str(data_dir), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=60,
+    )
