@@ -1,0 +1,110 @@
+"""The chat protocol, sans-I/O: frames in, typed commands out; server events in, frames out.
+
+No sockets, no asyncio, no clock: the WebSocket endpoints are thin adapters around
+:class:`ProtocolConnection`, and :mod:`chatserver.protocol.frames` builds every server frame.
+``docs/protocol.md`` is the wire reference.
+"""
+
+from __future__ import annotations
+
+from chatserver.protocol import frames
+from chatserver.protocol.commands import (
+    AGENT_TYPES,
+    COMMAND_CLASSES,
+    TYPES_BY_ROLE,
+    VISITOR_TYPES,
+    Accept,
+    Close,
+    Command,
+    Decline,
+    Hello,
+    LeaveMessage,
+    Message,
+    Note,
+    Ping,
+    Rate,
+    Read,
+    Resume,
+    Start,
+    Status,
+    Tag,
+    Transfer,
+    Typing,
+)
+from chatserver.protocol.connection import RATE_LIMITED_TYPES, ProtocolConnection, State
+from chatserver.protocol.errors import (
+    ERROR_CLASSES,
+    BadFrame,
+    ChatProtocolException,
+    CloseCode,
+    Conflict,
+    ErrorCode,
+    Forbidden,
+    InternalError,
+    InvalidState,
+    NotFound,
+    ProtocolError,
+    RateLimited,
+    TooLarge,
+    Unauthorized,
+    Unavailable,
+    error_for_code,
+)
+from chatserver.protocol.frames import AgentProfile, ConversationBrief, ConversationSummary, iso_ts
+from chatserver.protocol.limits import DEFAULT_LANGUAGES, DEFAULT_TOPICS, Limits
+from chatserver.protocol.types import AgentStatus, ClosedBy, Role, SenderRole
+
+__all__ = [
+    "AGENT_TYPES",
+    "COMMAND_CLASSES",
+    "DEFAULT_LANGUAGES",
+    "DEFAULT_TOPICS",
+    "ERROR_CLASSES",
+    "RATE_LIMITED_TYPES",
+    "TYPES_BY_ROLE",
+    "VISITOR_TYPES",
+    "Accept",
+    "AgentProfile",
+    "AgentStatus",
+    "BadFrame",
+    "ChatProtocolException",
+    "Close",
+    "CloseCode",
+    "ClosedBy",
+    "Command",
+    "Conflict",
+    "ConversationBrief",
+    "ConversationSummary",
+    "Decline",
+    "ErrorCode",
+    "Forbidden",
+    "Hello",
+    "InternalError",
+    "InvalidState",
+    "LeaveMessage",
+    "Limits",
+    "Message",
+    "NotFound",
+    "Note",
+    "Ping",
+    "ProtocolConnection",
+    "ProtocolError",
+    "Rate",
+    "RateLimited",
+    "Read",
+    "Resume",
+    "Role",
+    "SenderRole",
+    "Start",
+    "State",
+    "Status",
+    "Tag",
+    "TooLarge",
+    "Transfer",
+    "Typing",
+    "Unauthorized",
+    "Unavailable",
+    "error_for_code",
+    "frames",
+    "iso_ts",
+]
