@@ -1,0 +1,149 @@
+"""Group commit planning, sans-I/O: what one batch of queued appends writes and returns.
+
+The writer task (in `sqlite.py`) reads, inside its write transaction, the ``last_seq`` of every
+conversation in the batch and the stored events whose (conversation_id, client_id) the batch
+repeats; `BatchPlanner` then assigns seqs in Python, spots duplicates (stored or earlier in the
+same batch), merges the conversation updates, and yields the rows to insert and the updates to
+run — a handful of statements for the whole batch — plus each caller's result.
+
+A *group* is what one caller queued: one `append` or one `append_many`. It succeeds or fails as
+a whole; a group naming an unknown conversation fails with `NotFoundError` and takes no seq.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+from .base import ActorRole, NotFoundError, StoredEvent
+
+__all__ = [
+    "INSERT_EVENT",
+    "BatchPlanner",
+    "EventRow",
+    "Item",
+    "Outcome",
+    "Pending",
+    "update_statements",
+]
+
+#: A queued event: (conversation_id, kind, body, body_json, ts, actor_role, actor_id,
+#: actor_name, client_id, update). ``update`` holds column values already encoded for SQL.
+Item = tuple[
+    str, str, dict[str, Any], str, str, ActorRole, str | None, str | None, str | None,
+    dict[str, Any] | None,
+]  # fmt: skip
+
+#: A row of the events table, in the order of `INSERT_EVENT`'s columns.
+EventRow = tuple[str, int, str, str, str, str | None, str | None, str | None, str]
+
+INSERT_EVENT = (
+    "INSERT INTO events (conversation_id, seq, ts, kind, actor_role, actor_id, actor_name,"
+    " client_id, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+class Pending:
+    """One caller's group in the queue, with the future its caller awaits."""
+
+    __slots__ = ("future", "items")
+
+    def __init__(self, items: list[Item], future: asyncio.Future[list[StoredEvent]]) -> None:
+        self.items = items
+        self.future = future
+
+
+#: What one group's caller gets: its stored events, or the error that failed the group.
+Outcome = list[StoredEvent] | BaseException
+
+
+class BatchPlanner:
+    """Seq allocation and idempotency for one batch, from state read in its transaction.
+
+    ``last_seq`` maps each known conversation of the batch to its stored ``last_seq``;
+    ``stored`` maps (conversation_id, client_id) to an already stored event. `plan` is called
+    once per group, in queue order, and appends that group's rows and merged conversation
+    updates to the lists it is given: the whole batch's, or the group's own (slow path).
+    """
+
+    __slots__ = ("last_seq", "seen", "touched")
+
+    def __init__(
+        self, last_seq: dict[str, int], stored: dict[tuple[str, str], StoredEvent]
+    ) -> None:
+        self.last_seq = last_seq
+        self.seen = stored
+        self.touched: set[str] = set()
+
+    def plan(
+        self, items: list[Item], rows: list[EventRow], updates: dict[str, dict[str, Any]]
+    ) -> Outcome:
+        """Assign seqs to one group, record them as taken, and return its caller's result."""
+        last_seq = self.last_seq
+        for item in items:
+            if item[0] not in last_seq:
+                return NotFoundError(f"unknown conversation {item[0]!r}")
+        results: list[StoredEvent] = []
+        seen = self.seen
+        touched = self.touched
+        for conv, kind, body, body_json, ts, role, actor_id, actor_name, client_id, upd in items:
+            if client_id is not None:
+                prior = seen.get((conv, client_id))
+                if prior is not None:
+                    results.append(prior if prior.duplicate else replace(prior, duplicate=True))
+                    continue
+            seq = last_seq[conv] + 1
+            last_seq[conv] = seq
+            touched.add(conv)
+            event = StoredEvent(conv, seq, ts, kind, role, actor_id, actor_name, client_id, body)
+            rows.append((conv, seq, ts, kind, role, actor_id, actor_name, client_id, body_json))
+            results.append(event)
+            if client_id is not None:
+                seen[(conv, client_id)] = event
+            if upd:
+                merged = updates.get(conv)
+                if merged is None:
+                    updates[conv] = dict(upd)
+                else:
+                    merged.update(upd)
+        return results
+
+    def undo(self, rows: list[EventRow]) -> None:
+        """Give back what a group's `plan` took, its seqs and client_ids: it failed in SQL."""
+        for conv, seq, *_, client_id, _body in reversed(rows):
+            if self.last_seq.get(conv) == seq:
+                self.last_seq[conv] = seq - 1
+            if client_id is not None:
+                self.seen.pop((conv, client_id), None)
+
+
+def update_statements(
+    last_seq: dict[str, int], touched: Iterable[str], updates: dict[str, dict[str, Any]]
+) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """The conversation UPDATEs for a batch: (sql, parameter rows), one per set of columns.
+
+    Every touched conversation gets its new ``last_seq``; merged ``update=`` fields ride in the
+    same statement. Rows with the same columns share one ``executemany``.
+    """
+    by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    plain: list[tuple[Any, ...]] = []
+    for conv in touched:
+        fields = updates.get(conv)
+        if not fields:
+            plain.append((last_seq[conv], conv))
+            continue
+        columns = tuple(sorted(fields))
+        by_columns.setdefault(columns, []).append(
+            (*(fields[c] for c in columns), last_seq[conv], conv)
+        )
+    statements: list[tuple[str, list[tuple[Any, ...]]]] = []
+    if plain:
+        statements.append(("UPDATE conversations SET last_seq = ? WHERE id = ?", plain))
+    for columns, rows in by_columns.items():
+        assignments = ", ".join(f"{c} = ?" for c in columns)
+        statements.append(
+            (f"UPDATE conversations SET {assignments}, last_seq = ? WHERE id = ?", rows)
+        )
+    return statements
