@@ -1,0 +1,221 @@
+"""The Starlette application: routes, lifespan, and the small HTTP API."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+
+from chatserver.auth import new_token, token_hash, verify_password
+from chatserver import widget_routes
+from chatserver.context import HubContext, load_routing_config
+from chatserver.endpoints import agent_endpoint, visitor_endpoint
+from chatserver.settings import Settings
+from chatserver.store.base import AgentRecord, TokenRecord, iso_now
+
+SESSION_COOKIE = "chat_session"
+STAFF_ROLES = frozenset({"supervisor", "analyst", "admin"})
+
+
+def error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status)
+
+
+def ctx_of(request: Request) -> HubContext:
+    ctx: HubContext = request.app.state.ctx
+    return ctx
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.cookies.get(SESSION_COOKIE)
+
+
+async def current_agent(request: Request) -> AgentRecord | None:
+    return await ctx_of(request).authenticate(bearer_token(request))
+
+
+def agent_json(agent: AgentRecord) -> dict[str, Any]:
+    return {
+        "id": agent.id,
+        "username": agent.username,
+        "display_name": agent.display_name,
+        "skills": dict(agent.skills),
+        "capacity": agent.capacity,
+        "roles": list(agent.roles),
+    }
+
+
+async def login(request: Request) -> Response:
+    ctx = ctx_of(request)
+    try:
+        body = await request.json()
+    except ValueError:
+        return error(400, "bad_request", "expected a JSON object with username and password")
+    if (
+        not isinstance(body, dict)
+        or not isinstance(body.get("username"), str)
+        or not isinstance(body.get("password"), str)
+    ):
+        return error(
+            400, "bad_request", "expected a JSON object with string fields username and password"
+        )
+    agent = await ctx.store.get_agent_by_username(body["username"].strip())
+    ok = verify_password(agent.password_hash if agent else None, body["password"])
+    if agent is None or not ok or agent.disabled:
+        return error(401, "unauthorized", "wrong username or password")
+    token = new_token()
+    now = time.time()
+    await ctx.store.add_token(
+        TokenRecord(
+            token_hash=token_hash(token),
+            agent_id=agent.id,
+            created_at=iso_now(now),
+            expires_at=iso_now(now + ctx.settings.token_ttl_s),
+        )
+    )
+    response = JSONResponse(
+        {"token": token, "agent": agent_json(agent), "expires_in_s": int(ctx.settings.token_ttl_s)}
+    )
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(ctx.settings.token_ttl_s),
+        httponly=True,
+        samesite="strict",
+        secure=ctx.settings.cookie_secure,
+        path="/",
+    )
+    return response
+
+
+async def logout(request: Request) -> Response:
+    ctx = ctx_of(request)
+    token = bearer_token(request)
+    if not token or await ctx.authenticate(token) is None:
+        return error(401, "unauthorized", "not signed in")
+    await ctx.store.revoke_token(token_hash(token), iso_now())
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def me(request: Request) -> Response:
+    agent = await current_agent(request)
+    if agent is None:
+        return error(401, "unauthorized", "not signed in")
+    return JSONResponse({"agent": agent_json(agent)})
+
+
+async def conversation(request: Request) -> Response:
+    ctx = ctx_of(request)
+    agent = await current_agent(request)
+    if agent is None:
+        return error(401, "unauthorized", "sign in first (Authorization: Bearer <token>)")
+    conv_id = request.path_params["conversation_id"]
+    conv = await ctx.store.get_conversation(conv_id)
+    if conv is None:
+        return error(404, "not_found", f"no conversation {conv_id!r}")
+    events = await ctx.store.events(conv_id)
+    staff = bool(set(agent.roles) & STAFF_ROLES)
+    served = any(e.kind == "assigned" and e.body.get("agent_id") == agent.id for e in events)
+    if not staff and conv.agent_id != agent.id and not served:
+        return error(403, "forbidden", "this conversation was not assigned to you")
+    payload: dict[str, Any] = {
+        "conversation": conversation_json(conv),
+        "events": [
+            {
+                "seq": e.seq,
+                "ts": e.ts,
+                "kind": e.kind,
+                "from": {"role": e.actor_role, "id": e.actor_id, "name": e.actor_name},
+                "client_id": e.client_id,
+                "body": e.body,
+            }
+            for e in events
+        ],
+    }
+    if staff:
+        payload["decisions"] = [
+            {"ts": d.ts, "explanation": d.explanation} for d in await ctx.store.decisions(conv_id)
+        ]
+    return JSONResponse(payload)
+
+
+def conversation_json(conv: Any) -> dict[str, Any]:
+    return {
+        "conversation_id": conv.id,
+        "visitor_id": conv.visitor_id,
+        "site": conv.site,
+        "topic": conv.topic,
+        "language": conv.language,
+        "status": conv.status,
+        "priority": conv.priority,
+        "agent_id": conv.agent_id,
+        "last_agent_id": conv.last_agent_id,
+        "created_at": conv.created_at,
+        "assigned_at": conv.assigned_at,
+        "first_response_at": conv.first_response_at,
+        "closed_at": conv.closed_at,
+        "closed_by": conv.closed_by,
+        "page_url": conv.page_url,
+        "last_seq": conv.last_seq,
+        "rating": conv.rating,
+        "rating_comment": conv.rating_comment,
+        "tags": list(conv.tags),
+    }
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok", "node": ctx_of(request).settings.node_id})
+
+
+async def readyz(request: Request) -> Response:
+    checks = await ctx_of(request).ready()
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse(
+        {"status": "ok" if ok else "unavailable", **checks}, status_code=200 if ok else 503
+    )
+
+
+async def metrics(request: Request) -> Response:
+    return Response(
+        generate_latest(ctx_of(request).metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )
+
+
+def create_app(settings: Settings) -> Starlette:
+    routing_config = load_routing_config(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        ctx = await HubContext.open(settings, routing_config)
+        app.state.ctx = ctx
+        try:
+            yield
+        finally:
+            await ctx.close()
+
+    routes = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+        Route("/api/v1/auth/login", login, methods=["POST"]),
+        Route("/api/v1/auth/logout", logout, methods=["POST"]),
+        Route("/api/v1/me", me),
+        Route("/api/v1/conversations/{conversation_id}", conversation),
+        WebSocketRoute("/ws/visitor", visitor_endpoint),
+        WebSocketRoute("/ws/agent", agent_endpoint),
+        *widget_routes.routes(settings, tuple(routing_config.topics), routing_config.languages),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -1,0 +1,307 @@
+"""`chatserver` — a thin command line that builds the settings and runs things.
+
+chatserver serve [--host H] [--port P] [--data DIR]
+chatserver agents add USERNAME --password-stdin --skills billing:5,en:3 --capacity 3 [--role R] [--display-name N]
+chatserver agents list | set USERNAME [...] | disable USERNAME
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import signal
+import sys
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, cast
+
+from chatserver import logs
+from chatserver.auth import ROLES, check_password_policy, hash_password, parse_skills
+from chatserver.settings import Settings, SettingsError, from_environment, replace
+from chatserver.store.base import AgentRecord, AgentRole, StoreError, iso_now
+from chatserver.store.sqlite import SQLiteStore
+from routing import ConfigError
+
+
+class CLIError(Exception):
+    """A command-line error: printed to stderr, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chatserver", description="Live-chat support hub")
+    parser.add_argument(
+        "--data", type=Path, default=None, help="data folder (default ./data, env CHATSERVER_DATA)"
+    )
+    # --data is accepted before or after the subcommand (`chatserver --data D agents list` or
+    # `chatserver agents list --data D`); SUPPRESS keeps a subparser from resetting it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data", type=Path, default=argparse.SUPPRESS, help="data folder")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the hub", parents=[common])
+    serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default 8000)")
+    serve.add_argument("--routing-config", type=Path, default=None, help="routing TOML file")
+    serve.add_argument("--node-id", default=None, help="this process's node id (default random)")
+    serve.add_argument(
+        "--no-demo", action="store_true", help="do not create demo accounts on a fresh data folder"
+    )
+
+    agents = sub.add_parser("agents", help="manage agents", parents=[common])
+    asub = agents.add_subparsers(dest="agents_command", required=True)
+    add = asub.add_parser("add", help="create an agent", parents=[common])
+    add.add_argument("username")
+    add.add_argument(
+        "--password-stdin", action="store_true", required=True, help="read the password from stdin"
+    )
+    add.add_argument("--skills", required=True, help="e.g. billing:5,en:3")
+    add.add_argument("--capacity", type=int, default=3)
+    add.add_argument(
+        "--role", action="append", choices=ROLES, default=None, help="repeat for several"
+    )
+    add.add_argument("--display-name", default=None)
+
+    lst = asub.add_parser("list", help="list agents", parents=[common])
+    lst.add_argument("--json", action="store_true")
+
+    st = asub.add_parser("set", help="change an agent", parents=[common])
+    st.add_argument("username")
+    st.add_argument("--skills", default=None)
+    st.add_argument("--capacity", type=int, default=None)
+    st.add_argument("--role", action="append", choices=ROLES, default=None)
+    st.add_argument("--display-name", default=None)
+    st.add_argument("--password-stdin", action="store_true", help="read a new password from stdin")
+    st.add_argument("--enable", action="store_true", help="re-enable a disabled agent")
+
+    dis = asub.add_parser("disable", help="disable an agent and revoke its sessions", parents=[common])
+    dis.add_argument("username")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    data = args.data
+    try:
+        if args.command == "serve":
+            return serve(args, data)
+        settings = from_environment(data_dir=data)
+        return asyncio.run(agents_command(args, settings))
+    except (CLIError, SettingsError, StoreError, ConfigError) as exc:
+        print(f"chatserver: {exc}", file=sys.stderr)
+        return 2
+
+
+# -- serve ----------------------------------------------------------------------------------
+def serve(args: argparse.Namespace, data: Path | None) -> int:
+    import uvicorn
+
+    from chatserver.app import create_app
+    from chatserver.private_redis import PrivateRedis, PrivateRedisError
+
+    settings = from_environment(
+        host=args.host,
+        port=args.port,
+        data_dir=data,
+        routing_config=args.routing_config,
+        node_id=args.node_id,
+        demo=False if args.no_demo else None,
+    )
+    logs.configure(settings.log_format, settings.log_level)
+    private: PrivateRedis | None = None
+    if settings.redis_url is None:
+        private = PrivateRedis(settings.data_dir)
+        try:
+            settings = replace(settings, redis_url=private.start())
+        except PrivateRedisError as exc:
+            raise CLIError(str(exc)) from None
+    try:
+        if settings.demo:
+            asyncio.run(first_run(settings))
+        config = uvicorn.Config(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            ws="websockets-sansio",
+            ws_max_size=settings.max_frame_bytes,
+            ws_per_message_deflate=False,
+            lifespan="on",
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=int(settings.shutdown_grace_s),
+        )
+        # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal with the handler
+        # that was in place before it: make that one a clean exit so `finally` stops Redis.
+        signal.signal(signal.SIGTERM, _exit_cleanly)
+        uvicorn.Server(config).run()
+    finally:
+        if private is not None:
+            private.stop()
+    return 0
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+async def first_run(settings: Settings) -> None:
+    """On a fresh data folder: a demo admin and a demo agent, credentials printed once."""
+    store = SQLiteStore(settings.db_path)
+    await store.open()
+    try:
+        if await store.list_agents():
+            return
+        accounts = [
+            ("admin", "Demo Admin", ["admin", "supervisor"], {"general": 3, "en": 5}),
+            (
+                "agent",
+                "Demo Agent",
+                ["agent"],
+                {"general": 5, "billing": 5, "account": 5, "technical": 5, "en": 5, "es": 3},
+            ),
+        ]
+        lines = []
+        for username, display, roles, skills in accounts:
+            password = secrets.token_urlsafe(9)
+            await store.add_agent(
+                AgentRecord(
+                    id=uuid.uuid4().hex,
+                    username=username,
+                    display_name=display,
+                    password_hash=hash_password(password),
+                    skills=skills,
+                    capacity=3,
+                    roles=cast(tuple[AgentRole, ...], tuple(roles)),
+                    disabled=False,
+                    created_at=iso_now(),
+                )
+            )
+            lines.append(f"  {username:<6} password {password}   ({', '.join(roles)})")
+        base = f"http://{settings.host}:{settings.port}"
+        print(
+            "\nFirst run: demo accounts created (shown once; change them with "
+            "`chatserver agents set USERNAME --password-stdin`):\n" + "\n".join(lines) + "\n"
+            f"  Demo page (the widget on a shop page): {base}/demo\n"
+            f"  Health:  {base}/readyz\n  Sign in: POST {base}/api/v1/auth/login\n",
+            flush=True,
+        )
+    finally:
+        await store.close()
+
+
+# -- agents ---------------------------------------------------------------------------------
+def read_password() -> str:
+    password = sys.stdin.readline().rstrip("\r\n")
+    problem = check_password_policy(password)
+    if problem:
+        raise CLIError(problem)
+    return password
+
+
+async def agents_command(args: argparse.Namespace, settings: Settings) -> int:
+    store = SQLiteStore(settings.db_path)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await store.open()
+    try:
+        return await _agents(args, store)
+    finally:
+        await store.close()
+
+
+async def _agents(args: argparse.Namespace, store: SQLiteStore) -> int:
+    cmd = args.agents_command
+    if cmd == "add":
+        try:
+            skills = parse_skills(args.skills)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
+        if not 1 <= args.capacity <= 50:
+            raise CLIError("--capacity must be 1..50")
+        username = args.username.strip()
+        if not username or len(username) > 64 or any(c.isspace() for c in username):
+            raise CLIError("username must be 1..64 characters without spaces")
+        password = read_password()
+        agent = AgentRecord(
+            id=uuid.uuid4().hex,
+            username=username,
+            display_name=args.display_name or username,
+            password_hash=hash_password(password),
+            skills=skills,
+            capacity=args.capacity,
+            roles=cast(tuple[AgentRole, ...], tuple(args.role or ["agent"])),
+            disabled=False,
+            created_at=iso_now(),
+        )
+        await store.add_agent(agent)
+        print(
+            f"agent {username} created ({', '.join(agent.roles)}; capacity {agent.capacity})",
+            file=sys.stderr,
+        )
+        return 0
+    if cmd == "list":
+        agents = await store.list_agents()
+        if args.json:
+            import orjson
+
+            rows: list[dict[str, Any]] = [
+                {
+                    "id": a.id,
+                    "username": a.username,
+                    "display_name": a.display_name,
+                    "skills": dict(a.skills),
+                    "capacity": a.capacity,
+                    "roles": list(a.roles),
+                    "disabled": a.disabled,
+                }
+                for a in agents
+            ]
+            print(orjson.dumps(rows).decode())
+        else:
+            for a in agents:
+                skill_text = ",".join(f"{k}:{v}" for k, v in sorted(a.skills.items()))
+                flag = " (disabled)" if a.disabled else ""
+                print(
+                    f"{a.username:<20} {','.join(a.roles):<24} cap {a.capacity:<3} {skill_text}{flag}"
+                )
+        return 0
+    found = await store.get_agent_by_username(args.username)
+    if found is None:
+        raise CLIError(f"no agent {args.username!r}")
+    if cmd == "disable":
+        await store.update_agent(found.id, disabled=True)
+        await store.revoke_agent_tokens(found.id, iso_now())
+        print(f"agent {found.username} disabled; its sessions are revoked", file=sys.stderr)
+        return 0
+    # set
+    fields: dict[str, Any] = {}
+    if args.skills is not None:
+        try:
+            fields["skills"] = parse_skills(args.skills)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
+    if args.capacity is not None:
+        if not 1 <= args.capacity <= 50:
+            raise CLIError("--capacity must be 1..50")
+        fields["capacity"] = args.capacity
+    if args.role:
+        fields["roles"] = tuple(args.role)
+    if args.display_name is not None:
+        fields["display_name"] = args.display_name
+    if args.enable:
+        fields["disabled"] = False
+    if args.password_stdin:
+        fields["password_hash"] = hash_password(read_password())
+    if not fields:
+        raise CLIError(
+            "nothing to change; give --skills, --capacity, --role, --display-name, --password-stdin or --enable"
+        )
+    await store.update_agent(found.id, **fields)
+    if "password_hash" in fields or "roles" in fields:
+        await store.revoke_agent_tokens(found.id, iso_now())
+    print(f"agent {found.username} updated: {', '.join(sorted(fields))}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""The two WebSocket endpoints: thin adapters between a socket and the sans-I/O protocol.
+
+Each connection: accept, then loop — receive a frame, feed it to `ProtocolConnection`, send
+what it produced, dispatch the commands it parsed to the service, close when it asks. Sending
+goes through the client's bounded queue and writer task, never straight to the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from redis.exceptions import RedisError
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+import routing
+from chatserver import protocol as p
+from chatserver.auth import token_hash
+from chatserver.context import HubContext
+from chatserver.delivery import Client
+from chatserver.store.base import StoreError
+
+log = logging.getLogger("chatserver.ws")
+
+
+def own_origin(websocket: WebSocket, public_url: str | None) -> set[str]:
+    origins = set()
+    if public_url:
+        parts = urlsplit(public_url)
+        origins.add(f"{parts.scheme}://{parts.netloc}")
+    host = websocket.headers.get("host")
+    if host:
+        origins.update({f"http://{host}", f"https://{host}"})
+    return origins
+
+
+async def run_connection(websocket: WebSocket, role: str) -> None:
+    ctx: HubContext = websocket.app.state.ctx
+    settings = ctx.settings
+    await websocket.accept()
+
+    async def close(code: int, reason: str) -> None:
+        try:
+            await websocket.close(code, reason)
+        except Exception:
+            pass
+
+    client = Client(role, websocket.send_text, close, queue_frames=settings.send_queue_frames)
+    client.start()
+    ctx.hub.add_client(client)
+    ctx.metrics.connections.labels(role).inc()
+    opened = time.time()
+    proto = p.ProtocolConnection(role, ctx.limits, created_at=opened)  # type: ignore[arg-type]
+    try:
+        while client.is_open:
+            timeout = None
+            if proto.state is p.State.AWAITING_HELLO:
+                timeout = max(0.0, opened + settings.hello_timeout_s - time.time()) + 0.01
+            try:
+                message = await asyncio.wait_for(websocket.receive(), timeout)
+            except TimeoutError:
+                proto.check_timeouts(time.time())
+                if _close_if_requested(proto, client):
+                    break
+                continue
+            if message["type"] == "websocket.disconnect":
+                break
+            data = message.get("text")
+            if data is None:
+                data = message.get("bytes") or b""
+            proto.receive_text(data, time.time())
+            for frame in proto.data_to_send():
+                client.send(frame)
+            for command in proto.commands_received():
+                ctx.metrics.frames_in.labels(role, command.TYPE).inc()
+                await dispatch(ctx, websocket, client, proto, command)
+                for frame in proto.data_to_send():
+                    client.send(frame)
+                if proto.close_requested():
+                    break
+            if _close_if_requested(proto, client):
+                break
+    except WebSocketDisconnect:
+        pass
+    finally:
+        ctx.metrics.connections.labels(role).dec()
+        await ctx.hub.remove_client(client)
+        if client.agent_id is not None and not ctx.hub.agents.get(client.agent_id):
+            try:
+                await ctx.router.set_status(client.agent_id, "offline", time.time())
+            except (RedisError, routing.RoutingError) as exc:
+                log.warning(
+                    "could not mark agent offline",
+                    extra={"agent_id": client.agent_id, "error": repr(exc)},
+                )
+        await client.drain_and_stop(timeout=1.0)
+
+
+def _close_if_requested(proto: p.ProtocolConnection, client: Client) -> bool:
+    request = proto.close_requested()
+    if request is None:
+        return False
+    code, reason = request
+    client.begin_close(int(code), reason)
+    return True
+
+
+async def dispatch(
+    ctx: HubContext, websocket: WebSocket, client: Client, proto: p.ProtocolConnection, command: Any
+) -> None:
+    ref = getattr(command, "ref", None)
+    try:
+        if isinstance(command, p.Hello):
+            await hello(ctx, websocket, client, proto, command)
+            return
+        if isinstance(command, p.Ping):
+            client.send(p.frames.pong(ref))
+            return
+        handler = HANDLERS[client.role].get(type(command))
+        if handler is None:
+            raise p.BadFrame(f"{type(command).__name__.lower()} is not handled on this connection")
+        await handler(ctx.service, client, command)
+    except p.ProtocolError as exc:
+        ctx.metrics.errors.labels(exc.code).inc()
+        client.send(p.frames.error(exc.code, exc.message, ref))
+    except routing.RoutingError as exc:
+        code = getattr(exc, "code", "conflict")
+        ctx.metrics.errors.labels(code).inc()
+        client.send(p.frames.error(code, str(exc), ref))
+    except (StoreError, RedisError, OSError) as exc:
+        log.warning("backend unavailable", extra={"error": repr(exc)})
+        ctx.metrics.errors.labels("unavailable").inc()
+        client.send(
+            p.frames.error(
+                "unavailable", "the hub cannot reach its store or Redis; retry shortly", ref
+            )
+        )
+    except Exception:
+        log.exception("command failed", extra={"command": type(command).__name__})
+        ctx.metrics.errors.labels("internal").inc()
+        client.send(p.frames.error("internal", "internal error; the command was not applied", ref))
+
+
+async def hello(
+    ctx: HubContext, websocket: WebSocket, client: Client, proto: p.ProtocolConnection, cmd: p.Hello
+) -> None:
+    store = ctx.store
+    if client.role == "visitor":
+        site = cmd.site or ctx.settings.default_site
+        allowed = ctx.settings.origins_for(site)
+        origin = websocket.headers.get("origin")
+        if allowed is None:
+            proto.close(p.CloseCode.FORBIDDEN, f"unknown site {site!r}")
+            return
+        if origin is not None:
+            # The widget's chat frame is served by the hub, so its socket always comes from the
+            # hub's own origin (and the frame's CSP frame-ancestors keeps other sites from
+            # embedding it); pages of the site's own origins may connect directly.
+            ok = origin in allowed or origin in own_origin(websocket, ctx.settings.public_url)
+            if not ok:
+                proto.close(
+                    p.CloseCode.FORBIDDEN, f"origin {origin} is not allowed for site {site!r}"
+                )
+                return
+        now = time.time()
+        if cmd.token is None:
+            created = await ctx.service.new_visitor(site, now)
+            visitor_id, token = created.id, created.token
+        else:
+            found = await store.get_visitor_by_token_hash(token_hash(cmd.token))
+            if found is None:
+                proto.hello_rejected()
+                return
+            visitor_id, token = found.id, cmd.token
+        client.visitor_id = visitor_id
+        proto.hello_accepted()
+        ctx.hub.identify(client)
+        convs = (await store.list_conversations(visitor_id=visitor_id))[-20:]
+        client.send(
+            p.frames.welcome_visitor(visitor_id, token, ctx.service.summaries(convs), ref=cmd.ref)
+        )
+        return
+    agent = await ctx.authenticate(cmd.token)
+    if agent is None:
+        proto.hello_rejected()
+        return
+    client.agent = agent
+    proto.hello_accepted()
+    ctx.hub.identify(client)
+    await ctx.service.welcome_agent(client, cmd.ref)
+
+
+Handler = Callable[[Any, Client, Any], Awaitable[None]]
+
+
+def _handlers() -> dict[str, dict[type, Handler]]:
+    from chatserver.service import Service as S
+
+    return {
+        "visitor": {
+            p.Start: S.start,
+            p.Message: S.visitor_message,
+            p.Typing: S.typing,
+            p.Read: S.read,
+            p.Resume: S.resume,
+            p.Close: S.close,
+            p.Rate: S.rate,
+            p.LeaveMessage: S.leave_message,
+        },
+        "agent": {
+            p.Status: S.status,
+            p.Accept: S.accept,
+            p.Decline: S.decline,
+            p.Message: S.agent_message,
+            p.Typing: S.typing,
+            p.Read: S.read,
+            p.Resume: S.resume,
+            p.Close: S.close,
+            p.Transfer: S.transfer,
+            p.Note: S.note,
+            p.Tag: S.tag,
+        },
+    }
+
+
+HANDLERS = _handlers()
+
+
+async def visitor_endpoint(websocket: WebSocket) -> None:
+    await run_connection(websocket, "visitor")
+
+
+async def agent_endpoint(websocket: WebSocket) -> None:
+    await run_connection(websocket, "agent")

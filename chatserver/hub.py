@@ -1,0 +1,264 @@
+"""The hub of one process: its local connections, their subscriptions, and the bus to the others.
+
+Stored events reach a subscription three ways — straight from the node that committed them,
+over the bus from another node, or from the store when a gap is filled — and
+`Hub.offer_event` makes sure each is handed to the client once, in `seq` order. Ephemeral frames
+(typing, read, queue positions, offers) are not stored and are simply relayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from chatserver.bus import Bus
+from chatserver.delivery import Client, Subscription
+from chatserver.metrics import Metrics
+from chatserver.render import event_from_wire, event_to_wire, render_event
+from chatserver.store.base import StoredEvent, TranscriptStore
+
+log = logging.getLogger("chatserver.hub")
+
+FILL_PAGE = 500
+
+
+class Hub:
+    def __init__(
+        self, store: TranscriptStore, metrics: Metrics, *, gap_fill_delay_s: float
+    ) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.gap_fill_delay_s = gap_fill_delay_s
+        self.bus: Bus | None = None
+        self.clients: set[Client] = set()
+        self.by_conversation: dict[str, set[Client]] = defaultdict(set)
+        self.agents: dict[str, set[Client]] = defaultdict(set)
+        self.visitors: dict[str, set[Client]] = defaultdict(set)
+        self.agent_status: dict[str, str] = {}
+        self.on_router_event: Callable[[dict[str, Any]], None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- registry ---------------------------------------------------------------------------
+    def add_client(self, client: Client) -> None:
+        self.clients.add(client)
+
+    def identify(self, client: Client) -> None:
+        if client.agent_id is not None:
+            self.agents[client.agent_id].add(client)
+        if client.visitor_id is not None:
+            self.visitors[client.visitor_id].add(client)
+
+    async def remove_client(self, client: Client) -> None:
+        self.clients.discard(client)
+        for conversation_id in list(client.subs):
+            await self.unsubscribe(client, conversation_id)
+        if client.agent_id is not None:
+            peers = self.agents.get(client.agent_id)
+            if peers is not None:
+                peers.discard(client)
+                if not peers:
+                    del self.agents[client.agent_id]
+                    self.agent_status.pop(client.agent_id, None)
+        if client.visitor_id is not None:
+            peers = self.visitors.get(client.visitor_id)
+            if peers is not None:
+                peers.discard(client)
+                if not peers:
+                    del self.visitors[client.visitor_id]
+
+    def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "background task failed", exc_info=task.exception(), extra={"task": task.get_name()}
+            )
+
+    # -- subscriptions ----------------------------------------------------------------------
+    async def subscribe(
+        self, client: Client, conversation_id: str, after_seq: int, *, skip: Iterable[int] = ()
+    ) -> int:
+        """Deliver the conversation's stored events with seq > after_seq, then every new one.
+
+        Returns the last seq delivered once the backlog is sent. Interest is registered on the
+        bus *before* the store is read, so no event can fall between the two.
+        """
+        sub = client.subs.get(conversation_id)
+        if sub is None:
+            sub = Subscription(conversation_id, after_seq)
+            client.subs[conversation_id] = sub
+            first_here = not self.by_conversation.get(conversation_id)
+            self.by_conversation[conversation_id].add(client)
+            if first_here and self.bus is not None:
+                await self.bus.add_interest(conversation_id)
+        async with sub.lock:
+            sub.last = after_seq
+            sub.pending.clear()
+            sub.skip = {s for s in skip if s > after_seq}
+            await self._fill_locked(client, sub)
+        return sub.last
+
+    def is_subscribed(self, client: Client, conversation_id: str) -> bool:
+        return conversation_id in client.subs
+
+    async def unsubscribe(self, client: Client, conversation_id: str) -> None:
+        if client.subs.pop(conversation_id, None) is None:
+            return
+        peers = self.by_conversation.get(conversation_id)
+        if peers is None:
+            return
+        peers.discard(client)
+        if not peers:
+            del self.by_conversation[conversation_id]
+            if self.bus is not None:
+                try:
+                    await self.bus.drop_interest(conversation_id)
+                except Exception as exc:  # Redis down: the interest key expires by itself
+                    log.debug("drop_interest failed", extra={"error": repr(exc)})
+
+    # -- stored events ----------------------------------------------------------------------
+    async def publish(self, event: StoredEvent) -> None:
+        """An event this node just committed: deliver locally, then to the other nodes."""
+        self.deliver_local(event)
+        if self.bus is not None:
+            await self.bus.publish(event.conversation_id, {"k": "e", "e": event_to_wire(event)})
+
+    def deliver_local(self, event: StoredEvent) -> None:
+        for client in list(self.by_conversation.get(event.conversation_id, ())):
+            sub = client.subs.get(event.conversation_id)
+            if sub is not None:
+                self.offer_event(client, sub, event)
+
+    def offer_event(self, client: Client, sub: Subscription, event: StoredEvent) -> None:
+        seq = event.seq
+        if seq <= sub.last or seq in sub.pending:
+            return
+        if seq == sub.last + 1 and not sub.filling and not sub.lock.locked():
+            self._emit(client, sub, event)
+            self._drain_pending(client, sub)
+            return
+        sub.pending[seq] = event
+        if not sub.filling and not sub.lock.locked():
+            sub.filling = True
+            self.spawn(self._fill_later(client, sub), name="gap-fill")
+
+    def _emit(self, client: Client, sub: Subscription, event: StoredEvent) -> None:
+        sub.last = event.seq
+        if event.seq in sub.skip:
+            sub.skip.discard(event.seq)
+            return
+        self._observe(client, event)
+        frame = render_event(event, client.role)
+        if frame is not None:
+            client.send(frame)
+            self.metrics.frames_out.labels(client.role).inc()
+
+    def _observe(self, client: Client, event: StoredEvent) -> None:
+        """Keep the connection's view of who holds what in step with the events it sees."""
+        cid = event.conversation_id
+        if event.kind == "closed":
+            client.closed_conversations.add(cid)
+            client.held.discard(cid)
+        elif event.kind in ("transfer", "requeued") and client.agent_id is not None:
+            client.held.discard(cid)
+        elif event.kind == "assigned" and client.agent_id is not None:
+            if event.body.get("agent_id") == client.agent_id:
+                client.held.add(cid)
+            else:
+                client.held.discard(cid)
+
+    def _drain_pending(self, client: Client, sub: Subscription) -> None:
+        while sub.pending:
+            nxt = sub.pending.pop(sub.last + 1, None)
+            if nxt is None:
+                for seq in [s for s in sub.pending if s <= sub.last]:
+                    del sub.pending[seq]
+                return
+            self._emit(client, sub, nxt)
+
+    async def _fill_later(self, client: Client, sub: Subscription) -> None:
+        try:
+            # Out-of-order arrival from two publishers usually mends itself within a moment.
+            await asyncio.sleep(self.gap_fill_delay_s)
+            async with sub.lock:
+                self._drain_pending(client, sub)
+                if sub.pending and client.subs.get(sub.conversation_id) is sub:
+                    self.metrics.gap_fills.inc()
+                    await self._fill_locked(client, sub)
+        finally:
+            sub.filling = False
+        if sub.pending and client.is_open:
+            # Something arrived ahead while we were filling: go round again.
+            sub.filling = True
+            self.spawn(self._fill_later(client, sub), name="gap-fill")
+
+    async def _fill_locked(self, client: Client, sub: Subscription) -> None:
+        while client.is_open:
+            events = await self.store.events(
+                sub.conversation_id, after_seq=sub.last, limit=FILL_PAGE
+            )
+            for event in events:
+                if event.seq == sub.last + 1:
+                    self._emit(client, sub, event)
+            self._drain_pending(client, sub)
+            if len(events) < FILL_PAGE and not sub.pending:
+                return
+            if not events:
+                # Pending events ahead of a hole the store does not have: cannot happen while
+                # events are committed before publication; drop them rather than spin.
+                log.error("gap not in store", extra={"conversation_id": sub.conversation_id})
+                sub.pending.clear()
+                return
+
+    # -- bus --------------------------------------------------------------------------------
+    def on_bus_message(self, channel: str, data: dict[str, Any]) -> None:
+        kind = data.get("k")
+        if kind == "e":
+            self.deliver_local(event_from_wire(data["e"]))
+        elif kind == "x":
+            self.relay_local(data["c"], data["f"], exclude_role=data.get("from"))
+        elif "type" in data and self.on_router_event is not None:
+            self.on_router_event(data)
+
+    async def relay(self, conversation_id: str, frame: dict[str, Any], *, from_role: str) -> None:
+        """An ephemeral frame (typing, read) for the other side of a conversation."""
+        self.relay_local(conversation_id, frame, exclude_role=from_role)
+        if self.bus is not None:
+            await self.bus.publish(
+                conversation_id, {"k": "x", "c": conversation_id, "f": frame, "from": from_role}
+            )
+
+    def relay_local(
+        self, conversation_id: str, frame: dict[str, Any], *, exclude_role: str | None
+    ) -> None:
+        from chatserver.render import dumps
+
+        text = dumps(frame)
+        for client in list(self.by_conversation.get(conversation_id, ())):
+            if client.role != exclude_role:
+                client.send(text)
+
+    async def refill_all(self) -> None:
+        """After the bus was down: anything published meanwhile is in the store."""
+        for client in list(self.clients):
+            for sub in list(client.subs.values()):
+                if not sub.filling:
+                    sub.filling = True
+                    self.spawn(self._fill_later(client, sub), name="refill")
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            try:
+                await task
+            except BaseException:
+                pass

@@ -1,0 +1,172 @@
+"""One typed settings object, read from flags and the environment in one place.
+
+Every setting has a default, an environment variable and (for `serve`) usually a flag;
+`docs/configuration.md` lists them all. Flags win over the environment, the environment over
+the defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+
+LogFormat = Literal["auto", "json", "text"]
+Synchronous = Literal["NORMAL", "FULL"]
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("data")
+    redis_url: str | None = None
+    redis_prefix: str = "{cs}"
+    routing_config: Path | None = None
+    node_id: str = field(default_factory=lambda: "node-" + secrets.token_hex(4))
+    # Sites: site id -> allowed origins for /ws/visitor. "self" means the hub's own origin.
+    sites: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: {"default": ("self",), "demo": ("self",)}
+    )
+    default_site: str = "default"
+    public_url: str | None = None
+    # Limits.
+    max_frame_bytes: int = 65536
+    hello_timeout_s: float = 10.0
+    max_text_chars: int = 4000
+    rate_per_s: float = 10.0
+    rate_burst: int = 20
+    send_queue_frames: int = 1000
+    # Auth.
+    token_ttl_s: float = 12 * 3600.0
+    cookie_secure: bool = False
+    # Store and timing.
+    sqlite_synchronous: Synchronous = "NORMAL"
+    tick_interval_s: float = 0.5
+    gap_fill_delay_s: float = 0.05
+    shutdown_grace_s: float = 5.0
+    # Operations.
+    log_format: LogFormat = "auto"
+    log_level: str = "INFO"
+    demo: bool = True
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "chat.db"
+
+    @property
+    def redis_socket(self) -> Path:
+        return self.data_dir / "redis.sock"
+
+    def origins_for(self, site: str) -> tuple[str, ...] | None:
+        return self.sites.get(site)
+
+
+# variable name -> (field name, parser)
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected one of 1/0, true/false, yes/no, on/off")
+
+
+def _sites(raw: str) -> dict[str, tuple[str, ...]]:
+    data = orjson.loads(raw)
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, list) and all(isinstance(o, str) for o in v)
+        for k, v in data.items()
+    ):
+        raise ValueError(
+            'expected a JSON object of site -> list of origins, e.g. {"shop": ["https://shop.example"]}'
+        )
+    return {k: tuple(v) for k, v in data.items()}
+
+
+def _choice(*allowed: str) -> Any:
+    def parse(raw: str) -> str:
+        if raw not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}")
+        return raw
+
+    return parse
+
+
+ENVIRONMENT: dict[str, tuple[str, Any]] = {
+    "CHATSERVER_HOST": ("host", str),
+    "CHATSERVER_PORT": ("port", int),
+    "CHATSERVER_DATA": ("data_dir", Path),
+    "REDIS_URL": ("redis_url", str),
+    "CHATSERVER_REDIS_PREFIX": ("redis_prefix", str),
+    "CHATSERVER_ROUTING_CONFIG": ("routing_config", Path),
+    "CHATSERVER_NODE_ID": ("node_id", str),
+    "CHATSERVER_SITES": ("sites", _sites),
+    "CHATSERVER_PUBLIC_URL": ("public_url", str),
+    "CHATSERVER_MAX_FRAME_BYTES": ("max_frame_bytes", int),
+    "CHATSERVER_HELLO_TIMEOUT_S": ("hello_timeout_s", float),
+    "CHATSERVER_MAX_TEXT_CHARS": ("max_text_chars", int),
+    "CHATSERVER_RATE_PER_S": ("rate_per_s", float),
+    "CHATSERVER_RATE_BURST": ("rate_burst", int),
+    "CHATSERVER_SEND_QUEUE_FRAMES": ("send_queue_frames", int),
+    "CHATSERVER_TOKEN_TTL_S": ("token_ttl_s", float),
+    "CHATSERVER_COOKIE_SECURE": ("cookie_secure", _bool),
+    "CHATSERVER_SQLITE_SYNCHRONOUS": ("sqlite_synchronous", _choice("NORMAL", "FULL")),
+    "CHATSERVER_TICK_INTERVAL_S": ("tick_interval_s", float),
+    "CHATSERVER_SHUTDOWN_GRACE_S": ("shutdown_grace_s", float),
+    "CHATSERVER_LOG_FORMAT": ("log_format", _choice("auto", "json", "text")),
+    "CHATSERVER_LOG_LEVEL": ("log_level", str),
+    "CHATSERVER_DEMO": ("demo", _bool),
+}
+
+
+def from_environment(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build settings from the environment, then apply non-None `overrides` (the CLI flags)."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for variable, (name, parse) in ENVIRONMENT.items():
+        raw = env.get(variable)
+        if raw is None or raw == "":
+            continue
+        try:
+            values[name] = parse(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{variable}={raw!r}: {exc}") from None
+    names = {f.name for f in fields(Settings)}
+    for name, value in overrides.items():
+        if name not in names:
+            raise SettingsError(f"unknown setting {name!r}")
+        if value is not None:
+            values[name] = value
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _validate(s: Settings) -> None:
+    checks = [
+        (1 <= s.port <= 65535, "CHATSERVER_PORT: must be 1..65535"),
+        (s.max_frame_bytes >= 1024, "CHATSERVER_MAX_FRAME_BYTES: must be at least 1024"),
+        (s.hello_timeout_s > 0, "CHATSERVER_HELLO_TIMEOUT_S: must be > 0"),
+        (s.max_text_chars >= 1, "CHATSERVER_MAX_TEXT_CHARS: must be >= 1"),
+        (s.rate_per_s > 0 and s.rate_burst >= 1, "CHATSERVER_RATE_PER_S / _BURST: must be > 0"),
+        (s.send_queue_frames >= 10, "CHATSERVER_SEND_QUEUE_FRAMES: must be >= 10"),
+        (s.token_ttl_s > 0, "CHATSERVER_TOKEN_TTL_S: must be > 0"),
+        (s.tick_interval_s > 0, "CHATSERVER_TICK_INTERVAL_S: must be > 0"),
+        (s.default_site in s.sites, "CHATSERVER_SITES: must include the default site"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise SettingsError(message)
+
+
+__all__ = ["ENVIRONMENT", "Settings", "SettingsError", "from_environment", "replace"]

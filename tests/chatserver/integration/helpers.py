@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from typing import Any
+
+from tests.chatserver.integration.conftest import Hub
+from tests.support.peer import Peer
+from tests.support.server import ServerProcess
+
+
+async def open_chat(
+    hub: Hub,
+    agent: Peer,
+    *,
+    topic: str = "general",
+    language: str = "en",
+    server: ServerProcess | None = None,
+    name: str | None = None,
+) -> tuple[Peer, str, str]:
+    """A visitor starts a chat that `agent` accepts. Returns (visitor, token, conversation_id)."""
+    visitor, welcome = await hub.visitor(server=server)
+    start: dict[str, Any] = {"type": "start", "topic": topic, "language": language}
+    if name:
+        start["name"] = name
+    queued = await visitor.request(start, expect="queued")
+    conv = queued["conversation_id"]
+    offer = await agent.expect("offer", timeout=10)
+    assert offer["conversation"]["conversation_id"] == conv
+    await agent.request({"type": "accept", "offer_id": offer["offer_id"]}, expect="assigned")
+    await visitor.expect("assigned", conversation_id=conv, timeout=10)
+    return visitor, welcome["token"], conv
+
+
+def stream(peer: Peer, conv: str) -> list[tuple[int, str, Any]]:
+    """The stored events a peer has received for a conversation, as (seq, type, text|client_id)."""
+    return [
+        (f["seq"], f["type"], f.get("client_id") or f.get("text"))
+        for f in peer.inbox
+        if f.get("conversation_id") == conv and "seq" in f and f["type"] != "ack"
+    ]
+
+
+def assert_exactly_once_in_order(seqs: list[int]) -> None:
+    assert seqs == sorted(set(seqs)), f"duplicates or disorder: {seqs}"
