@@ -1,0 +1,540 @@
+// @ts-check
+/**
+ * The visitor's side of the chat protocol (docs/protocol.md): what to send when, and what each
+ * frame from the hub means for what the visitor sees. No DOM: the view renders `Session`.
+ *
+ * Reliability, in one place:
+ * - one conversation at a time: after `welcome` an open conversation is resumed, never a
+ *   second one started (a stray `conflict` on `start` means "resume it");
+ * - every message is kept (memory and storage) under its `client_id` until its `ack`, and sent
+ *   again with the same `client_id` after each reconnect, once `resumed` has arrived;
+ * - stored events are shown once and in `seq` order (see `Transcript`); a hole in `seq` asks
+ *   for `resume` from the last complete `seq`.
+ */
+import { Connection } from "./connection.js";
+import { Store } from "./storage.js";
+import { Transcript } from "./transcript.js";
+import { uuid } from "./text.js";
+
+/** @typedef {"prechat" | "starting" | "waiting" | "chat" | "ended"} Phase */
+/** @typedef {{topic: string, language: string, name?: string, email?: string, page_url?: string}} StartForm */
+
+const RETRYABLE = new Set(["unavailable", "rate_limited", "internal"]);
+const TYPING_IDLE_MS = 3000;
+const AGENT_TYPING_MS = 10000;
+
+export class Session {
+  /**
+   * @param {{
+   *   site: string | null, url: string,
+   *   onChange: (s: Session) => void,
+   *   onEvent: (name: string, detail: any) => void,
+   * }} opts
+   */
+  constructor(opts) {
+    this.site = opts.site;
+    this.onChange = opts.onChange;
+    this.onEvent = opts.onEvent;
+    this.store = new Store(opts.site || "default");
+    this.transcript = new Transcript();
+    /** @type {Phase} */
+    this.phase = "prechat";
+    /** @type {string | null} */
+    this.conv = null;
+    /** @type {string | null} */
+    this.agent = null;
+    this.typing = false;
+    /** @type {{position: number, eta_s: number | null} | null} */
+    this.queue = null;
+    this.offline = false;
+    this.left = false;
+    /** @type {string | null} */
+    this.closedBy = null;
+    this.rated = false;
+    this.hadAgent = false;
+    /** @type {import("./connection.js").ConnState} */
+    this.conn = "idle";
+    this.welcomed = false;
+    this.resuming = false;
+    this.replaying = false;
+    /** @type {StartForm | null} */
+    this.pendingStart = null;
+    this.pendingClose = false;
+    /** @type {{score: number, comment: string} | null} */
+    this.pendingRate = null;
+    /** @type {{text: string, email: string, name?: string} | null} */
+    this.pendingLeave = null;
+    /** @type {Record<string, string | null>} form errors by form: start, leave, rate */
+    this.errors = { start: null, leave: null, rate: null };
+    this.panelOpen = false;
+    /** @type {{name?: string, email?: string} | null} prefill from ChatHub.identify() */
+    this.identity = null;
+    this.sentRead = 0;
+    this.unread = 0;
+    this.typingSent = false;
+    this.typingTimer = 0;
+    this.agentTypingTimer = 0;
+    this.scheduled = false;
+    /** @type {Set<string>} client_ids sent on the current socket and not yet acknowledged */
+    this.inflight = new Set();
+    this.connection = new Connection({
+      url: opts.url,
+      onOpen: () => this.hello(),
+      onFrame: (f) => this.receive(f),
+      onState: (state) => {
+        this.conn = state;
+        if (state !== "open") {
+          this.welcomed = false;
+          this.resuming = false;
+          this.inflight.clear();
+        }
+        this.changed();
+      },
+      onRefused: (code) => this.refused(code),
+    });
+    const saved = this.store.data;
+    if (saved.conv) this.restore();
+    if (saved.token) this.connection.start();
+    addEventListener("storage", (e) => {
+      if (e.key === this.store.key) this.otherTab();
+    });
+    document.addEventListener("visibilitychange", () => this.markRead());
+  }
+
+  // -- state ---------------------------------------------------------------------------------
+  changed() {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      this.updateUnread();
+      this.onChange(this);
+    });
+  }
+
+  get ready() {
+    return this.connection.isOpen && this.welcomed && !this.resuming && !!this.conv;
+  }
+
+  /** Take the conversation kept in storage back on screen until the replay says more. */
+  restore() {
+    const saved = this.store.data;
+    if (saved.conv && saved.rated.includes(saved.conv)) {
+      this.store.endConversation(); // over and rated: a new page view starts fresh
+      return;
+    }
+    this.conv = saved.conv;
+    this.phase = "waiting";
+    this.offline = saved.offline;
+    this.left = saved.left;
+    this.transcript.readByAgent = saved.agentRead;
+    for (const o of saved.outbox) this.transcript.addPending(o.client_id, o.text);
+  }
+
+  /** @param {string} id */
+  adopt(id) {
+    if (this.conv === id) return;
+    this.transcript = new Transcript();
+    this.conv = id;
+    this.phase = "waiting";
+    this.agent = null;
+    this.queue = null;
+    this.hadAgent = false;
+    this.rated = this.store.data.rated.includes(id);
+    const same = this.store.data.conv === id;
+    if (!same) this.store.save({ conv: id, outbox: [], offline: false, left: false, readSeq: 0, agentRead: 0 });
+    this.offline = same && this.store.data.offline;
+    this.left = same && this.store.data.left;
+    this.pendingStart = null;
+  }
+
+  forget() {
+    this.store.endConversation();
+    this.transcript = new Transcript();
+    this.conv = null;
+    this.phase = "prechat";
+    this.agent = null;
+    this.typing = false;
+    this.queue = null;
+    this.offline = this.left = this.rated = this.hadAgent = false;
+    this.closedBy = null;
+    this.pendingClose = false;
+    this.pendingRate = this.pendingLeave = null;
+    this.errors = { start: null, leave: null, rate: null };
+    this.sentRead = 0;
+  }
+
+  // -- sending -------------------------------------------------------------------------------
+  /** @param {any} frame */
+  send(frame) {
+    return this.connection.send(frame);
+  }
+
+  hello() {
+    this.send({ type: "hello", token: this.store.data.token, site: this.site || null, ref: "h" });
+  }
+
+  /** @param {boolean} [initial] the first replay of a conversation this page has not shown yet */
+  resume(initial = false) {
+    if (!this.conv) return;
+    this.resuming = true;
+    this.replaying = initial;
+    this.send({ type: "resume", conversation_id: this.conv, last_seq: this.transcript.lastSeq, ref: "u" });
+  }
+
+  /** After `resumed`: everything held back goes out, in the order it was asked for. */
+  flush() {
+    for (const item of this.transcript.pending()) if (item.clientId) this.transmit(item.clientId);
+    if (this.pendingLeave) this.leave(this.pendingLeave);
+    if (this.pendingClose) this.end();
+    if (this.pendingRate) this.rate(this.pendingRate.score, this.pendingRate.comment);
+  }
+
+  /** @param {string} clientId */
+  transmit(clientId) {
+    const item = this.transcript.byClient.get(clientId);
+    if (!item || item.seq !== null || !this.ready || this.inflight.has(clientId)) return;
+    this.inflight.add(clientId);
+    this.send({ type: "message", conversation_id: this.conv, client_id: clientId, text: item.text, ref: "m:" + clientId });
+  }
+
+  // -- what the visitor does -----------------------------------------------------------------
+  /** @param {StartForm} form */
+  start(form) {
+    this.pendingStart = form;
+    this.errors.start = null;
+    this.phase = "starting";
+    if (this.connection.isOpen && this.welcomed && !this.conv) this.sendStart();
+    else this.connection.start();
+    this.changed();
+  }
+
+  sendStart() {
+    const f = this.pendingStart;
+    if (!f) return;
+    /** @type {Record<string, any>} */
+    const frame = { type: "start", topic: f.topic, language: f.language, ref: "s" };
+    if (f.name) frame.name = f.name;
+    if (f.email) frame.email = f.email;
+    if (f.page_url) frame.page_url = f.page_url;
+    this.send(frame);
+  }
+
+  /** @param {string} text */
+  say(text) {
+    text = text.trim();
+    if (!text || !this.conv) return;
+    const clientId = uuid();
+    this.transcript.addPending(clientId, text);
+    this.store.save({ outbox: [...this.store.data.outbox, { client_id: clientId, text }] });
+    this.stopTyping();
+    this.transmit(clientId);
+    this.changed();
+  }
+
+  /** The visitor is typing: `typing` only when the state changes. */
+  typed() {
+    if (!this.ready || this.phase === "ended") return;
+    if (!this.typingSent) {
+      this.typingSent = this.send({ type: "typing", conversation_id: this.conv, active: true });
+    }
+    clearTimeout(this.typingTimer);
+    this.typingTimer = window.setTimeout(() => this.stopTyping(), TYPING_IDLE_MS);
+  }
+
+  stopTyping() {
+    clearTimeout(this.typingTimer);
+    if (this.typingSent && this.ready) this.send({ type: "typing", conversation_id: this.conv, active: false });
+    this.typingSent = false;
+  }
+
+  end() {
+    if (!this.conv || this.phase === "ended") return;
+    this.pendingClose = true;
+    this.stopTyping();
+    if (this.ready) this.send({ type: "close", conversation_id: this.conv, ref: "c" });
+    this.changed();
+  }
+
+  /** @param {number} score @param {string} comment */
+  rate(score, comment) {
+    this.pendingRate = { score, comment };
+    this.errors.rate = null;
+    if (this.ready) {
+      /** @type {Record<string, any>} */
+      const frame = { type: "rate", conversation_id: this.conv, score, ref: "r" };
+      if (comment.trim()) frame.comment = comment.trim();
+      this.send(frame);
+    }
+    this.changed();
+  }
+
+  /** @param {{text: string, email: string, name?: string}} form */
+  leave(form) {
+    this.pendingLeave = form;
+    this.errors.leave = null;
+    const saved = this.store.data;
+    if (this.ready && saved.topic && saved.language) {
+      /** @type {Record<string, any>} */
+      const frame = {
+        type: "leave_message",
+        topic: saved.topic,
+        language: saved.language,
+        text: form.text,
+        email: form.email,
+        conversation_id: this.conv,
+        ref: "l",
+      };
+      if (form.name) frame.name = form.name;
+      this.send(frame);
+    }
+    this.changed();
+  }
+
+  newChat() {
+    this.forget();
+    this.changed();
+  }
+
+  /** @param {boolean} open */
+  setOpen(open) {
+    this.panelOpen = open;
+    this.markRead();
+    this.changed();
+  }
+
+  markRead() {
+    if (!this.panelOpen || document.visibilityState !== "visible" || !this.conv) return;
+    const seq = this.transcript.lastIncoming();
+    if (seq > this.store.data.readSeq) this.store.save({ readSeq: seq });
+    if (seq > this.sentRead && this.ready) {
+      this.sentRead = seq;
+      this.send({ type: "read", conversation_id: this.conv, seq });
+    }
+    this.changed();
+  }
+
+  updateUnread() {
+    const n = this.panelOpen && document.visibilityState === "visible" ? 0 : this.transcript.unreadAfter(this.store.data.readSeq);
+    if (n !== this.unread) {
+      this.unread = n;
+      this.onEvent("unread", { count: n });
+    }
+  }
+
+  // -- what the hub says ---------------------------------------------------------------------
+  /** @param {any} f */
+  receive(f) {
+    switch (f.type) {
+      case "welcome":
+        return this.welcome(f);
+      case "resumed":
+        if (f.conversation_id !== this.conv) return;
+        this.transcript.caughtUp(f.last_seq);
+        this.resuming = false;
+        this.replaying = false;
+        this.flush();
+        this.markRead();
+        break;
+      case "queued":
+        if (this.conv && this.conv !== f.conversation_id) return;
+        this.store.save({ topic: this.pendingStart?.topic || null, language: this.pendingStart?.language || null });
+        this.adopt(f.conversation_id);
+        this.queue = { position: f.position, eta_s: f.eta_s };
+        this.onEvent("queue", { position: f.position, eta_s: f.eta_s });
+        break;
+      case "queue":
+        if (f.conversation_id !== this.conv || this.phase === "ended") return;
+        this.queue = { position: f.position, eta_s: f.eta_s };
+        if (this.phase === "chat") {
+          this.phase = "waiting";
+          this.agent = null;
+        }
+        this.onEvent("queue", { position: f.position, eta_s: f.eta_s });
+        break;
+      case "offline":
+        if (f.conversation_id !== this.conv) return;
+        this.offline = true;
+        this.store.save({ offline: true, topic: f.topic || this.store.data.topic, language: f.language || this.store.data.language });
+        break;
+      case "assigned":
+      case "message":
+      case "closed":
+        this.stored(f);
+        break;
+      case "typing":
+        if (f.conversation_id !== this.conv || (f.by && f.by.role === "visitor")) return;
+        this.typing = !!f.active;
+        clearTimeout(this.agentTypingTimer);
+        if (this.typing) this.agentTypingTimer = window.setTimeout(() => {
+          this.typing = false;
+          this.changed();
+        }, AGENT_TYPING_MS);
+        break;
+      case "read":
+        if (f.conversation_id !== this.conv || (f.by && f.by.role === "visitor")) return;
+        if (this.transcript.agentRead(f.seq)) this.store.save({ agentRead: f.seq });
+        break;
+      case "ack":
+        this.acked(f);
+        break;
+      case "error":
+        this.failed(f);
+        break;
+      default:
+        return;
+    }
+    this.changed();
+  }
+
+  /** @param {any} f */
+  welcome(f) {
+    this.store.save({ token: f.token });
+    this.welcomed = true;
+    this.inflight.clear();
+    /** @type {{conversation_id: string, status: string}[]} */
+    const convs = f.conversations || [];
+    const mine = this.conv ? convs.find((c) => c.conversation_id === this.conv) : undefined;
+    const open = [...convs].reverse().find((c) => c.status !== "closed");
+    const fresh = this.transcript.items.size === 0 || this.transcript.ordered().every((i) => i.seq === null);
+    if (open && (!mine || mine.status === "closed")) {
+      this.adopt(open.conversation_id); // opened elsewhere (another tab, a lost `queued`)
+      this.resume(true);
+    } else if (mine && !(mine.status === "closed" && this.rated)) {
+      this.resume(fresh);
+    } else {
+      if (this.conv && this.phase !== "ended") this.forget();
+      if (this.pendingStart) this.sendStart();
+    }
+    this.changed();
+  }
+
+  /** @param {any} f */
+  stored(f) {
+    if (f.conversation_id !== this.conv) return;
+    const item = this.transcript.addStored(f);
+    if (this.transcript.hasGap() && !this.resuming) this.resume();
+    if (!item) return;
+    if (f.type === "assigned") {
+      this.agent = item.name;
+      this.hadAgent = true;
+      this.queue = null;
+      this.offline = false;
+      this.store.save({ offline: false });
+      if (this.phase !== "ended") this.phase = "chat";
+    } else if (f.type === "closed") {
+      this.phase = "ended";
+      this.closedBy = f.by;
+      this.typing = false;
+      this.queue = null;
+      this.pendingClose = false;
+      this.rated = this.store.data.rated.includes(this.conv || "");
+      for (const p of this.transcript.pending()) if (p.clientId) this.transcript.fail(p.clientId, "closed");
+      this.store.save({ outbox: [] });
+      if (!this.replaying) this.onEvent("closed", { by: f.by });
+    } else {
+      if (item.role === "agent") this.typing = false;
+      if (item.clientId) this.dropOutgoing(item.clientId);
+      if (!this.replaying) this.onEvent("message", { seq: item.seq, from: { role: item.role }, ts: item.ts });
+    }
+    this.markRead();
+  }
+
+  /** @param {string} clientId */
+  dropOutgoing(clientId) {
+    this.inflight.delete(clientId);
+    const outbox = this.store.data.outbox.filter((o) => o.client_id !== clientId);
+    if (outbox.length !== this.store.data.outbox.length) this.store.save({ outbox });
+  }
+
+  /** @param {any} f */
+  acked(f) {
+    if (f.client_id) {
+      this.transcript.ack(f.client_id, f.seq, f.ts);
+      this.dropOutgoing(f.client_id);
+      if (this.transcript.hasGap() && !this.resuming) this.resume();
+    } else if (f.ref === "r") {
+      this.rated = true;
+      this.pendingRate = null;
+      if (this.conv) this.store.save({ rated: [...this.store.data.rated, this.conv].slice(-20) });
+    } else if (f.ref === "l") {
+      this.left = true;
+      this.pendingLeave = null;
+      this.store.save({ left: true });
+    }
+  }
+
+  /** @param {any} f */
+  failed(f) {
+    const ref = String(f.ref || "");
+    const code = String(f.code || "internal");
+    if (ref.startsWith("m:")) {
+      const clientId = ref.slice(2);
+      this.inflight.delete(clientId);
+      if (RETRYABLE.has(code)) {
+        window.setTimeout(() => this.transmit(clientId), 1500 + Math.random() * 1500);
+      } else {
+        this.transcript.fail(clientId, code);
+        this.dropOutgoing(clientId);
+      }
+    } else if (ref === "s") {
+      if (code === "conflict") {
+        this.connection.drop(); // a conversation is already open: the next welcome names it
+      } else if (RETRYABLE.has(code)) {
+        window.setTimeout(() => this.sendStart(), 2000);
+      } else {
+        this.pendingStart = null;
+        this.phase = "prechat";
+        this.errors.start = code;
+      }
+    } else if (ref === "u") {
+      if (code === "not_found") this.forget();
+      else if (code === "bad_frame" && this.conv) {
+        const id = this.conv; // our seq is ahead of the hub's: start the replay from scratch
+        this.conv = null;
+        this.adopt(id);
+        this.resume(true);
+      } else this.resuming = false;
+    } else if (ref === "r") {
+      if (code === "conflict") this.rated = true;
+      else this.errors.rate = code;
+      this.pendingRate = null;
+    } else if (ref === "l") {
+      if (RETRYABLE.has(code)) window.setTimeout(() => this.pendingLeave && this.leave(this.pendingLeave), 2000);
+      else {
+        this.errors.leave = code;
+        this.pendingLeave = null;
+      }
+    } else if (ref === "c") {
+      this.pendingClose = false;
+    }
+    this.changed();
+  }
+
+  /** @param {number} code */
+  refused(code) {
+    if (code === 4401) {
+      this.store.save({ token: null });
+      if (this.conv) this.forget();
+    }
+    this.changed();
+  }
+
+  /** Another tab wrote the shared record: pick up a conversation it started. */
+  otherTab() {
+    const data = this.store.reload();
+    if (!this.conv && data.conv && this.connection.isOpen && this.welcomed) {
+      this.adopt(data.conv);
+      this.resume(true);
+      this.changed();
+    } else if (!this.conv && data.token && !this.connection.wanted) {
+      this.connection.start();
+    }
+  }
+
+  /** @param {{name?: string, email?: string}} who */
+  identify(who) {
+    this.identity = who;
+    this.changed();
+  }
+}

@@ -1,0 +1,69 @@
+// @ts-check
+/**
+ * Chat text into DOM nodes: always text nodes, never HTML. Web addresses become links that
+ * open in a new tab with `rel="noopener noreferrer nofollow ugc"`; only http(s) is linked.
+ */
+
+const URL_RE = /\b(?:https?:\/\/|www\.)[^\s<>"']+/gi;
+const TRAILING = /[.,;:!?)\]}'"»”’]+$/;
+
+/** @param {HTMLElement} parent @param {string} text */
+export function renderText(parent, text) {
+  parent.textContent = "";
+  let last = 0;
+  for (const m of text.matchAll(URL_RE)) {
+    let url = m[0];
+    const trail = url.match(TRAILING);
+    if (trail && !(trail[0].startsWith(")") && url.includes("("))) url = url.slice(0, -trail[0].length);
+    const start = m.index || 0;
+    if (start > last) parent.append(text.slice(last, start));
+    const href = url.startsWith("www.") ? "https://" + url : url;
+    let ok = false;
+    try {
+      ok = /^https?:$/.test(new URL(href).protocol);
+    } catch {
+      ok = false;
+    }
+    if (ok) {
+      const a = document.createElement("a");
+      a.href = href;
+      a.target = "_blank";
+      a.rel = "noopener noreferrer nofollow ugc";
+      a.textContent = url;
+      parent.append(a);
+    } else {
+      parent.append(url);
+    }
+    last = start + url.length;
+  }
+  if (last < text.length) parent.append(text.slice(last));
+}
+
+/** @param {string | null} ts @param {string} lang */
+export function formatTime(ts, lang) {
+  const d = ts ? new Date(ts) : new Date();
+  try {
+    return new Intl.DateTimeFormat(lang, { hour: "numeric", minute: "2-digit" }).format(d);
+  } catch {
+    return d.toISOString().slice(11, 16);
+  }
+}
+
+/** A random UUID (v4); works outside secure contexts too, unlike `crypto.randomUUID`. */
+export function uuid() {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** The hub's e-mail rule: one @, something before it, a dot inside the domain, no spaces. */
+/** @param {string} value */
+export function validEmail(value) {
+  if (value.length > 254 || /\s/.test(value)) return false;
+  const parts = value.split("@");
+  if (parts.length !== 2 || !parts[0]) return false;
+  const domain = parts[1];
+  return domain.includes(".") && !domain.startsWith(".") && !domain.endsWith(".") && !domain.includes("..");
+}
