@@ -73,6 +73,15 @@ class ServerProcess:
             cmd.append("--no-demo")
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.kill()
+            self.log.close()
+            raise
+
+    def _wait_ready(self, timeout: float) -> None:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
