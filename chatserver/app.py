@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import gc
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,12 +15,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from chatserver.auth import new_token, token_hash, verify_password
 from chatserver import widget_routes
+from chatserver.auth import new_token, token_hash, verify_password
 from chatserver.context import HubContext, load_routing_config
 from chatserver.endpoints import agent_endpoint, visitor_endpoint
 from chatserver.settings import Settings
 from chatserver.store.base import AgentRecord, TokenRecord, iso_now
+
+log = logging.getLogger("chatserver")
 
 SESSION_COOKIE = "chat_session"
 STAFF_ROLES = frozenset({"supervisor", "analyst", "admin"})
@@ -201,6 +205,13 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ctx = await HubContext.open(settings, routing_config)
         app.state.ctx = ctx
+        # Everything built at start-up lives as long as the process: keep it out of the
+        # collector's way.
+        gc.collect()
+        gc.freeze()
+        log.info(
+            "hub ready", extra={"node": settings.node_id, "topics": list(routing_config.topics)}
+        )
         try:
             yield
         finally:

@@ -49,13 +49,14 @@ class Client:
         close: Callable[[int, str], Awaitable[None]],
         *,
         queue_frames: int,
-        on_sent: Callable[[], None] | None = None,
+        on_overflow: Callable[[], None] | None = None,
     ) -> None:
         self.role = role
         self._send_text = send_text
         self._close = close
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_frames)
-        self._on_sent = on_sent
+        self._on_overflow = on_overflow
+        self._pending_close: tuple[int, str] = (1000, "")
         self.state = ClientState.OPEN
         self.close_code: int | None = None
         self.subs: dict[str, Subscription] = {}
@@ -87,6 +88,8 @@ class Client:
             self._queue.put_nowait(frame)
         except asyncio.QueueFull:
             log.warning("slow client disconnected", extra={"role": self.role})
+            if self._on_overflow is not None:
+                self._on_overflow()
             self.begin_close(SLOW_CLIENT_CLOSE, "send queue full; reconnect and resume")
             return False
         return True
@@ -114,8 +117,6 @@ class Client:
                     await self._close(code, reason)
                     break
                 await self._send_text(frame)
-                if self._on_sent is not None:
-                    self._on_sent()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the socket went away under us
@@ -123,21 +124,19 @@ class Client:
         finally:
             self.state = ClientState.CLOSED
 
-    async def drain_and_stop(self, timeout: float = 1.0) -> None:
-        """Let queued frames go out (bounded), then stop the writer."""
+    async def finish(self, *, peer_gone: bool, timeout: float = 1.0) -> None:
+        """End the writer: at once when the peer is gone, else after what is queued (and the
+        close frame, if one was asked for) went out, within `timeout`."""
         if self._writer is None:
             return
-        if self.state is ClientState.OPEN:
-            self.state = ClientState.CLOSING
-            try:
-                self._queue.put_nowait(None)
-                self._pending_close = (1000, "")
-            except asyncio.QueueFull:
-                pass
+        if peer_gone:
+            self._writer.cancel()
+        elif self.state is ClientState.OPEN:
+            self.begin_close(1000, "")
         try:
             await asyncio.wait_for(asyncio.shield(self._writer), timeout)
         except (TimeoutError, asyncio.CancelledError):
             self._writer.cancel()
-        except Exception:
-            pass
+        except Exception as exc:
+            log.debug("writer ended with an error", extra={"error": repr(exc)})
         self.state = ClientState.CLOSED

@@ -49,12 +49,19 @@ async def run_connection(websocket: WebSocket, role: str) -> None:
         except Exception:
             pass
 
-    client = Client(role, websocket.send_text, close, queue_frames=settings.send_queue_frames)
+    client = Client(
+        role,
+        websocket.send_text,
+        close,
+        queue_frames=settings.send_queue_frames,
+        on_overflow=ctx.metrics.slow_clients.inc,
+    )
     client.start()
     ctx.hub.add_client(client)
     ctx.metrics.connections.labels(role).inc()
     opened = time.time()
     proto = p.ProtocolConnection(role, ctx.limits, created_at=opened)  # type: ignore[arg-type]
+    peer_gone = False
     try:
         while client.is_open:
             timeout = None
@@ -68,6 +75,7 @@ async def run_connection(websocket: WebSocket, role: str) -> None:
                     break
                 continue
             if message["type"] == "websocket.disconnect":
+                peer_gone = True
                 break
             data = message.get("text")
             if data is None:
@@ -85,8 +93,18 @@ async def run_connection(websocket: WebSocket, role: str) -> None:
             if _close_if_requested(proto, client):
                 break
     except WebSocketDisconnect:
-        pass
+        peer_gone = True
     finally:
+        log.info(
+            "connection closed",
+            extra={
+                "role": role,
+                "visitor_id": client.visitor_id,
+                "agent_id": client.agent_id,
+                "code": client.close_code,
+                "seconds": round(time.time() - opened, 1),
+            },
+        )
         ctx.metrics.connections.labels(role).dec()
         await ctx.hub.remove_client(client)
         if client.agent_id is not None and not ctx.hub.agents.get(client.agent_id):
@@ -97,7 +115,7 @@ async def run_connection(websocket: WebSocket, role: str) -> None:
                     "could not mark agent offline",
                     extra={"agent_id": client.agent_id, "error": repr(exc)},
                 )
-        await client.drain_and_stop(timeout=1.0)
+        await client.finish(peer_gone=peer_gone)
 
 
 def _close_if_requested(proto: p.ProtocolConnection, client: Client) -> bool:

@@ -184,6 +184,10 @@ class Service:
             )
         )
         self.metrics.conversations.labels(cmd.topic).inc()
+        log.info(
+            "conversation started",
+            extra={"conversation_id": conv_id, "topic": cmd.topic, "language": cmd.language},
+        )
         await self.append(
             conv_id,
             "start",
@@ -369,6 +373,7 @@ class Service:
                 return
             raise p.Conflict(f"conversation {conv.id} is already closed")
         was = conv.status
+        log.info("conversation closed", extra={"conversation_id": conv.id, "by": client.role})
         event = await self.commit_and_publish(
             conv.id,
             "closed",
@@ -528,7 +533,11 @@ class Service:
             agent.capacity,
             list(agent.roles),
         )
-        client.send(p.frames.welcome_agent(profile, self.summaries(held), status=cast(p.AgentStatus, status), ref=ref))
+        client.send(
+            p.frames.welcome_agent(
+                profile, self.summaries(held), status=cast(p.AgentStatus, status), ref=ref
+            )
+        )
 
     async def status(self, client: Client, cmd: p.Status) -> None:
         if cmd.status == "online":
@@ -554,6 +563,10 @@ class Service:
         except routing.NotYourOffer:
             raise p.Forbidden(f"offer {cmd.offer_id} was made to another agent") from None
         self.metrics.offers.labels("accepted").inc()
+        log.info(
+            "conversation assigned",
+            extra={"conversation_id": assignment.conversation_id, "agent_id": client.agent_id},
+        )
         agent = client.agent
         conv_id = assignment.conversation_id
         await self.store.add_decision(conv_id, iso_now(now), assignment.explanation)
