@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from chatserver import widget_routes
+from chatserver.analytics import routes as analytics_routes
 from chatserver.auth import new_token, token_hash, verify_password
 from chatserver.context import HubContext, load_routing_config
 from chatserver.endpoints import agent_endpoint, visitor_endpoint
@@ -227,6 +228,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/v1/conversations/{conversation_id}", conversation),
         WebSocketRoute("/ws/visitor", visitor_endpoint),
         WebSocketRoute("/ws/agent", agent_endpoint),
+        *analytics_routes.routes(),
         *widget_routes.routes(settings, tuple(routing_config.topics), routing_config.languages),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

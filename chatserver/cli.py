@@ -3,6 +3,7 @@
 chatserver serve [--host H] [--port P] [--data DIR]
 chatserver agents add USERNAME --password-stdin --skills billing:5,en:3 --capacity 3 [--role R] [--display-name N]
 chatserver agents list | set USERNAME [...] | disable USERNAME
+chatserver export | verify | report | purge | forget-visitor | audit   (see chatserver.analytics.cli)
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any, cast
 
 from chatserver import logs
+from chatserver.analytics import cli as analytics_cli
+from chatserver.analytics.errors import AnalyticsError
 from chatserver.auth import ROLES, check_password_policy, hash_password, parse_skills
 from chatserver.settings import Settings, SettingsError, from_environment, replace
 from chatserver.store.base import AgentRecord, AgentRole, StoreError, iso_now
@@ -75,8 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--password-stdin", action="store_true", help="read a new password from stdin")
     st.add_argument("--enable", action="store_true", help="re-enable a disabled agent")
 
-    dis = asub.add_parser("disable", help="disable an agent and revoke its sessions", parents=[common])
+    dis = asub.add_parser(
+        "disable", help="disable an agent and revoke its sessions", parents=[common]
+    )
     dis.add_argument("username")
+
+    analytics_cli.add_parsers(sub, common)
     return parser
 
 
@@ -87,8 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return serve(args, data)
         settings = from_environment(data_dir=data)
+        if args.command in analytics_cli.COMMANDS:
+            return analytics_cli.run(args, settings)
         return asyncio.run(agents_command(args, settings))
-    except (CLIError, SettingsError, StoreError, ConfigError) as exc:
+    except (CLIError, SettingsError, StoreError, ConfigError, AnalyticsError) as exc:
         print(f"chatserver: {exc}", file=sys.stderr)
         return 2
 

@@ -34,13 +34,17 @@ __all__ = [
     "ActorRole",
     "AgentRecord",
     "AgentRole",
+    "AuditEntry",
     "ConflictError",
     "ConversationRecord",
     "ConversationStatus",
+    "DataLifecycle",
     "DecisionRecord",
+    "ForgetResult",
     "JSONObject",
     "NewEvent",
     "NotFoundError",
+    "PurgeResult",
     "StoreError",
     "StoredEvent",
     "TokenRecord",
@@ -353,3 +357,128 @@ class TranscriptStore(Protocol):
 
     async def decisions(self, conversation_id: str) -> list[DecisionRecord]:
         """Oldest first."""
+
+
+# --- data lifecycle: the audit log, retention and deletion requests ----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One line of the audit log: who (``actor`` is ``"cli"`` for the local operator, or an
+    agent's username), when, what (``action``) and the particulars (``details``)."""
+
+    id: int
+    ts: str
+    actor: str
+    action: str
+    details: JSONObject = field(default_factory=dict)
+    actor_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeResult:
+    """What `DataLifecycle.purge_closed_before` deleted, and the audit entry recording it."""
+
+    cutoff: str
+    conversations: int
+    events: int
+    visitors: int
+    audit_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetResult:
+    """What `DataLifecycle.forget_visitor` deleted (``found`` is false for an unknown id)."""
+
+    visitor_id: str
+    found: bool
+    conversations: int
+    events: int
+    audit_id: int
+
+
+class DataLifecycle(Protocol):
+    """Retention, deletion requests and the audit log (``SQLiteStore`` implements it).
+
+    Guarantees:
+
+    Audited
+        `purge_closed_before` and `forget_visitor` write their audit entry in the same
+        transaction as (the first part of) their deletions: no deletion without its record.
+    Complete
+        `forget_visitor` removes every stored trace of the visitor in one transaction: the
+        visitor row (name, e-mail, token hash), its conversations, their events and routing
+        decisions. Freed pages are overwritten (``secure_delete``) so the text does not linger
+        in the database file.
+    Safe for the live hub
+        Purges delete closed conversations only, in batches of their own transactions queued
+        with the appends, so the hub keeps answering while a large purge runs.
+    """
+
+    async def add_audit(
+        self,
+        action: str,
+        details: JSONObject,
+        *,
+        ts: str,
+        actor: str,
+        actor_id: str | None = None,
+    ) -> AuditEntry:
+        """Append one entry to the audit log; returns it with its id."""
+
+    async def audit_log(
+        self, *, action: str | None = None, limit: int | None = None
+    ) -> list[AuditEntry]:
+        """Entries (of one ``action`` if given), newest first."""
+
+    async def purge_closed_before(
+        self, cutoff: str, *, ts: str, actor: str, actor_id: str | None = None, batch: int = 500
+    ) -> PurgeResult:
+        """Delete conversations closed before ``cutoff`` (with their events and decisions),
+        then visitors left without conversations and not seen since ``cutoff``."""
+
+    async def forget_visitor(
+        self, visitor_id: str, *, ts: str, actor: str, actor_id: str | None = None
+    ) -> ForgetResult:
+        """Delete every trace of one visitor (a deletion request). Recorded even when the id
+        is unknown, so the request itself is on file."""
+
+    async def analytics_key(self, name: str) -> bytes:
+        """A secret made once per database (``"pseudonym"``, ``"seal"``)."""
+
+
+# --- canned responses (agent console) -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CannedResponse:
+    """A reply an agent inserts by typing ``/shortcut``. ``owner_id`` is the agent's id, or
+    ``None`` for a response shared by every agent (managed by admins)."""
+
+    id: int
+    owner_id: str | None
+    shortcut: str
+    text: str
+    created_at: str
+
+
+class CannedResponses(Protocol):
+    """Canned responses (``SQLiteStore`` implements it).
+
+    Guarantees: (owner, shortcut) is unique — adding a taken one raises `ConflictError`;
+    `list_canned` returns the shared responses and the agent's own, ordered by shortcut
+    (shared first on a tie); `delete_canned` of an unknown id raises `NotFoundError`.
+    """
+
+    async def list_canned(self, agent_id: str) -> list[CannedResponse]: ...
+
+    async def get_canned(self, canned_id: int) -> CannedResponse | None: ...
+
+    async def add_canned(
+        self, owner_id: str | None, shortcut: str, text: str, *, ts: str
+    ) -> CannedResponse: ...
+
+    async def delete_canned(self, canned_id: int) -> None: ...
+
+    async def used_tags(self, limit: int = 200) -> list[str]:
+        """Tags already on conversations, most used first (suggestions for the console)."""

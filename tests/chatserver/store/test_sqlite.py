@@ -110,7 +110,7 @@ async def test_migrations_apply_once_and_reopen_is_a_no_op(db: Path) -> None:
     async with SQLiteStore(db):
         pass
     first = rows(db, "SELECT version, name, applied_at FROM schema_version")
-    assert [(v, n) for v, n, _ in first] == [(1, "initial")]
+    assert [(v, n) for v, n, _ in first] == [(m.version, m.name) for m in load_migrations()]
     async with SQLiteStore(db) as again:
         assert again._writer is not None
         assert await apply_migrations(again._writer, iso_now()) == []
@@ -152,7 +152,9 @@ def test_two_processes_open_a_fresh_file_at_once(db: Path) -> None:
     for proc in procs:
         proc.join(30)
         assert proc.exitcode == 0
-    assert rows(db, "SELECT version FROM schema_version") == [(1,)]
+    assert rows(db, "SELECT version FROM schema_version") == [
+        (m.version,) for m in load_migrations()
+    ]
 
 
 # --- group commit -----------------------------------------------------------------------------

@@ -1,0 +1,37 @@
+"""The analyst side of the hub: exports, redaction, digests, figures and the data lifecycle.
+
+- `export` — streamed JSONL / CSV / Parquet exports of a consistent `source.Snapshot`,
+  redacted by default (`redact`), each conversation with a digest and a seal (`digest`).
+- `figures` — the support figures (waits, first response, handle time, abandonment,
+  transfers, CSAT, tags, and the terms that hurt users, `terms`), for the CLI, the HTML
+  `report`, the HTTP API and the dashboard alike.
+- `routes` — the HTTP API (``GET /api/v1/export``, ``/api/v1/analytics/…``); `cli` — the
+  ``chatserver export|verify|report|purge|forget-visitor|audit`` commands.
+- `sample` — a deterministic generator of a realistic store, for tests and benchmarks.
+
+``docs/analytics.md`` defines every figure and format.
+"""
+
+from .errors import AnalyticsError, BadRequest, Forbidden, Unsupported
+from .export import Export, ExportOptions
+from .figures import summary
+from .filters import Cursor, Filters
+from .redact import Redactor, redact_text
+from .source import Snapshot
+from .verify import verify_file
+
+__all__ = [
+    "AnalyticsError",
+    "BadRequest",
+    "Cursor",
+    "Export",
+    "ExportOptions",
+    "Filters",
+    "Forbidden",
+    "Redactor",
+    "Snapshot",
+    "Unsupported",
+    "redact_text",
+    "summary",
+    "verify_file",
+]

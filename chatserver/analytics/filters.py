@@ -1,0 +1,104 @@
+"""What an export or a summary selects: `Filters`, the incremental `Cursor`, and their parsing.
+
+Periods apply to a conversation's arrival (``created_at``): ``since`` is inclusive, ``until``
+exclusive. ``agent`` selects the conversations the agent took part in (any ``assigned`` event
+naming them); ``tag`` those carrying the tag; ``ratings`` those rated with one of the scores.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from .errors import BadRequest
+
+__all__ = ["Cursor", "Filters", "parse_ratings", "parse_when"]
+
+_DATE = re.compile(r"^\d{4}-\d\d-\d\d$")
+_CURSOR = re.compile(r"^v1\.(\d{1,19})\.(\d{1,19})$")
+
+
+def parse_when(text: str, name: str = "time") -> str:
+    """``2026-05-01``, ``2026-05-01T12:00:00Z`` (any ISO 8601 with an offset or ``Z``) or a
+    relative ``7d``/``12h`` (that long before now) as the store's ISO 8601 UTC form."""
+    raw = text.strip()
+    if re.fullmatch(r"\d{1,5}[dh]", raw):
+        amount = int(raw[:-1])
+        delta = timedelta(days=amount) if raw.endswith("d") else timedelta(hours=amount)
+        moment = datetime.now(UTC) - delta
+    else:
+        try:
+            if _DATE.match(raw):
+                moment = datetime.fromisoformat(raw).replace(tzinfo=UTC)
+            else:
+                moment = datetime.fromisoformat(raw)
+                if moment.tzinfo is None:
+                    moment = moment.replace(tzinfo=UTC)
+        except ValueError:
+            raise BadRequest(
+                f"{name} {text!r}: expected a date (2026-05-01), an ISO 8601 time"
+                " (2026-05-01T12:00:00Z) or a span before now (7d, 12h)"
+            ) from None
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_ratings(text: str) -> frozenset[int]:
+    """``5``, ``1-2``, ``1,2,5``: the scores (1..5) to keep."""
+    scores: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        match = re.fullmatch(r"([1-5])(?:-([1-5]))?", part)
+        if match is None:
+            raise BadRequest(f"rating {text!r}: expected scores 1..5 such as 5, 1-2 or 1,2,5")
+        low = int(match[1])
+        high = int(match[2]) if match[2] else low
+        if high < low:
+            raise BadRequest(f"rating {part!r}: the range must go up (1-2, not 2-1)")
+        scores.update(range(low, high + 1))
+    return frozenset(scores)
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where an export ended: the newest event it saw (an events rowid) and how many event
+    deletions (purges, forget-visitor) had happened. Text form ``v1.<rowid>.<deletions>``."""
+
+    rowid: int
+    deletions: int
+
+    def __str__(self) -> str:
+        return f"v1.{self.rowid}.{self.deletions}"
+
+    @classmethod
+    def parse(cls, text: str) -> Cursor:
+        match = _CURSOR.match(text.strip())
+        if match is None:
+            raise BadRequest(
+                f"cursor {text!r} is not one this hub printed (they look like v1.1234.0)"
+            )
+        return cls(int(match[1]), int(match[2]))
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    since: str | None = None
+    until: str | None = None
+    topic: str | None = None
+    agent: str | None = None
+    tag: str | None = None
+    ratings: frozenset[int] | None = None
+    after: Cursor | None = None
+
+    def describe(self) -> dict[str, object]:
+        """The filters as JSON-ready values (for the audit log and the report)."""
+        return {
+            "since": self.since,
+            "until": self.until,
+            "topic": self.topic,
+            "agent": self.agent,
+            "tag": self.tag,
+            "rating": sorted(self.ratings) if self.ratings is not None else None,
+            "after": str(self.after) if self.after is not None else None,
+        }

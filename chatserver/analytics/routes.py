@@ -1,0 +1,224 @@
+"""The analysts' HTTP API, mounted by the app as ``*analytics_routes.routes()``.
+
+| route | who | what |
+|---|---|---|
+| ``GET /api/v1/export`` | analyst, admin | the streamed export (`export`); ``redact=false`` admin only, audited |
+| ``GET /api/v1/analytics/summary`` | analyst, admin | every figure as JSON (`figures.summary`) |
+| ``GET /api/v1/analytics/report`` | analyst, admin | the same as the self-contained HTML page |
+| ``GET /api/v1/analytics/audit`` | admin | the audit log, newest first |
+
+Query parameters mirror the CLI flags: ``format``, ``shape``, ``since``, ``until``, ``topic``,
+``agent``, ``tag``, ``rating``, ``after``, ``redact``; ``terms=false`` leaves out the term
+analysis of the summary. Sign-in is the bearer token (``Authorization: Bearer …``) or the
+console's session cookie, as for the rest of the API. Handlers find the hub in
+``request.app.state.ctx`` (a `chatserver.context.HubContext`).
+
+The export's ``X-Export-Cursor`` header is the cursor to pass as ``after`` next time. The body
+is produced in a worker thread from a consistent snapshot, chunk by chunk, as the client reads.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from chatserver.store.base import AgentRecord, iso_now
+from chatserver.store.sqlite import SQLiteStore
+
+from .errors import AnalyticsError, BadRequest, Forbidden, Unsupported
+from .export import Export, ExportOptions, content_type
+from .figures import summary
+from .filters import Cursor, Filters, parse_ratings, parse_when
+from .report import render_html
+from .source import Snapshot
+
+__all__ = ["ANALYST_ROLES", "routes"]
+
+ANALYST_ROLES = frozenset({"analyst", "admin"})
+_EXTENSIONS = {"jsonl": "jsonl", "csv": "csv", "parquet": "parquet"}
+_FALSE = {"false", "0", "no", "off"}
+_TRUE = {"true", "1", "yes", "on"}
+
+
+def _error(exc: AnalyticsError) -> JSONResponse:
+    return JSONResponse({"error": exc.code, "message": str(exc)}, status_code=exc.status)
+
+
+async def _caller(request: Request, roles: frozenset[str] = ANALYST_ROLES) -> AgentRecord:
+    from chatserver.app import bearer_token  # the app imports this module: import on use
+
+    agent: AgentRecord | None = await request.app.state.ctx.authenticate(bearer_token(request))
+    if agent is None:
+        raise _Unauthorized("sign in first (Authorization: Bearer <token>)")
+    if not set(agent.roles) & roles:
+        raise Forbidden(f"this needs one of the roles {', '.join(sorted(roles))}")
+    return agent
+
+
+class _Unauthorized(AnalyticsError):
+    code = "unauthorized"
+    status = 401
+
+
+def _store(request: Request) -> SQLiteStore:
+    store = request.app.state.ctx.store
+    if not isinstance(store, SQLiteStore):
+        raise Unsupported("analytics reads the SQLite transcript store; this hub uses another")
+    return store
+
+
+def _flag(value: str | None, name: str, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    if value.lower() in _FALSE:
+        return False
+    if value.lower() in _TRUE:
+        return True
+    raise BadRequest(f"{name}={value!r}: expected true or false")
+
+
+def filters_from(query: Any) -> Filters:
+    """`Filters` from query parameters (or any mapping of the CLI's names)."""
+
+    def text(name: str) -> str | None:
+        value = query.get(name)
+        return value if value else None
+
+    since, until = text("since"), text("until")
+    rating, after = text("rating"), text("after")
+    return Filters(
+        since=parse_when(since, "since") if since else None,
+        until=parse_when(until, "until") if until else None,
+        topic=text("topic"),
+        agent=text("agent"),
+        tag=text("tag"),
+        ratings=parse_ratings(rating) if rating else None,
+        after=Cursor.parse(after) if after else None,
+    )
+
+
+async def export(request: Request) -> Response:
+    try:
+        agent = await _caller(request)
+        store = _store(request)
+        q = request.query_params
+        fmt = q.get("format") or "jsonl"
+        shape = q.get("shape") or "messages"
+        redact = _flag(q.get("redact"), "redact", True)
+        if not redact and "admin" not in agent.roles:
+            raise Forbidden("only an admin may export without redaction (redact=false)")
+        options = ExportOptions(
+            format=fmt,  # type: ignore[arg-type]  # checked by ExportOptions
+            shape=shape,  # type: ignore[arg-type]
+            filters=filters_from(q),
+            redact=redact,
+        )
+        snapshot = await run_in_threadpool(Snapshot, store.path)
+        try:
+            exporter = await run_in_threadpool(Export, snapshot, options)
+            if not redact:
+                await store.add_audit(
+                    "export_unredacted",
+                    {"format": fmt, "shape": shape, "filters": options.filters.describe(),
+                     "snapshot": str(exporter.cursor), "via": "http"},
+                    ts=iso_now(),
+                    actor=agent.username,
+                    actor_id=agent.id,
+                )  # fmt: skip
+        except BaseException:
+            snapshot.close()
+            raise
+    except AnalyticsError as exc:
+        return _error(exc)
+
+    def body() -> Iterator[bytes]:
+        try:
+            yield from exporter.chunks()
+        finally:
+            snapshot.close()
+
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    name = f"chatserver-{shape if fmt != 'jsonl' else 'transcripts'}-{stamp}.{_EXTENSIONS[fmt]}"
+    headers = {
+        "Content-Disposition": f'attachment; filename="{name}"',
+        "X-Export-Cursor": str(exporter.cursor),
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+    }
+    return StreamingResponse(body(), media_type=content_type(fmt), headers=headers)
+
+
+def _summary(path: Path, filters: Filters, terms: bool) -> dict[str, Any]:
+    with Snapshot(path) as snapshot:
+        return summary(snapshot, filters, terms=terms)
+
+
+async def summary_route(request: Request) -> Response:
+    try:
+        await _caller(request)
+        store = _store(request)
+        terms = _flag(request.query_params.get("terms"), "terms", True)
+        result = await run_in_threadpool(
+            _summary, store.path, filters_from(request.query_params), terms
+        )
+    except AnalyticsError as exc:
+        return _error(exc)
+    return JSONResponse(result, headers={"Cache-Control": "no-store"})
+
+
+async def report_route(request: Request) -> Response:
+    try:
+        await _caller(request)
+        store = _store(request)
+        result = await run_in_threadpool(
+            _summary, store.path, filters_from(request.query_params), True
+        )
+    except AnalyticsError as exc:
+        return _error(exc)
+    html = await run_in_threadpool(render_html, result)
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+
+async def audit_route(request: Request) -> Response:
+    try:
+        await _caller(request, frozenset({"admin"}))
+        store = _store(request)
+        action = request.query_params.get("action") or None
+        try:
+            limit = int(request.query_params.get("limit") or 100)
+        except ValueError:
+            raise BadRequest("limit must be a whole number") from None
+        entries = await store.audit_log(action=action, limit=max(1, min(limit, 1000)))
+    except AnalyticsError as exc:
+        return _error(exc)
+    return JSONResponse(
+        {
+            "entries": [
+                {
+                    "id": e.id,
+                    "ts": e.ts,
+                    "actor": e.actor,
+                    "actor_id": e.actor_id,
+                    "action": e.action,
+                    "details": e.details,
+                }
+                for e in entries
+            ]
+        }
+    )
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/api/v1/export", export),
+        Route("/api/v1/analytics/summary", summary_route),
+        Route("/api/v1/analytics/report", report_route),
+        Route("/api/v1/analytics/audit", audit_route),
+    ]
