@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from chatserver import widget_routes
+from chatserver import console_routes, widget_routes
 from chatserver.analytics import routes as analytics_routes
 from chatserver.auth import new_token, token_hash, verify_password
 from chatserver.context import HubContext, load_routing_config
@@ -229,6 +229,7 @@ def create_app(settings: Settings) -> Starlette:
         WebSocketRoute("/ws/visitor", visitor_endpoint),
         WebSocketRoute("/ws/agent", agent_endpoint),
         *analytics_routes.routes(),
+        *console_routes.routes(),
         *widget_routes.routes(settings, tuple(routing_config.topics), routing_config.languages),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

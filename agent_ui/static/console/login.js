@@ -1,0 +1,43 @@
+// The sign-in form: POST /api/v1/auth/login (sets the HttpOnly session cookie), then /console.
+// Errors never say which of username or password was wrong.
+
+const form = /** @type {HTMLFormElement} */ (document.getElementById("login-form"));
+const errorBox = /** @type {HTMLElement} */ (document.getElementById("login-error"));
+const username = /** @type {HTMLInputElement} */ (document.getElementById("username"));
+const password = /** @type {HTMLInputElement} */ (document.getElementById("password"));
+
+/** @param {string} text */
+function showError(text) {
+  errorBox.textContent = text;
+  errorBox.hidden = false;
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  errorBox.hidden = true;
+  if (!username.value.trim() || !password.value) {
+    showError("Enter your username and password.");
+    return;
+  }
+  const button = /** @type {HTMLButtonElement} */ (form.querySelector("button[type=submit]"));
+  button.disabled = true;
+  try {
+    const r = await fetch("/api/v1/auth/login", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      credentials: "same-origin",
+      body: JSON.stringify({ username: username.value.trim(), password: password.value }),
+    });
+    if (r.ok) {
+      location.assign("/console");
+      return;
+    }
+    if (r.status === 401) showError("Wrong username or password.");
+    else if (r.status === 429) showError("Too many attempts. Wait a moment and try again.");
+    else showError(`Sign-in failed (HTTP ${r.status}). Try again.`);
+  } catch {
+    showError("Cannot reach the server. Check your connection and try again.");
+  } finally {
+    button.disabled = false;
+  }
+});

@@ -1,0 +1,395 @@
+"""The agent console's HTTP routes: its two pages, its assets, and the small API it reads.
+
+Pages (server-rendered from `agent_ui/templates/`, scripts and styles from `agent_ui/static/`):
+
+- `GET /login` — the sign-in form; it posts to `POST /api/v1/auth/login`, which sets the
+  HttpOnly session cookie.
+- `GET /console` — the console itself; without a valid session cookie it redirects to `/login`.
+- `GET /console/static/…` — the console's ES modules and CSS (no build step).
+
+API (bearer token or session cookie, as every `/api/v1` route):
+
+- `GET /api/v1/session` → `{"token","agent"}`: the cookie's token for the WebSocket `hello`, so
+  the page never puts it in a URL and the cookie stays HttpOnly.
+- `GET /api/v1/conversations/{id}/context` → the visitor (name, e-mail), topic, language, the
+  page the chat started on, and the visitor's earlier conversations.
+- `GET /api/v1/conversations/{id}/earlier/{earlier_id}` → the transcript of one earlier
+  conversation of the same visitor, read-only.
+- `GET /api/v1/tags` → tags already used (suggestions).
+- `GET /api/v1/agents/online` → agents who are online now (transfer targets).
+- `GET /api/v1/canned`, `POST /api/v1/canned`, `DELETE /api/v1/canned/{id}` → canned responses:
+  an agent manages its own, an admin the shared ones.
+
+`docs/console.md` describes the console.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, cast
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from chatserver.context import HubContext
+from chatserver.store.base import (
+    AgentRecord,
+    CannedResponse,
+    CannedResponses,
+    ConflictError,
+    ConversationRecord,
+    NotFoundError,
+    StoredEvent,
+    iso_now,
+)
+
+UI_DIR = Path(__file__).resolve().parent.parent / "agent_ui"
+SESSION_COOKIE = "chat_session"
+STAFF_ROLES = frozenset({"supervisor", "analyst", "admin"})
+SHORTCUT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+MAX_CANNED_TEXT = 4000
+
+_SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+_PAGE_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+_NO_STORE = {"Cache-Control": "no-store"}
+
+_templates = Environment(
+    loader=FileSystemLoader(UI_DIR / "templates"),
+    autoescape=select_autoescape(["html", "j2"]),
+    auto_reload=False,
+)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def ctx_of(request: Request) -> HubContext:
+    ctx: HubContext = request.app.state.ctx
+    return ctx
+
+
+def error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status, headers=_NO_STORE)
+
+
+def request_token(request: Request) -> str | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.cookies.get(SESSION_COOKIE)
+
+
+async def signed_in(request: Request) -> AgentRecord | None:
+    return await ctx_of(request).authenticate(request_token(request))
+
+
+def canned_store(request: Request) -> CannedResponses:
+    return cast(CannedResponses, ctx_of(request).store)
+
+
+def agent_json(agent: AgentRecord) -> dict[str, Any]:
+    return {
+        "id": agent.id,
+        "username": agent.username,
+        "display_name": agent.display_name,
+        "skills": dict(agent.skills),
+        "capacity": agent.capacity,
+        "roles": list(agent.roles),
+    }
+
+
+def page(name: str, **values: Any) -> HTMLResponse:
+    html = _templates.get_template(name).render(**values)
+    return HTMLResponse(
+        html,
+        headers={
+            **_SECURITY_HEADERS,
+            **_NO_STORE,
+            "Content-Security-Policy": _PAGE_POLICY,
+        },
+    )
+
+
+def is_staff(agent: AgentRecord) -> bool:
+    return bool(set(agent.roles) & STAFF_ROLES)
+
+
+async def may_see(
+    request: Request, agent: AgentRecord, conv: ConversationRecord
+) -> tuple[bool, list[StoredEvent]]:
+    """The rule of `GET /api/v1/conversations/{id}`: staff, the agent holding it, or one who
+    served it. Returns the events too (read for the check anyway)."""
+    events = await ctx_of(request).store.events(conv.id)
+    if is_staff(agent) or conv.agent_id == agent.id:
+        return True, events
+    served = any(e.kind == "assigned" and e.body.get("agent_id") == agent.id for e in events)
+    return served, events
+
+
+def event_json(e: StoredEvent) -> dict[str, Any]:
+    return {
+        "seq": e.seq,
+        "ts": e.ts,
+        "kind": e.kind,
+        "from": {"role": e.actor_role, "name": e.actor_name},
+        "body": e.body,
+    }
+
+
+def canned_json(c: CannedResponse) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "shortcut": c.shortcut,
+        "text": c.text,
+        "shared": c.owner_id is None,
+        "created_at": c.created_at,
+    }
+
+
+# --- pages --------------------------------------------------------------------------------
+
+
+async def login_page(request: Request) -> Response:
+    if await signed_in(request) is not None:
+        return RedirectResponse("/console", status_code=303, headers=_NO_STORE)
+    return page("login.html")
+
+
+async def console_page(request: Request) -> Response:
+    agent = await signed_in(request)
+    if agent is None:
+        return RedirectResponse("/login", status_code=303, headers=_NO_STORE)
+    ctx = ctx_of(request)
+    return page(
+        "console.html",
+        agent=agent,
+        topics=list(ctx.routing_config.topics),
+        is_admin="admin" in agent.roles,
+    )
+
+
+# --- API ----------------------------------------------------------------------------------
+
+
+async def session(request: Request) -> Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    agent = await ctx_of(request).authenticate(token)
+    if agent is None or token is None:
+        return error(401, "unauthorized", "not signed in")
+    return JSONResponse({"token": token, "agent": agent_json(agent)}, headers=_NO_STORE)
+
+
+async def context(request: Request) -> Response:
+    agent = await signed_in(request)
+    if agent is None:
+        return error(401, "unauthorized", "not signed in")
+    ctx = ctx_of(request)
+    conv_id = request.path_params["conversation_id"]
+    conv = await ctx.store.get_conversation(conv_id)
+    if conv is None:
+        return error(404, "not_found", f"no conversation {conv_id!r}")
+    allowed, events = await may_see(request, agent, conv)
+    if not allowed:
+        return error(403, "forbidden", "this conversation was not assigned to you")
+    start = next((e for e in events if e.kind == "start"), None)
+    visitor = await ctx.store.get_visitor(conv.visitor_id)
+    name = (start.body.get("name") if start else None) or (visitor.name if visitor else None)
+    email = (start.body.get("email") if start else None) or (visitor.email if visitor else None)
+    earlier = [
+        {
+            "conversation_id": c.id,
+            "topic": c.topic,
+            "status": c.status,
+            "created_at": c.created_at,
+            "closed_at": c.closed_at,
+            "tags": list(c.tags),
+        }
+        for c in await ctx.store.list_conversations(visitor_id=conv.visitor_id)
+        if c.id != conv.id and c.created_at <= conv.created_at
+    ]
+    earlier.reverse()  # newest first
+    return JSONResponse(
+        {
+            "conversation_id": conv.id,
+            "status": conv.status,
+            "visitor": {"name": name, "email": email},
+            "topic": conv.topic,
+            "language": conv.language,
+            "page_url": conv.page_url or (start.body.get("page_url") if start else None),
+            "created_at": conv.created_at,
+            "tags": list(conv.tags),
+            "earlier": earlier[:20],
+        },
+        headers=_NO_STORE,
+    )
+
+
+async def earlier_transcript(request: Request) -> Response:
+    agent = await signed_in(request)
+    if agent is None:
+        return error(401, "unauthorized", "not signed in")
+    ctx = ctx_of(request)
+    conv_id = request.path_params["conversation_id"]
+    earlier_id = request.path_params["earlier_id"]
+    conv = await ctx.store.get_conversation(conv_id)
+    if conv is None:
+        return error(404, "not_found", f"no conversation {conv_id!r}")
+    allowed, _ = await may_see(request, agent, conv)
+    if not allowed:
+        return error(403, "forbidden", "this conversation was not assigned to you")
+    other = await ctx.store.get_conversation(earlier_id)
+    if other is None or other.visitor_id != conv.visitor_id:
+        return error(404, "not_found", f"no earlier conversation {earlier_id!r} of this visitor")
+    events = await ctx.store.events(other.id)
+    shown = [event_json(e) for e in events if e.kind in {"message", "note", "closed"}]
+    return JSONResponse(
+        {
+            "conversation_id": other.id,
+            "topic": other.topic,
+            "status": other.status,
+            "created_at": other.created_at,
+            "tags": list(other.tags),
+            "events": shown,
+        },
+        headers=_NO_STORE,
+    )
+
+
+async def tags(request: Request) -> Response:
+    if await signed_in(request) is None:
+        return error(401, "unauthorized", "not signed in")
+    used = await canned_store(request).used_tags()
+    return JSONResponse({"tags": used}, headers=_NO_STORE)
+
+
+async def online_agents(request: Request) -> Response:
+    me = await signed_in(request)
+    if me is None:
+        return error(401, "unauthorized", "not signed in")
+    ctx = ctx_of(request)
+    out = []
+    for state in await ctx.router.agents():
+        if state.status != "online" or state.agent_id == me.id:
+            continue
+        record = await ctx.store.get_agent(state.agent_id)
+        if record is None or record.disabled:
+            continue
+        out.append(
+            {
+                "username": record.username,
+                "display_name": record.display_name,
+                "load": state.load,
+                "capacity": state.capacity,
+            }
+        )
+    out.sort(key=lambda a: (str(a["display_name"]).lower(), str(a["username"])))
+    return JSONResponse({"agents": out}, headers=_NO_STORE)
+
+
+async def canned_list(request: Request) -> Response:
+    agent = await signed_in(request)
+    if agent is None:
+        return error(401, "unauthorized", "not signed in")
+    items = await canned_store(request).list_canned(agent.id)
+    return JSONResponse(
+        {"canned": [canned_json(c) for c in items], "can_share": "admin" in agent.roles},
+        headers=_NO_STORE,
+    )
+
+
+async def canned_add(request: Request) -> Response:
+    agent = await signed_in(request)
+    if agent is None:
+        return error(401, "unauthorized", "not signed in")
+    try:
+        body = await request.json()
+    except ValueError:
+        return error(400, "bad_request", "expected a JSON object with shortcut and text")
+    if not isinstance(body, dict):
+        return error(400, "bad_request", "expected a JSON object with shortcut and text")
+    shortcut = body.get("shortcut")
+    text = body.get("text")
+    shared = body.get("shared", False)
+    if not isinstance(shortcut, str) or not SHORTCUT.match(shortcut.strip().lstrip("/").lower()):
+        return error(
+            400,
+            "bad_request",
+            "shortcut: 1 to 32 letters, digits, '-' or '_', starting with a letter or digit",
+        )
+    if not isinstance(text, str) or not text.strip():
+        return error(400, "bad_request", "text: must not be empty")
+    if len(text.strip()) > MAX_CANNED_TEXT:
+        return error(400, "bad_request", f"text: at most {MAX_CANNED_TEXT} characters")
+    if not isinstance(shared, bool):
+        return error(400, "bad_request", "shared: must be true or false")
+    if shared and "admin" not in agent.roles:
+        return error(403, "forbidden", "only an admin can add shared responses")
+    key = shortcut.strip().lstrip("/").lower()
+    try:
+        made = await canned_store(request).add_canned(
+            None if shared else agent.id, key, text.strip(), ts=iso_now()
+        )
+    except ConflictError:
+        return error(409, "conflict", f"a response with the shortcut /{key} exists already")
+    return JSONResponse(canned_json(made), status_code=201, headers=_NO_STORE)
+
+
+async def canned_delete(request: Request) -> Response:
+    agent = await signed_in(request)
+    if agent is None:
+        return error(401, "unauthorized", "not signed in")
+    raw = request.path_params["canned_id"]
+    store = canned_store(request)
+    item = await store.get_canned(int(raw)) if raw.isdigit() else None
+    if item is None or (item.owner_id is not None and item.owner_id != agent.id):
+        return error(404, "not_found", f"no canned response {raw!r}")
+    if item.owner_id is None and "admin" not in agent.roles:
+        return error(403, "forbidden", "only an admin can delete shared responses")
+    try:
+        await store.delete_canned(item.id)
+    except NotFoundError:
+        return error(404, "not_found", f"no canned response {raw!r}")
+    return Response(status_code=204)
+
+
+def routes() -> list[BaseRoute]:
+    """The console's routes, to add to the hub's Starlette app."""
+    return [
+        Route("/login", login_page, methods=["GET"]),
+        Route("/console", console_page, methods=["GET"]),
+        Route("/api/v1/session", session, methods=["GET"]),
+        Route("/api/v1/conversations/{conversation_id}/context", context, methods=["GET"]),
+        Route(
+            "/api/v1/conversations/{conversation_id}/earlier/{earlier_id}",
+            earlier_transcript,
+            methods=["GET"],
+        ),
+        Route("/api/v1/tags", tags, methods=["GET"]),
+        Route("/api/v1/agents/online", online_agents, methods=["GET"]),
+        Route("/api/v1/canned", canned_list, methods=["GET"]),
+        Route("/api/v1/canned", canned_add, methods=["POST"]),
+        Route("/api/v1/canned/{canned_id}", canned_delete, methods=["DELETE"]),
+        Mount("/console/static", StaticFiles(directory=UI_DIR / "static"), name="console-static"),
+    ]
+
+
+__all__ = ["UI_DIR", "routes"]

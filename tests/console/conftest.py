@@ -1,0 +1,236 @@
+"""Browser tests of the agent console: real Chromium through Playwright, against a real
+`chatserver serve` process (through `tests.console.serve`, which mounts the console's routes
+when `chatserver.app` does not yet) and `redis-server`, with scripted visitors and agents
+(WebSocket peers).
+
+Screenshots of each state go to `test-artifacts/console/<test>/`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright, expect
+
+from tests.chatserver.integration.conftest import PASSWORD, Hub, add_agent, hub, hub_env
+from tests.support.peer import Peer
+from tests.support.server import ServerProcess
+
+__all__ = ["hub", "hub_env"]  # fixtures shared with the hub's integration tests
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "console"
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+HAVE_CHROMIUM = Path(CHROMIUM).exists()
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ALL_SKILLS = {
+    "general": 5,
+    "billing": 5,
+    "account": 5,
+    "technical": 5,
+    "en": 5,
+    "es": 5,
+    "ar": 5,
+    "zh": 5,
+}
+
+expect.set_options(timeout=10_000)
+
+
+class ConsoleServer(ServerProcess):
+    """`chatserver serve` started through `tests.console.serve` (see its docstring)."""
+
+    def start(self, timeout: float = 20.0) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("CHATSERVER_", "REDIS_URL"))
+        }
+        env.update(
+            {
+                "CHATSERVER_LOG_FORMAT": "json",
+                "CHATSERVER_TICK_INTERVAL_S": "0.2",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        if self.redis_url is not None:
+            env["REDIS_URL"] = self.redis_url
+        env.update(self.env)
+        cmd = [sys.executable, "-m", "tests.console.serve", "serve", "--data", str(self.data_dir)]
+        cmd += ["--port", str(self.port), "--no-demo"]
+        if self.node_id:
+            cmd += ["--node-id", self.node_id]
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=ROOT
+        )
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.kill()
+            self.log.close()
+            raise
+
+
+async def start_hub(
+    hub: Hub,
+    *,
+    agents: tuple[str, ...] = ("ann",),
+    roles: tuple[str, ...] = ("agent",),
+    **env: str,
+) -> ServerProcess:
+    """Agents with every skill (display name "<Name> Lee"), then the server."""
+    for username in agents:
+        await add_agent(
+            hub.data_dir,
+            username,
+            skills=ALL_SKILLS,
+            display_name=f"{username.title()} Lee",
+            roles=roles,
+        )
+    server = ConsoleServer(hub.data_dir, hub.redis.url, env={**hub.env, **env}, node_id="n0")
+    server.start()
+    hub.servers.append(server)
+    return server
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if not HAVE_CHROMIUM:
+        pytest.fail("Chromium is missing: ./dev.sh test installs Debian's `chromium` package")
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+class Shots:
+    """Numbered screenshots of one test, kept as artifacts."""
+
+    def __init__(self, test: str) -> None:
+        self.dir = ARTIFACTS / test
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.n = 0
+
+    async def take(self, page: Page, state: str) -> Path:
+        self.n += 1
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path = self.dir / f"{self.n:02d}-{state}.png"
+        await page.wait_for_timeout(250)  # let transitions settle
+        await page.screenshot(path=str(path))
+        return path
+
+
+@pytest.fixture
+def shots(request: pytest.FixtureRequest) -> Shots:
+    return Shots(re.sub(r"[^\w.-]+", "_", request.node.name))
+
+
+class Console:
+    """The console in one browser page, found by role and name as an agent would."""
+
+    def __init__(self, context: BrowserContext, page: Page, base: str) -> None:
+        self.context = context
+        self.page = page
+        self.base = base
+        self.errors: list[str] = []
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    @classmethod
+    async def open(
+        cls, browser: Browser, base: str, username: str = "ann", password: str = PASSWORD
+    ) -> Console:
+        context = await browser.new_context(viewport={"width": 1360, "height": 820})
+        page = await context.new_page()
+        console = cls(context, page, base)
+        await console.sign_in(username, password)
+        await expect(page).to_have_url(f"{base}/console")
+        await expect(console.status_button("Go online")).to_be_enabled()
+        return console
+
+    async def sign_in(self, username: str, password: str) -> None:
+        await self.page.goto(f"{self.base}/login")
+        await self.page.get_by_role("textbox", name="Username").fill(username)
+        await self.page.get_by_role("textbox", name="Password").fill(password)
+        await self.page.get_by_role("button", name="Sign in").click()
+
+    def status_button(self, name: str) -> Locator:
+        return self.page.get_by_role("button", name=name, exact=True)
+
+    async def go_online(self) -> None:
+        await self.status_button("Go online").click()
+        await expect(self.status_button("Go away")).to_be_visible()
+
+    def offer(self, name: str) -> Locator:
+        return self.page.get_by_role("article", name=f"Offer from {name}")
+
+    async def accept(self, name: str) -> None:
+        await self.offer(name).get_by_role("button", name="Accept").click()
+        await expect(self.offer(name)).to_have_count(0)
+        await expect(self.page.get_by_role("tab", name=name)).to_be_visible()
+
+    @property
+    def log(self) -> Locator:
+        return self.page.get_by_role("log", name="Transcript")
+
+    @property
+    def box(self) -> Locator:
+        return self.page.get_by_role("textbox", name="Message")
+
+    async def say(self, text: str) -> None:
+        await self.box.fill(text)
+        await self.box.press("Enter")
+
+    async def close(self) -> None:
+        await self.context.close()
+
+
+async def visitor_starts(
+    hub: Hub,
+    name: str = "Sam Carter",
+    text: str = "My invoice is wrong",
+    *,
+    topic: str = "billing",
+    email: str = "sam@example.com",
+    page_url: str = "https://shop.example/account/invoices",
+) -> tuple[Peer, str]:
+    peer, _ = await hub.visitor()
+    await peer.send(
+        {
+            "type": "start",
+            "topic": topic,
+            "language": "en",
+            "name": name,
+            "email": email,
+            "text": text,
+            "page_url": page_url,
+        }
+    )
+    queued = await peer.expect("queued")
+    conv: str = queued["conversation_id"]
+    return peer, conv
+
+
+async def visitor_says(peer: Peer, conv: str, text: str) -> dict[str, Any]:
+    return await peer.request(
+        {"type": "message", "conversation_id": conv, "client_id": str(uuid.uuid4()), "text": text}
+    )
