@@ -708,8 +708,11 @@ class Service:
             actor_name=client.agent.display_name,
             update=update,
         )
-        client.held.discard(conv.id)
         self.ack(client, cmd.ref, conversation_id=conv.id, seq=event.seq, ts=event.ts)
+        # The chat has left this agent: its tabs here stop receiving it.
+        for peer in list(self.hub.agents.get(client.agent_id or "", ())):
+            peer.held.discard(conv.id)
+            await self.hub.unsubscribe(peer, conv.id)
 
     # -- router events ----------------------------------------------------------------------
     def on_router_event(self, event: dict[str, Any]) -> None:
