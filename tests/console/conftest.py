@@ -1,6 +1,5 @@
 """Browser tests of the agent console: real Chromium through Playwright, against a real
-`chatserver serve` process (through `tests.console.serve`, which mounts the console's routes
-when `chatserver.app` does not yet) and `redis-server`, with scripted visitors and agents
+`chatserver serve` process and `redis-server`, with scripted visitors and agents
 (WebSocket peers).
 
 Screenshots of each state go to `test-artifacts/console/<test>/`.
@@ -11,8 +10,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -55,40 +52,6 @@ ALL_SKILLS = {
 expect.set_options(timeout=10_000)
 
 
-class ConsoleServer(ServerProcess):
-    """`chatserver serve` started through `tests.console.serve` (see its docstring)."""
-
-    def start(self, timeout: float = 20.0) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("CHATSERVER_", "REDIS_URL"))
-        }
-        env.update(
-            {
-                "CHATSERVER_LOG_FORMAT": "json",
-                "CHATSERVER_TICK_INTERVAL_S": "0.2",
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
-        if self.redis_url is not None:
-            env["REDIS_URL"] = self.redis_url
-        env.update(self.env)
-        cmd = [sys.executable, "-m", "tests.console.serve", "serve", "--data", str(self.data_dir)]
-        cmd += ["--port", str(self.port), "--no-demo"]
-        if self.node_id:
-            cmd += ["--node-id", self.node_id]
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=ROOT
-        )
-        try:
-            self._wait_ready(timeout)
-        except BaseException:
-            self.kill()
-            self.log.close()
-            raise
-
-
 async def start_hub(
     hub: Hub,
     *,
@@ -105,7 +68,7 @@ async def start_hub(
             display_name=f"{username.title()} Lee",
             roles=roles,
         )
-    server = ConsoleServer(hub.data_dir, hub.redis.url, env={**hub.env, **env}, node_id="n0")
+    server = ServerProcess(hub.data_dir, hub.redis.url, env={**hub.env, **env}, node_id="n0")
     server.start()
     hub.servers.append(server)
     return server
