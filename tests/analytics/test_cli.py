@@ -5,24 +5,17 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
 from chatserver.analytics.sample import SampleData
+from tests.support.browser import ARTIFACTS as ARTIFACTS_ROOT
+from tests.support.browser import chromium
 from tests.support.server import run_cli
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts" / "analytics"
-CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-HAVE_CHROMIUM = Path(CHROMIUM).exists()
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
+ARTIFACTS = ARTIFACTS_ROOT / "analytics"
 
 
 def test_export_to_a_file_with_a_cursor_file(fresh_store: Path, tmp_path: Path) -> None:
@@ -93,7 +86,6 @@ def test_report_text_and_json(fresh_store: Path) -> None:
 async def test_the_html_report_is_self_contained_and_reads_well(
     sample: SampleData, fresh_store: Path, tmp_path: Path
 ) -> None:
-    from playwright.async_api import async_playwright
 
     page_path = tmp_path / "report.html"
     r = run_cli(fresh_store.parent, "report", "--html", str(page_path))
@@ -103,25 +95,19 @@ async def test_the_html_report_is_self_contained_and_reads_well(
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=", html)
     emails = {c.email for c in sample.conversations}
     assert not any(e in html for e in emails)
-    if not HAVE_CHROMIUM:
-        pytest.fail("Chromium is missing: ./dev.sh test installs Debian's `chromium` package")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1300, "height": 900})
-            requests: list[str] = []
-            errors: list[str] = []
-            page.on("request", lambda req: requests.append(req.url))
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            await page.goto(page_path.as_uri())
-            await page.wait_for_function("document.querySelectorAll('canvas').length === 5")
-            drawn = await page.evaluate(
-                "Array.from(document.querySelectorAll('canvas')).map(c => !!Chart.getChart(c))"
-            )
-            await page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1300, "height": 900})
+        requests: list[str] = []
+        errors: list[str] = []
+        page.on("request", lambda req: requests.append(req.url))
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await page.goto(page_path.as_uri())
+        await page.wait_for_function("document.querySelectorAll('canvas').length === 5")
+        drawn = await page.evaluate(
+            "Array.from(document.querySelectorAll('canvas')).map(c => !!Chart.getChart(c))"
+        )
+        await page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
     assert drawn == [True] * 5
     assert errors == []
     assert [u for u in requests if not u.startswith("file:")] == []  # works offline

@@ -6,7 +6,6 @@ Screenshots of each state go to `test-artifacts/widget/<test>/`.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from collections.abc import AsyncIterator
@@ -22,40 +21,18 @@ from playwright.async_api import (
     FrameLocator,
     Locator,
     Page,
-    async_playwright,
     expect,
 )
 
 from tests.chatserver.integration.conftest import PASSWORD, Hub, add_agent, hub, hub_env
+from tests.support.browser import ALL_SKILLS, chromium
+from tests.support.browser import ARTIFACTS as ARTIFACTS_ROOT
 from tests.support.peer import Peer
 from tests.support.server import ServerProcess
 
 __all__ = ["hub", "hub_env"]  # fixtures shared with the hub's integration tests
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts" / "widget"
-CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-HAVE_CHROMIUM = Path(CHROMIUM).exists()
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ALL_SKILLS = {
-    "general": 5,
-    "billing": 5,
-    "account": 5,
-    "technical": 5,
-    "en": 5,
-    "es": 5,
-    "ar": 5,
-    "zh": 5,
-}
+ARTIFACTS = ARTIFACTS_ROOT / "widget"
 FRAME = 'iframe[title="Chat"]'
 
 expect.set_options(timeout=10_000)
@@ -63,14 +40,8 @@ expect.set_options(timeout=10_000)
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    if not HAVE_CHROMIUM:
-        pytest.fail("Chromium is missing: ./dev.sh test installs Debian's `chromium` package")
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            await b.close()
+    async with chromium() as b:
+        yield b
 
 
 @pytest.fixture
