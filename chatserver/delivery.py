@@ -57,6 +57,7 @@ class Client:
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_frames)
         self._on_overflow = on_overflow
         self._pending_close: tuple[int, str] = (1000, "")
+        self._room = asyncio.Event()
         self.state = ClientState.OPEN
         self.close_code: int | None = None
         self.subs: dict[str, Subscription] = {}
@@ -94,6 +95,14 @@ class Client:
             return False
         return True
 
+    async def wait_room(self) -> None:
+        """For replays only (live fan-out never waits): wait until the queue is at most half
+        full, so a long backlog streams at the client's pace instead of overflowing it."""
+        half = self._queue.maxsize // 2
+        while self.state is ClientState.OPEN and self._queue.qsize() > half:
+            self._room.clear()
+            await self._room.wait()
+
     def begin_close(self, code: int, reason: str) -> None:
         """Stop queuing; the writer sends what is queued before the close frame... unless the
         queue overflowed, in which case the client is closed at once."""
@@ -107,11 +116,14 @@ class Client:
                 self._queue.get_nowait()
         self._queue.put_nowait(None)
         self._pending_close = (code, reason)
+        self._room.set()
 
     async def _write(self) -> None:
         try:
             while True:
                 frame = await self._queue.get()
+                if self._queue.qsize() <= self._queue.maxsize // 2:
+                    self._room.set()
                 if frame is None:
                     code, reason = self._pending_close
                     await self._close(code, reason)
@@ -123,6 +135,7 @@ class Client:
             log.debug("writer stopped", extra={"role": self.role, "error": repr(exc)})
         finally:
             self.state = ClientState.CLOSED
+            self._room.set()
 
     async def finish(self, *, peer_gone: bool, timeout: float = 1.0) -> None:
         """End the writer: at once when the peer is gone, else after what is queued (and the

@@ -207,6 +207,9 @@ class Hub:
             )
             for event in events:
                 if event.seq == sub.last + 1:
+                    await client.wait_room()
+                    if not client.is_open:
+                        return
                     self._emit(client, sub, event)
             self._drain_pending(client, sub)
             if len(events) < FILL_PAGE and not sub.pending:

@@ -231,3 +231,54 @@ async def test_accept_after_deadline_is_a_conflict(hub: Hub) -> None:
     err = await agent.request({"type": "accept", "offer_id": offer["offer_id"]}, expect="error")
     assert err["code"] == "conflict"
     await asyncio.sleep(0)
+
+
+async def test_a_client_that_stops_reading_is_disconnected_and_resumes(hub: Hub) -> None:
+    await add_agent(hub.data_dir, "sam")
+    hub.start_server(
+        CHATSERVER_SEND_QUEUE_FRAMES="10",
+        CHATSERVER_RATE_PER_S="100000",
+        CHATSERVER_RATE_BURST="100000",
+    )
+    agent, _ = await hub.agent("sam")
+    visitor, token, conv = await open_chat(hub, agent)
+    assert visitor.ws is not None
+    visitor.ws.transport.pause_reading()  # the visitor's app hangs: it reads nothing more
+    text = "y" * 3900
+    sent = 0
+    closed_code = None
+    for i in range(3000):
+        ack = await agent.request(
+            {"type": "message", "conversation_id": conv, "client_id": f"f{i}", "text": text}
+        )
+        sent = ack["seq"]
+        if i % 50 == 0:
+            async with httpx.AsyncClient() as http:
+                metrics = (await http.get(f"{hub.server.http}/metrics")).text
+            if "chat_slow_client_disconnects_total 1.0" in metrics:
+                closed_code = "counted"
+                break
+    assert closed_code == "counted", "the stalled visitor was never disconnected"
+    # The agent was never slowed down by it, and the visitor loses nothing: it resumes by seq.
+    visitor2, _ = await hub.visitor(token=token)
+    resumed = await visitor2.request(
+        {"type": "resume", "conversation_id": conv, "last_seq": 0}, expect="resumed", timeout=30
+    )
+    assert resumed["last_seq"] >= sent
+    seqs = [f["seq"] for f in visitor2.take("message")]
+    assert seqs == sorted(set(seqs)) and seqs[-1] == sent
+
+
+async def test_expired_agent_token_is_refused(hub: Hub) -> None:
+    await add_agent(hub.data_dir, "tess")
+    hub.start_server(CHATSERVER_TOKEN_TTL_S="1")
+    token = await hub.login("tess")
+    async with httpx.AsyncClient() as http:
+        auth = {"Authorization": f"Bearer {token}"}
+        assert (await http.get(f"{hub.server.http}/api/v1/me", headers=auth)).status_code == 200
+        await asyncio.sleep(1.2)
+        assert (await http.get(f"{hub.server.http}/api/v1/me", headers=auth)).status_code == 401
+    peer = await Peer(f"{hub.server.ws}/ws/agent").connect()
+    hub.peers.append(peer)
+    await peer.send({"type": "hello", "token": token})
+    assert await peer.wait_closed(5) == 4401
