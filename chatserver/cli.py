@@ -192,6 +192,7 @@ async def first_run(settings: Settings) -> None:
             "\nFirst run: demo accounts created (shown once; change them with "
             "`chatserver agents set USERNAME --password-stdin`):\n" + "\n".join(lines) + "\n"
             f"  Demo page (the widget on a shop page): {base}/demo\n"
+            f"  Agent console (sign in as agent):      {base}/console\n"
             f"  Health:  {base}/readyz\n  Sign in: POST {base}/api/v1/auth/login\n",
             flush=True,
         )
