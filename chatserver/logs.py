@@ -9,7 +9,11 @@ from typing import Any
 
 import orjson
 
-_RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+_RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's terminal colouring of the same text
+}
 
 
 class JSONFormatter(logging.Formatter):
