@@ -8,8 +8,9 @@ delivery fast; the store makes it complete.
 
 Each node listens on its own channel ``{prefix}:node:<node_id>`` and on the router's event
 channel. A node that holds a participant of a conversation adds itself to that conversation's
-interest set ``{prefix}:cn:<conversation_id>``; publishing runs ``lua/fanout.lua``, which
-publishes to every interested node but the publisher, in one round trip.
+interest set ``{prefix}:cn:<conversation_id>``; publishing queues the message, and what one
+turn of the event loop queued goes out through ``lua/fanout.lua`` in one round trip, to every
+interested node but the publisher.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 log = logging.getLogger("chatserver.bus")
 
 INTEREST_TTL_S = 24 * 3600
+FANOUT_BATCH = 500
 
 Handler = Callable[[str, dict[str, Any]], None]
 
@@ -54,6 +56,8 @@ class Bus:
         self._fanout = redis.register_script(
             resources.files("chatserver").joinpath("lua/fanout.lua").read_text()
         )
+        self._outbox: list[tuple[str, bytes]] = []
+        self._flusher: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._stopping = False
@@ -67,6 +71,8 @@ class Bus:
 
     async def stop(self) -> None:
         self._stopping = True
+        if self._flusher is not None:
+            self._flusher.cancel()
         if self._task is not None:
             self._task.cancel()
             try:
@@ -84,18 +90,30 @@ class Bus:
     async def drop_interest(self, conversation_id: str) -> None:
         await self.redis.srem(self.interest_key(conversation_id), self.node_id)
 
-    async def publish(self, conversation_id: str, message: dict[str, Any]) -> None:
-        """Send to the other interested nodes. Failures are logged, not raised: the event is
-        already stored and every receiver fills gaps from the store."""
+    def publish(self, conversation_id: str, message: dict[str, Any]) -> None:
+        """Queue for the other interested nodes, without waiting. Everything queued in one turn
+        of the event loop goes out in one script call (one round trip however many messages).
+        Failures are logged, not raised: the event is already stored and every receiver fills
+        gaps from the store."""
+        self._outbox.append((conversation_id, orjson.dumps(message)))
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
         try:
-            await self._fanout(
-                keys=[self.interest_key(conversation_id)],
-                args=[f"{self.prefix}:node:", orjson.dumps(message), self.node_id],
-            )
-        except RedisError as exc:
-            log.warning(
-                "bus publish failed", extra={"conversation_id": conversation_id, "error": str(exc)}
-            )
+            while self._outbox:
+                batch, self._outbox = self._outbox[:FANOUT_BATCH], self._outbox[FANOUT_BATCH:]
+                try:
+                    await self._fanout(
+                        keys=[self.interest_key(c) for c, _ in batch],
+                        args=[f"{self.prefix}:node:", self.node_id, *(m for _, m in batch)],
+                    )
+                except RedisError as exc:
+                    log.warning(
+                        "bus publish failed", extra={"error": str(exc), "dropped": len(batch)}
+                    )
+        finally:
+            self._flusher = None
 
     async def _listen(self) -> None:
         backoff = 0.1

@@ -91,6 +91,11 @@ class HubContext:
 
     async def on_bus_reconnect(self) -> None:
         await self.hub.refill_all()
+        await self.resend_offers()
+
+    async def resend_offers(self) -> None:
+        for agent_id in list(self.hub.agents):
+            await self.service.resend_offers(agent_id)
 
     async def _tick_loop(self) -> None:
         interval = self.settings.tick_interval_s
@@ -103,12 +108,6 @@ class HubContext:
                 await self.router.heartbeat(now)
                 result = await self.router.tick(now)
                 await self.service.on_tick(result, now)
-                stats = await self.router.stats(now)
-                for topic, figures in stats.get("topics", {}).items():
-                    self.metrics.queue_length.labels(topic).set(figures.get("waiting", 0))
-                    self.metrics.longest_wait.labels(topic).set(
-                        figures.get("longest_wait_s", 0) or 0
-                    )
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
@@ -149,6 +148,15 @@ class HubContext:
             for conv in sorted(waiting, key=lambda c: c.created_at):
                 await self.service.requeue(conv, now)
         await self.hub.refill_all()
+        await self.resend_offers()
+
+    async def refresh_queue_gauges(self) -> None:
+        """The router's queue figures, read when /metrics is scraped: a full snapshot costs
+        milliseconds per thousand conversations, too much for every tick."""
+        stats = await self.router.stats(time.time())
+        for topic, figures in stats.get("topics", {}).items():
+            self.metrics.queue_length.labels(topic).set(figures.get("waiting", 0))
+            self.metrics.longest_wait.labels(topic).set(figures.get("longest_wait_s", 0) or 0)
 
     async def authenticate(self, token: str | None) -> AgentRecord | None:
         if not token:

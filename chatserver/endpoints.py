@@ -84,7 +84,7 @@ async def run_connection(websocket: WebSocket, role: str) -> None:
             for frame in proto.data_to_send():
                 client.send(frame)
             for command in proto.commands_received():
-                ctx.metrics.frames_in.labels(role, command.TYPE).inc()
+                ctx.metrics.frame_in(role, command.TYPE).inc()
                 await dispatch(ctx, websocket, client, proto, command)
                 for frame in proto.data_to_send():
                     client.send(frame)

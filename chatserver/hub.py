@@ -125,11 +125,11 @@ class Hub:
                     log.debug("drop_interest failed", extra={"error": repr(exc)})
 
     # -- stored events ----------------------------------------------------------------------
-    async def publish(self, event: StoredEvent) -> None:
+    def publish(self, event: StoredEvent) -> None:
         """An event this node just committed: deliver locally, then to the other nodes."""
         self.deliver_local(event)
         if self.bus is not None:
-            await self.bus.publish(event.conversation_id, {"k": "e", "e": event_to_wire(event)})
+            self.bus.publish(event.conversation_id, {"k": "e", "e": event_to_wire(event)})
 
     def deliver_local(self, event: StoredEvent) -> None:
         for client in list(self.by_conversation.get(event.conversation_id, ())):
@@ -159,7 +159,7 @@ class Hub:
         frame = render_event(event, client.role)
         if frame is not None:
             client.send(frame)
-            self.metrics.frames_out.labels(client.role).inc()
+            self.metrics.frame_out(client.role).inc()
 
     def _observe(self, client: Client, event: StoredEvent) -> None:
         """Keep the connection's view of who holds what in step with the events it sees."""
@@ -231,11 +231,11 @@ class Hub:
         elif "type" in data and self.on_router_event is not None:
             self.on_router_event(data)
 
-    async def relay(self, conversation_id: str, frame: dict[str, Any], *, from_role: str) -> None:
+    def relay(self, conversation_id: str, frame: dict[str, Any], *, from_role: str) -> None:
         """An ephemeral frame (typing, read) for the other side of a conversation."""
         self.relay_local(conversation_id, frame, exclude_role=from_role)
         if self.bus is not None:
-            await self.bus.publish(
+            self.bus.publish(
                 conversation_id, {"k": "x", "c": conversation_id, "f": frame, "from": from_role}
             )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
@@ -52,3 +54,19 @@ class Metrics:
         self.gap_fills = Counter(
             "chat_gap_fills_total", "Deliveries that were filled from the store", registry=r
         )
+        # Labelled children looked up once: `labels()` takes a lock and builds a key per call,
+        # which shows on the per-frame path.
+        self._children: dict[tuple[object, ...], Any] = {}
+
+    def frame_in(self, role: str, frame_type: str) -> Any:
+        return self._child(self.frames_in, role, frame_type)
+
+    def frame_out(self, role: str) -> Any:
+        return self._child(self.frames_out, role)
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child

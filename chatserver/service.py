@@ -103,7 +103,7 @@ class Service:
     async def commit_and_publish(self, *args: Any, **kwargs: Any) -> StoredEvent:
         event = await self.append(*args, **kwargs)
         if not event.duplicate:
-            await self.hub.publish(event)
+            self.hub.publish(event)
         return event
 
     def reply(self, client: Client, frame: dict[str, Any]) -> None:
@@ -287,7 +287,7 @@ class Service:
         self.ack(client, cmd.ref, client_id=cmd.client_id, seq=event.seq, ts=event.ts)
         self.metrics.ack_latency.observe(time.perf_counter() - received)
         if not event.duplicate:
-            await self.hub.publish(event)
+            self.hub.publish(event)
 
     async def resume(self, client: Client, cmd: p.Resume) -> None:
         if client.role == "visitor":
@@ -320,7 +320,7 @@ class Service:
 
     async def typing(self, client: Client, cmd: p.Typing) -> None:
         await self._check_participant(client, cmd.conversation_id)
-        await self.hub.relay(
+        self.hub.relay(
             cmd.conversation_id,
             {
                 "type": "typing",
@@ -337,7 +337,7 @@ class Service:
             raise p.BadFrame(
                 f"seq {cmd.seq} is ahead of conversation {conv.id}, which is at {conv.last_seq}"
             )
-        await self.hub.relay(
+        self.hub.relay(
             cmd.conversation_id,
             {
                 "type": "read",
@@ -538,6 +538,21 @@ class Service:
                 profile, self.summaries(held), status=cast(p.AgentStatus, status), ref=ref
             )
         )
+        if status == "online":
+            await self.resend_offers(agent.id)
+
+    async def resend_offers(self, agent_id: str) -> None:
+        """Show an agent's standing offers again. Offers are state in Redis, but the `offered`
+        event travels over pub/sub, which drops messages while a node is reconnecting; an agent
+        reconnecting to another node would miss them too. Consoles ignore an offer_id twice."""
+        clients = list(self.hub.agents.get(agent_id, ()))
+        if not clients:
+            return
+        now = self.now()
+        for offer in await self.router.pending_offers(agent_id):
+            frame = offer_frame(offer, now)
+            for client in clients:
+                self.reply(client, frame)
 
     async def status(self, client: Client, cmd: p.Status) -> None:
         if cmd.status == "online":
@@ -611,7 +626,7 @@ class Service:
             )
         )
         await self.hub.subscribe(client, conv_id, 0, skip=[event.seq])
-        await self.hub.publish(event)
+        self.hub.publish(event)
 
     async def decline(self, client: Client, cmd: p.Decline) -> None:
         try:
