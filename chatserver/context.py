@@ -47,6 +47,7 @@ class HubContext:
     bus: Bus | None = None
     started_at: float = field(default_factory=time.time)
     epoch: str | None = None
+    _closing: bool = False
     _tick_task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -99,7 +100,9 @@ class HubContext:
 
     async def _tick_loop(self) -> None:
         interval = self.settings.tick_interval_s
-        while True:
+        # The flag, not only the cancel: a cancellation that lands inside a Redis call can be
+        # absorbed by the client's retry logic, and the loop must still end.
+        while not self._closing:
             await asyncio.sleep(interval)
             now = time.time()
             try:
@@ -187,10 +190,11 @@ class HubContext:
         return checks
 
     async def close(self) -> None:
+        self._closing = True
         if self._tick_task is not None:
             self._tick_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._tick_task
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._tick_task, 5)
         now = time.time()
         # Agents held here go offline now so their chats get the grace period to move elsewhere.
         for agent_id in list(self.hub.agents):

@@ -49,6 +49,7 @@ class PrivateRedis:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.socket_path = data_dir / "redis.sock"
+        self.pid_path = data_dir / "redis.pid"
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -79,6 +80,8 @@ class PrivateRedis:
                 str(self.data_dir.resolve()),
                 "--logfile",
                 str(log.resolve()),
+                "--pidfile",
+                str(self.pid_path.resolve()),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
