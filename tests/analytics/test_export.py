@@ -80,7 +80,7 @@ def test_csv_conversations_is_a_row_per_conversation_with_its_metrics(
 
 
 def test_parquet_read_back_by_pyarrow(sample: SampleData, tmp_path: Path) -> None:
-    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow.parquet as pq  # the test extra installs it: a missing pyarrow fails here
     for shape, count in (("messages", sample.messages), ("conversations", 600)):
         data, _ = export_bytes(sample.path, "parquet", shape)
         target = tmp_path / f"{shape}.parquet"
