@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -48,3 +48,20 @@ async def chromium() -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
+
+
+class Shots:
+    """Numbered screenshots of one test, kept as artifacts under `folder`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.dir = folder
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.n = 0
+
+    async def take(self, page: Page, state: str) -> Path:
+        self.n += 1
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path = self.dir / f"{self.n:02d}-{state}.png"
+        await page.wait_for_timeout(250)  # let transitions settle
+        await page.screenshot(path=str(path))
+        return path

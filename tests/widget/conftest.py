@@ -7,9 +7,7 @@ Screenshots of each state go to `test-artifacts/widget/<test>/`.
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,7 +23,7 @@ from playwright.async_api import (
 )
 
 from tests.chatserver.integration.conftest import PASSWORD, Hub, add_agent, hub, hub_env
-from tests.support.browser import ALL_SKILLS, chromium
+from tests.support.browser import ALL_SKILLS, Shots, chromium
 from tests.support.browser import ARTIFACTS as ARTIFACTS_ROOT
 from tests.support.peer import Peer
 from tests.support.server import ServerProcess
@@ -46,24 +44,7 @@ async def browser() -> AsyncIterator[Browser]:
 
 @pytest.fixture
 def shots(request: pytest.FixtureRequest) -> Shots:
-    return Shots(re.sub(r"[^\w.-]+", "_", request.node.name))
-
-
-class Shots:
-    """Numbered screenshots of one test, kept as artifacts."""
-
-    def __init__(self, test: str) -> None:
-        self.dir = ARTIFACTS / test
-        shutil.rmtree(self.dir, ignore_errors=True)
-        self.n = 0
-
-    async def take(self, page: Page, state: str) -> Path:
-        self.n += 1
-        self.dir.mkdir(parents=True, exist_ok=True)
-        path = self.dir / f"{self.n:02d}-{state}.png"
-        await page.wait_for_timeout(250)  # let transitions settle
-        await page.screenshot(path=str(path))
-        return path
+    return Shots(ARTIFACTS / re.sub(r"[^\w.-]+", "_", request.node.name))
 
 
 async def start_hub(hub: Hub, *, agents: tuple[str, ...] = ("ann",), **env: str) -> ServerProcess:
