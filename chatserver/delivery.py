@@ -65,7 +65,6 @@ class Client:
         self.visitor_id: str | None = None
         self.agent: Any = None
         self.held: set[str] = set()
-        self.closed_conversations: set[str] = set()
         self._writer: asyncio.Task[None] | None = None
 
     @property

@@ -17,7 +17,7 @@ from typing import Any
 from chatserver.bus import Bus
 from chatserver.delivery import Client, Subscription
 from chatserver.metrics import Metrics
-from chatserver.render import event_from_wire, event_to_wire, render_event
+from chatserver.render import dumps, event_from_wire, event_to_wire, render_event
 from chatserver.store.base import StoredEvent, TranscriptStore
 
 log = logging.getLogger("chatserver.hub")
@@ -165,7 +165,6 @@ class Hub:
         """Keep the connection's view of who holds what in step with the events it sees."""
         cid = event.conversation_id
         if event.kind == "closed":
-            client.closed_conversations.add(cid)
             client.held.discard(cid)
         elif event.kind in ("transfer", "requeued") and client.agent_id is not None:
             client.held.discard(cid)
@@ -242,8 +241,6 @@ class Hub:
     def relay_local(
         self, conversation_id: str, frame: dict[str, Any], *, exclude_role: str | None
     ) -> None:
-        from chatserver.render import dumps
-
         text = dumps(frame)
         for client in list(self.by_conversation.get(conversation_id, ())):
             if client.role != exclude_role:
