@@ -18,7 +18,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from chatserver import console_routes, widget_routes
+from chatserver import admin_routes, console_routes, dashboard_routes, widget_routes
 from chatserver.analytics import routes as analytics_routes
 from chatserver.auth import new_token, token_hash, verify_password
 from chatserver.context import HubContext, load_routing_config
@@ -255,6 +255,8 @@ def create_app(settings: Settings) -> HubApp:
         WebSocketRoute("/ws/agent", agent_endpoint),
         *analytics_routes.routes(),
         *console_routes.routes(),
+        *dashboard_routes.routes(),
+        *admin_routes.routes(),
         *widget_routes.routes(settings, tuple(routing_config.topics), routing_config.languages),
     ]
     return HubApp(Starlette(routes=routes, lifespan=lifespan))
