@@ -236,7 +236,7 @@ def create_app(settings: Settings) -> HubApp:
         gc.collect()
         gc.freeze()
         log.info(
-            "hub ready", extra={"node": settings.node_id, "topics": list(routing_config.topics)}
+            "hub ready", extra={"node": settings.node_id, "topics": list(ctx.routing_config.topics)}
         )
         try:
             yield

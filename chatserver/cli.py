@@ -19,9 +19,19 @@ from pathlib import Path
 from typing import Any, cast
 
 from chatserver import logs
+from chatserver.accounts import (
+    AccountError,
+    check_capacity,
+    check_display_name,
+    check_password,
+    check_roles,
+    check_skills,
+    check_username,
+    revokes_sessions,
+)
 from chatserver.analytics import cli as analytics_cli
 from chatserver.analytics.errors import AnalyticsError
-from chatserver.auth import ROLES, check_password_policy, hash_password, parse_skills
+from chatserver.auth import ROLES, hash_password
 from chatserver.settings import Settings, SettingsError, from_environment, replace
 from chatserver.store.base import AgentRecord, AgentRole, StoreError, iso_now
 from chatserver.store.sqlite import SQLiteStore
@@ -97,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in analytics_cli.COMMANDS:
             return analytics_cli.run(args, settings)
         return asyncio.run(agents_command(args, settings))
-    except (CLIError, SettingsError, StoreError, ConfigError, AnalyticsError) as exc:
+    except (CLIError, AccountError, SettingsError, StoreError, ConfigError, AnalyticsError) as exc:
         print(f"chatserver: {exc}", file=sys.stderr)
         return 2
 
@@ -191,8 +201,9 @@ async def first_run(settings: Settings) -> None:
         print(
             "\nFirst run: demo accounts created (shown once; change them with "
             "`chatserver agents set USERNAME --password-stdin`):\n" + "\n".join(lines) + "\n"
-            f"  Demo page (the widget on a shop page): {base}/demo\n"
-            f"  Agent console (sign in as agent):      {base}/console\n"
+            f"  Demo page (the widget on a shop page):   {base}/demo\n"
+            f"  Agent console (sign in as agent):        {base}/console\n"
+            f"  Supervisor dashboard (sign in as admin): {base}/dashboard\n"
             f"  Health:  {base}/readyz\n  Sign in: POST {base}/api/v1/auth/login\n",
             flush=True,
         )
@@ -202,11 +213,7 @@ async def first_run(settings: Settings) -> None:
 
 # -- agents ---------------------------------------------------------------------------------
 def read_password() -> str:
-    password = sys.stdin.readline().rstrip("\r\n")
-    problem = check_password_policy(password)
-    if problem:
-        raise CLIError(problem)
-    return password
+    return check_password(sys.stdin.readline().rstrip("\r\n"))
 
 
 async def agents_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -222,24 +229,19 @@ async def agents_command(args: argparse.Namespace, settings: Settings) -> int:
 async def _agents(args: argparse.Namespace, store: SQLiteStore) -> int:
     cmd = args.agents_command
     if cmd == "add":
-        try:
-            skills = parse_skills(args.skills)
-        except ValueError as exc:
-            raise CLIError(str(exc)) from None
-        if not 1 <= args.capacity <= 50:
-            raise CLIError("--capacity must be 1..50")
-        username = args.username.strip()
-        if not username or len(username) > 64 or any(c.isspace() for c in username):
-            raise CLIError("username must be 1..64 characters without spaces")
+        # The checks the admin pages make too (chatserver.accounts).
+        skills = check_skills(args.skills)
+        capacity = check_capacity(args.capacity)
+        username = check_username(args.username)
         password = read_password()
         agent = AgentRecord(
             id=uuid.uuid4().hex,
             username=username,
-            display_name=args.display_name or username,
+            display_name=check_display_name(args.display_name, username),
             password_hash=hash_password(password),
             skills=skills,
-            capacity=args.capacity,
-            roles=cast(tuple[AgentRole, ...], tuple(args.role or ["agent"])),
+            capacity=capacity,
+            roles=check_roles(args.role or ["agent"]),
             disabled=False,
             created_at=iso_now(),
         )
@@ -286,18 +288,13 @@ async def _agents(args: argparse.Namespace, store: SQLiteStore) -> int:
     # set
     fields: dict[str, Any] = {}
     if args.skills is not None:
-        try:
-            fields["skills"] = parse_skills(args.skills)
-        except ValueError as exc:
-            raise CLIError(str(exc)) from None
+        fields["skills"] = check_skills(args.skills)
     if args.capacity is not None:
-        if not 1 <= args.capacity <= 50:
-            raise CLIError("--capacity must be 1..50")
-        fields["capacity"] = args.capacity
+        fields["capacity"] = check_capacity(args.capacity)
     if args.role:
-        fields["roles"] = tuple(args.role)
+        fields["roles"] = check_roles(args.role)
     if args.display_name is not None:
-        fields["display_name"] = args.display_name
+        fields["display_name"] = check_display_name(args.display_name, found.username)
     if args.enable:
         fields["disabled"] = False
     if args.password_stdin:
@@ -307,7 +304,7 @@ async def _agents(args: argparse.Namespace, store: SQLiteStore) -> int:
             "nothing to change; give --skills, --capacity, --role, --display-name, --password-stdin or --enable"
         )
     await store.update_agent(found.id, **fields)
-    if "password_hash" in fields or "roles" in fields:
+    if revokes_sessions(fields, found.roles):
         await store.revoke_agent_tokens(found.id, iso_now())
     print(f"agent {found.username} updated: {', '.join(sorted(fields))}", file=sys.stderr)
     return 0

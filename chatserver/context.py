@@ -1,14 +1,25 @@
-"""Everything one hub process runs on, built at start-up and torn down at shutdown."""
+"""Everything one hub process runs on, built at start-up and torn down at shutdown.
+
+What admins edit at run time reaches every process through the tick: the writer commits the
+change to the store, then appends an entry to the Redis stream ``{prefix}:changes``; each
+process reads the stream at every tick and follows — a new routing document (topics and
+languages) is laid over the routing file's configuration and the router switched to it; an
+agent disabled, demoted or given a new password has its sockets on this process closed (4401),
+and the records of other changed agents are refreshed. The stream is only the fast path: every
+`ROUTING_CHECK_S` each process compares the document's version in the store with its own, so a
+change whose announcement was lost (Redis down at that moment) is still picked up.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -21,10 +32,16 @@ from chatserver.hub import Hub
 from chatserver.metrics import Metrics
 from chatserver.service import Service
 from chatserver.settings import Settings
-from chatserver.store.base import AgentRecord, TranscriptStore, iso_now
+from chatserver.store.base import AgentRecord, RoutingDocuments, TranscriptStore, iso_now
 from chatserver.store.sqlite import SQLiteStore
+from routing.config import apply_document
 
 log = logging.getLogger("chatserver")
+
+#: How often each process checks the stored routing document's version even without news.
+ROUTING_CHECK_S = 10.0
+#: Entries kept in the changes stream (the processes read it every tick).
+CHANGES_KEEP = 1000
 
 
 def load_routing_config(settings: Settings) -> routing.RoutingConfig:
@@ -47,6 +64,14 @@ class HubContext:
     bus: Bus | None = None
     started_at: float = field(default_factory=time.time)
     epoch: str | None = None
+    #: The routing file's configuration (or the shipped one): the base the document is laid on.
+    file_routing_config: routing.RoutingConfig | None = None
+    #: The stored routing document's version in force here; 0: the file's topics and languages.
+    routing_version: int = 0
+    #: Admins' routing edits on this process take turns (across processes: compare and set).
+    routing_edits: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _changes_seen: str = "0-0"
+    _routing_checked_at: float = 0.0
     _closing: bool = False
     _tick_task: asyncio.Task[None] | None = None
 
@@ -57,6 +82,8 @@ class HubContext:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = SQLiteStore(settings.db_path, synchronous=settings.sqlite_synchronous)
         await store.open()
+        file_config = routing_config
+        routing_config, routing_version = await stored_routing(store, file_config)
         redis = aioredis.Redis.from_url(settings.redis_url, health_check_interval=10)
         router = routing.Router(
             redis, routing_config, node_id=settings.node_id, prefix=settings.redis_prefix
@@ -74,6 +101,9 @@ class HubContext:
             languages=tuple(routing_config.languages),
         )
         ctx = cls(settings, redis, store, routing_config, router, metrics, hub, service, limits)
+        ctx.file_routing_config = file_config
+        ctx.routing_version = routing_version
+        ctx._routing_checked_at = time.time()
         hub.on_router_event = service.on_router_event
         ctx.bus = Bus(
             redis,
@@ -87,6 +117,7 @@ class HubContext:
         await ctx.bus.start()
         await router.heartbeat(time.time())
         ctx.epoch = await ctx._read_epoch()
+        ctx._changes_seen = await ctx._last_change_id()
         ctx._tick_task = asyncio.create_task(ctx._tick_loop(), name="router-tick")
         return ctx
 
@@ -111,6 +142,8 @@ class HubContext:
                 await self.router.heartbeat(now)
                 result = await self.router.tick(now)
                 await self.service.on_tick(result, now)
+                # Last, so that trouble reading admins' changes never delays the heartbeat.
+                await self.follow_changes(now)
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
@@ -134,6 +167,9 @@ class HubContext:
         first to take the lock) puts the waiting conversations back in the queue."""
         self.epoch = await self._read_epoch()
         log.warning("Redis lost its data; rebuilding live state", extra={"epoch": self.epoch})
+        # The changes stream went with the data: anything appended from now on is news.
+        self._changes_seen = "0-0"
+        await self.reload_routing(now)
         await self.router.heartbeat(now)
         for agent_id, clients in list(self.hub.agents.items()):
             client = next(iter(clients), None)
@@ -152,6 +188,88 @@ class HubContext:
                 await self.service.requeue(conv, now)
         await self.hub.refill_all()
         await self.resend_offers()
+
+    # -- changes made by admins ------------------------------------------------------------
+    @property
+    def changes_key(self) -> str:
+        return f"{self.settings.redis_prefix}:changes"
+
+    async def _last_change_id(self) -> str:
+        last = await self.redis.xrevrange(self.changes_key, count=1)
+        return _text(last[0][0]) if last else "0-0"
+
+    async def announce(self, kind: str, **fields: str) -> None:
+        """Tell every hub process — this one too, at its next tick — of a change an admin made
+        (already committed to the store): ``routing``, or ``agent`` with ``agent_id`` (and
+        ``revoke="1"`` when its sessions end)."""
+        entry: dict[Any, Any] = {"kind": kind, **fields}
+        await self.redis.xadd(self.changes_key, entry, maxlen=CHANGES_KEEP, approximate=True)
+
+    async def follow_changes(self, now: float) -> None:
+        """Apply the changes announced since the last call (see the module docstring)."""
+        entries: Any = await self.redis.xread({self.changes_key: self._changes_seen}, count=500)
+        routing_news = False
+        agents: dict[str, bool] = {}
+        for _stream, items in entries or ():
+            for entry_id, raw in items:
+                self._changes_seen = _text(entry_id)
+                entry = {_text(k): _text(v) for k, v in raw.items()}
+                if entry.get("kind") == "routing":
+                    routing_news = True
+                elif entry.get("kind") == "agent" and entry.get("agent_id"):
+                    agent_id = entry["agent_id"]
+                    agents[agent_id] = agents.get(agent_id, False) or entry.get("revoke") == "1"
+        if routing_news or now - self._routing_checked_at >= ROUTING_CHECK_S:
+            await self.reload_routing(now)
+        for agent_id, revoke in agents.items():
+            await self.refresh_agent(agent_id, revoke=revoke)
+
+    async def reload_routing(self, now: float) -> bool:
+        """Switch to the stored routing document if its version is not the one in force."""
+        self._routing_checked_at = now
+        base = self.file_routing_config or self.routing_config
+        config, version = await stored_routing(_documents(self.store), base)
+        if version == self.routing_version:
+            return False
+        await self.apply_routing(config, version, now)
+        return True
+
+    async def apply_routing(self, config: routing.RoutingConfig, version: int, now: float) -> None:
+        """Route with ``config`` from now on: the router (and the waiting conversations), the
+        service, the protocol's topic and language lists, the pages that list them."""
+        await self.router.reconfigure(config, now)
+        self.routing_config = config
+        self.service.router_config = config
+        self.limits = dataclasses.replace(
+            self.limits, topics=tuple(config.topics), languages=tuple(config.languages)
+        )
+        self.routing_version = version
+        log.info(
+            "routing configuration changed",
+            extra={
+                "version": version,
+                "topics": list(config.topics),
+                "languages": list(config.languages),
+            },
+        )
+
+    async def refresh_agent(self, agent_id: str, *, revoke: bool = False) -> int:
+        """An admin changed this agent: close its sockets here if it was disabled or its
+        sessions revoked, else give them the new record. Returns the sockets closed."""
+        clients = list(self.hub.agents.get(agent_id, ()))
+        if not clients:
+            return 0
+        record = await self.store.get_agent(agent_id)
+        if record is None or record.disabled or revoke:
+            for client in clients:
+                client.begin_close(
+                    p.CloseCode.NOT_AUTHENTICATED, "your session was ended by an admin"
+                )
+            log.info("agent sessions closed", extra={"agent_id": agent_id, "sockets": len(clients)})
+            return len(clients)
+        for client in clients:
+            client.agent = record
+        return 0
 
     async def refresh_queue_gauges(self) -> None:
         """The router's queue figures, read when /metrics is scraped: a full snapshot costs
@@ -207,3 +325,33 @@ class HubContext:
             await self.bus.stop()
         await self.store.close()
         await self.redis.aclose()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _documents(store: TranscriptStore) -> RoutingDocuments:
+    if not hasattr(store, "get_routing_document"):
+        raise TypeError(f"{type(store).__name__} does not keep a routing document")
+    return cast(RoutingDocuments, store)
+
+
+async def stored_routing(
+    store: TranscriptStore | RoutingDocuments, base: routing.RoutingConfig
+) -> tuple[routing.RoutingConfig, int]:
+    """The configuration in force and its document version: ``base`` (the routing file's)
+    with the stored document's topics and languages laid over it — the document wins once an
+    admin has edited them — or ``base`` alone (version 0) while there is none. A stored
+    document the code no longer accepts is logged and skipped rather than stopping the hub."""
+    doc = await _documents(cast(TranscriptStore, store)).get_routing_document()
+    if doc is None:
+        return base, 0
+    try:
+        return apply_document(base, doc.document), doc.version
+    except routing.ConfigError as exc:
+        log.error(
+            "the stored routing document is refused; routing with the file's topics",
+            extra={"version": doc.version, "error": str(exc)},
+        )
+        return base, doc.version

@@ -6,7 +6,8 @@ Everything here is static except two small pieces that depend on the settings:
   `Content-Security-Policy` names the site's allowed origins in `frame-ancestors`, so a page
   from any other origin cannot frame it: the browser refuses to render the chat there. Scripts
   and styles come only from the hub (`script-src 'self'`, no inline code).
-- `GET /widget/config?site=…` — `{"site","topics","languages"}` for the pre-chat form.
+- `GET /widget/config?site=…` — `{"site","topics","languages"}` for the pre-chat form: the
+  topics and languages in force now, which admins may edit at run time (`docs/admin.md`).
 
 The files live in the repository's `widget/` folder (no build step): `loader.js` is served as
 `/widget.js`, `frame.html` as `/widget/frame`, `app/` and `locales/` under `/widget/…`, and
@@ -102,14 +103,23 @@ def routes(
             },
         )
 
+    def offered(request: Request) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        # The hub's context follows the admins' edits (HubContext.apply_routing); the lists
+        # given at build time serve only an app without one (a bare test app).
+        ctx = getattr(request.app.state, "ctx", None)
+        if ctx is None:
+            return topics, languages
+        return tuple(ctx.routing_config.topics), tuple(ctx.routing_config.languages)
+
     async def config(request: Request) -> Response:
         site = site_of(request)
         if settings.origins_for(site) is None:
             return JSONResponse(
                 {"error": "not_found", "message": f"no site {site!r}"}, status_code=404
             )
+        now_topics, now_languages = offered(request)
         return JSONResponse(
-            {"site": site, "topics": list(topics), "languages": list(languages)},
+            {"site": site, "topics": list(now_topics), "languages": list(now_languages)},
             headers={**_SECURITY_HEADERS, "Cache-Control": "no-cache"},
         )
 

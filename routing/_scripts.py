@@ -29,6 +29,7 @@ SCRIPT_NAMES = (
     "restore",
     "tick",
     "snapshot",
+    "reconfigure",
 )
 
 

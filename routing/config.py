@@ -299,5 +299,49 @@ def default_config() -> RoutingConfig:
     return parse_config(tomllib.loads(text))
 
 
-__all__ = ["RelaxStep", "RoutingConfig", "TopicConfig", "default_config", "load_config",
-           "parse_config"]
+# The editable document ----------------------------------------------------------------------
+# Topics and languages may also be edited at run time (the admin pages): the hub keeps them as
+# a JSON document of the same shape as the TOML tables, and lays it over the file's
+# configuration with `apply_document` — so it is validated by `parse_config`, key by key, with
+# the same messages. The timings (offer_timeout_s …) stay in the file.
+
+#: The keys a routing document may hold.
+DOCUMENT_KEYS = ("languages", "topics")
+
+
+def _plain(seconds: float) -> int | float:
+    return int(seconds) if float(seconds).is_integer() else seconds
+
+
+def topic_document(topic: TopicConfig) -> dict[str, Any]:
+    """One topic as the table ``parse_config`` reads (``relax`` always explicit)."""
+    steps: list[dict[str, Any]] = []
+    for s in topic.relax:
+        step: dict[str, Any] = {"after_s": _plain(s.after_s)}
+        if s.topic_level is not None:
+            step["topic_level"] = s.topic_level
+        if s.language_level is not None:
+            step["language_level"] = s.language_level
+        steps.append(step)
+    return {"topic_level": topic.topic_level, "language_level": topic.language_level,
+            "priority": topic.priority, "relax": steps}
+
+
+def to_document(config: RoutingConfig) -> dict[str, Any]:
+    """The topics and languages of ``config`` as plain JSON-able data, topics in order:
+    ``apply_document(config, to_document(config)) == config``."""
+    return {"languages": list(config.languages),
+            "topics": {name: topic_document(t) for name, t in config.topics.items()}}
+
+
+def apply_document(base: RoutingConfig, document: object) -> RoutingConfig:
+    """``base`` with the languages and topics of ``document`` (validated by ``parse_config``;
+    any other key is refused, as is a document that is not an object)."""
+    if not isinstance(document, dict):
+        raise ConfigError(f"routing document: must be an object with {' and '.join(DOCUMENT_KEYS)}")
+    _unknown(document, set(DOCUMENT_KEYS), "")
+    return parse_config(document, base)
+
+
+__all__ = ["DOCUMENT_KEYS", "RelaxStep", "RoutingConfig", "TopicConfig", "apply_document",
+           "default_config", "load_config", "parse_config", "to_document", "topic_document"]

@@ -15,7 +15,16 @@ from typing import Any, Literal, TypeVar
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, ResponseError
 
-from routing._calls import Call, Calls, as_list, explanation_from, missing_config, ms, text
+from routing._calls import (
+    Call,
+    Calls,
+    as_list,
+    explanation_from,
+    missing_config,
+    ms,
+    offers_from,
+    text,
+)
 from routing._scripts import Scripts
 from routing.config import RoutingConfig
 from routing.errors import RoutingError
@@ -138,6 +147,24 @@ class Router:
         apply relaxation steps that came due. Call about every 0.5–1 s from every node: each
         item is processed exactly once, by whichever node gets there first."""
         return await self._exec(self._calls.tick(now))
+
+    async def reconfigure(self, config: RoutingConfig, now: float) -> list[Offer]:
+        """Switch to an edited configuration (topics, languages, levels, relaxation steps).
+
+        Rebuilds the calls for it — the stored configuration is content-addressed, so its hash
+        has a new key, written here — and runs ``reconfigure.lua``: every waiting conversation
+        gets its relaxation step and next widening recomputed and is matched again under the
+        new rules. Conversations keep their topic, language, priority and arrival time; one
+        whose topic was removed waits under the fallback levels (topic 1, language 1).
+        Every hub process calls this when it learns of the edit; until then it routes with the
+        configuration it had, so for about one tick two configurations may be in force."""
+        calls = Calls(config, self.node_id, self.prefix)
+        call = calls._call("reconfigure", now, [calls.k("waiting"), calls.k("due")], [],
+                           offers_from)
+        self._calls = calls
+        self.config = config
+        await self._store_config()
+        return await self._exec(call)
 
     # Reading ------------------------------------------------------------------------------
 

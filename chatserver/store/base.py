@@ -45,6 +45,8 @@ __all__ = [
     "NewEvent",
     "NotFoundError",
     "PurgeResult",
+    "RoutingDocument",
+    "RoutingDocuments",
     "StoreError",
     "StoredEvent",
     "TokenRecord",
@@ -467,7 +469,10 @@ class CannedResponses(Protocol):
 
     Guarantees: (owner, shortcut) is unique — adding a taken one raises `ConflictError`;
     `list_canned` returns the shared responses and the agent's own, ordered by shortcut
-    (shared first on a tie); `delete_canned` of an unknown id raises `NotFoundError`.
+    (shared first on a tie); `delete_canned` of an unknown id raises `NotFoundError`;
+    `update_canned` changes shortcut and text in place (owner, id and `created_at` stay), raises
+    `NotFoundError` for an unknown id and `ConflictError` when the owner has that shortcut
+    already — and then changes nothing.
     """
 
     async def list_canned(self, agent_id: str) -> list[CannedResponse]: ...
@@ -480,5 +485,37 @@ class CannedResponses(Protocol):
 
     async def delete_canned(self, canned_id: int) -> None: ...
 
+    async def update_canned(self, canned_id: int, shortcut: str, text: str) -> CannedResponse: ...
+
     async def used_tags(self, limit: int = 200) -> list[str]:
         """Tags already on conversations, most used first (suggestions for the console)."""
+
+
+# --- the routing document (admin pages) ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingDocument:
+    """The routing topics and languages as edited at run time: ``document`` is the JSON object
+    ``routing.config.apply_document`` lays over the routing file; ``version`` counts edits."""
+
+    version: int
+    document: JSONObject
+    updated_at: str
+    updated_by: str | None = None
+
+
+class RoutingDocuments(Protocol):
+    """The edited routing document (``SQLiteStore`` implements it).
+
+    Guarantees: there is at most one document; `get_routing_document` returns None until the
+    first `put_routing_document`. A put replaces the document only if the stored version is
+    still ``expected_version`` (0: there is none yet) and stores it as ``expected_version + 1``;
+    otherwise it raises `ConflictError` and changes nothing (another writer got there first).
+    """
+
+    async def get_routing_document(self) -> RoutingDocument | None: ...
+
+    async def put_routing_document(
+        self, document: JSONObject, *, expected_version: int, ts: str, by: str | None = None
+    ) -> RoutingDocument: ...

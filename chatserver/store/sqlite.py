@@ -33,6 +33,7 @@ from .base import (
     AgentRecord,
     AuditEntry,
     CannedResponse,
+    ConflictError,
     ConversationRecord,
     DataLifecycle,
     DecisionRecord,
@@ -41,6 +42,7 @@ from .base import (
     NewEvent,
     NotFoundError,
     PurgeResult,
+    RoutingDocument,
     StoredEvent,
     TokenRecord,
     TranscriptStore,
@@ -682,6 +684,21 @@ class SQLiteStore:
         if not await self._transaction("delete canned response", work):
             raise NotFoundError(f"delete canned response: unknown id {canned_id!r}")
 
+    async def update_canned(self, canned_id: int, shortcut: str, text: str) -> CannedResponse:
+        async def work(conn: Conn) -> list[Any]:
+            return list(
+                await conn.execute_fetchall(
+                    "UPDATE canned_responses SET shortcut = ?, text = ? WHERE id = ?"
+                    " RETURNING id, owner_id, shortcut, text, created_at",
+                    (shortcut, text, canned_id),
+                )
+            )
+
+        rows = await self._transaction(f"update canned response {shortcut!r}", work)
+        if not rows:
+            raise NotFoundError(f"update canned response: unknown id {canned_id!r}")
+        return _canned(rows[0])
+
     async def used_tags(self, limit: int = 200) -> list[str]:
         rows = await self._read(
             "SELECT j.value, count(*) AS n FROM conversations, json_each(conversations.tags) AS j"
@@ -700,6 +717,46 @@ class SQLiteStore:
             await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error:
             pass
+
+    # --- the routing document (admin pages) -------------------------------------------------
+
+    async def get_routing_document(self) -> RoutingDocument | None:
+        rows = await self._read(
+            "SELECT version, document, updated_at, updated_by FROM routing_document WHERE id = 1"
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return RoutingDocument(int(row[0]), orjson.loads(row[1]), row[2], row[3])
+
+    async def put_routing_document(
+        self, document: JSONObject, *, expected_version: int, ts: str, by: str | None = None
+    ) -> RoutingDocument:
+        codec.check_ts(ts)
+        text = codec.dumps(document)
+        version = expected_version + 1
+
+        async def work(conn: Conn) -> int:
+            if expected_version == 0:
+                cursor = await conn.execute(
+                    "INSERT INTO routing_document (id, version, document, updated_at, updated_by)"
+                    " VALUES (1, 1, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                    (text, ts, by),
+                )
+            else:
+                cursor = await conn.execute(
+                    "UPDATE routing_document SET version = ?, document = ?, updated_at = ?,"
+                    " updated_by = ? WHERE id = 1 AND version = ?",
+                    (version, text, ts, by, expected_version),
+                )
+            return cursor.rowcount
+
+        if await self._transaction("store the routing document", work) != 1:
+            raise ConflictError(
+                f"the routing document is no longer at version {expected_version}: "
+                "someone else changed it; read it again"
+            )
+        return RoutingDocument(version, document, ts, by)
 
 
 async def _insert_audit(

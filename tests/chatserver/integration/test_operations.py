@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 
 import httpx
@@ -197,6 +198,21 @@ def test_serve_starts_a_private_redis_and_demo_accounts(tmp_path: Path) -> None:
     try:
         out = server.output()
         assert "admin" in out and "agent" in out and "password" in out
+        for path in ("/demo", "/console", "/dashboard"):
+            assert f"{server.http}{path}\n" in out, path
+        # The printed admin password opens the dashboard: a new user gets from the first
+        # run's output to a working page.
+        admin_password = re.search(r"admin\s+password (\S+)", out)
+        assert admin_password is not None, out
+        with httpx.Client(base_url=server.http) as http:
+            signed = http.post(
+                "/api/v1/auth/login",
+                json={"username": "admin", "password": admin_password.group(1)},
+            )
+            assert signed.status_code == 200, signed.text
+            assert http.get("/demo").status_code == 200
+            dashboard = http.get("/dashboard")
+            assert dashboard.status_code == 200 and "Dashboard" in dashboard.text
         assert (data / "redis.sock").exists()
         assert httpx.get(f"{server.http}/readyz").json()["redis"] == "ok"
         # A second process on the same data folder shares that Redis.
