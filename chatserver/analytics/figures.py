@@ -1,6 +1,6 @@
 """The figures analysts read: one `summary` for the CLI report, the HTML page, the HTTP API
-and the dashboard's charts (they all call this function; ``docs/analytics.md`` defines each
-figure).
+and the dashboard's charts (they all call this function, or `series` for the same figures per
+hour or day; ``docs/analytics.md`` defines each figure).
 
 Per conversation (from its row and its events):
 
@@ -19,8 +19,8 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from datetime import date, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
 
 import orjson
 
@@ -32,7 +32,11 @@ from .redact import Redactor
 from .source import FigureRow, Snapshot
 from .terms import pain_terms
 
-__all__ = ["Group", "percentile", "summary"]
+__all__ = ["Group", "buckets", "percentile", "series", "summary"]
+
+#: A time series' unit: its bucket key is the arrival time cut to this many characters.
+Unit = Literal["hour", "day"]
+_KEY_LENGTH = {"hour": 13, "day": 10}  # 2026-05-01T14 · 2026-05-01
 
 
 def percentile(ordered: list[float], p: float) -> float | None:
@@ -204,3 +208,42 @@ def summary(
             snapshot, filters, redactor, top=top_terms, examples=examples
         )
     return result
+
+
+def _start_of(moment: datetime, unit: Unit) -> datetime:
+    moment = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return moment.replace(hour=0) if unit == "day" else moment
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def buckets(since: str, until: str, unit: Unit) -> list[str]:
+    """The keys of every hour (``2026-05-01T14``) or day (``2026-05-01``) that overlaps the
+    period [since, until) — both in the store's ISO 8601 UTC form —, oldest first."""
+    step = timedelta(hours=1) if unit == "hour" else timedelta(days=1)
+    moment, end = _start_of(_parse(since), unit), _parse(until)
+    keys: list[str] = []
+    while moment < end:
+        keys.append(moment.strftime("%Y-%m-%dT%H" if unit == "hour" else "%Y-%m-%d"))
+        moment += step
+    return keys
+
+
+def series(snapshot: Snapshot, filters: Filters, unit: Unit) -> list[dict[str, Any]]:
+    """Every figure (as in `summary`) per UTC hour or day of arrival, for every bucket of the
+    period — ``filters.since`` and ``filters.until`` are required — empty ones included, so a
+    chart has no holes. Each row is ``{key, start, **figures}``; ``start`` is the bucket's
+    first instant (``2026-05-01T14:00:00Z``). The dashboard's charts are these rows."""
+    if filters.since is None or filters.until is None:
+        raise ValueError("a series needs a period: filters.since and filters.until")
+    size = _KEY_LENGTH[unit]
+    groups: defaultdict[str, Group] = defaultdict(Group)
+    for row in snapshot.figure_rows(filters):
+        groups[row.created_at[:size]].add(row)
+    suffix = ":00:00Z" if unit == "hour" else "T00:00:00Z"
+    return [
+        {"key": key, "start": key + suffix, **(groups[key] if key in groups else Group()).figures()}
+        for key in buckets(filters.since, filters.until, unit)
+    ]

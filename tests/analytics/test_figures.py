@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from chatserver.analytics.figures import summary
+from chatserver.analytics.figures import buckets, series, summary
 from chatserver.analytics.filters import Filters, parse_when
 from chatserver.analytics.sample import SampleConversation, SampleData
 from chatserver.analytics.source import Snapshot
@@ -154,3 +154,69 @@ def test_an_empty_selection_has_no_figures_but_does_not_fail(sample: SampleData)
     assert got["totals"]["wait_s"]["p50"] is None
     assert got["totals"]["csat"]["average"] is None
     assert got["by_day"] == [] and got["pain_terms"]["terms"] == []
+
+
+# --- time series (the dashboard's charts) -------------------------------------------------
+
+
+def _utc(ms: int, fmt: str) -> str:
+    return time.strftime(fmt, time.gmtime(ms // 1000))
+
+
+def test_hourly_series_has_every_hour_and_each_hours_figures(sample: SampleData) -> None:
+    # A 30-hour window that starts mid-hour: the first bucket is the hour holding `since`,
+    # but only arrivals from `since` on count in it.
+    lo_ms = sample.start_ms + 3 * 86_400_000 + 25 * 60_000
+    hi_ms = lo_ms + 30 * 3_600_000
+    since = _utc(lo_ms, "%Y-%m-%dT%H:%M:%S.000Z")
+    until = _utc(hi_ms, "%Y-%m-%dT%H:%M:%S.000Z")
+    with Snapshot(sample.path) as snap:
+        rows = series(snap, Filters(since=since, until=until), "hour")
+    assert len(rows) == 31  # 30 h from a point 25 min into an hour touch 31 hours
+    assert rows[0]["key"] == _utc(lo_ms, "%Y-%m-%dT%H")
+    assert rows[0]["start"] == _utc(lo_ms, "%Y-%m-%dT%H:00:00Z")
+    inside = [c for c in sample.conversations if lo_ms <= c.created_ms < hi_ms]
+    assert sum(r["conversations"] for r in rows) == len(inside) > 0
+    for row in rows:
+        mine = [c for c in inside if _utc(c.created_ms, "%Y-%m-%dT%H") == row["key"]]
+        check(row, expected(mine))
+
+
+def test_daily_series_has_every_day_even_empty_ones(sample: SampleData) -> None:
+    first = _utc(sample.start_ms, "%Y-%m-%d")
+    # From two days before the first conversation: those days are present and empty.
+    lo = datetime.fromisoformat(first).replace(tzinfo=UTC).timestamp() - 2 * 86_400
+    since = time.strftime("%Y-%m-%dT00:00:00.000Z", time.gmtime(lo))
+    until = time.strftime("%Y-%m-%dT00:00:00.000Z", time.gmtime(lo + 9 * 86_400))
+    with Snapshot(sample.path) as snap:
+        rows = series(snap, Filters(since=since, until=until, topic="billing"), "day")
+    assert len(rows) == 9
+    assert [r["conversations"] for r in rows[:2]] == [0, 0]
+    assert rows[0]["csat"]["average"] is None and rows[0]["wait_s"]["p90"] is None
+    for row in rows:
+        mine = [
+            c
+            for c in sample.conversations
+            if c.topic == "billing" and _utc(c.created_ms, "%Y-%m-%d") == row["key"]
+        ]
+        check(row, expected(mine))
+        assert row["start"] == row["key"] + "T00:00:00Z"
+
+
+def test_a_series_needs_a_period(sample: SampleData) -> None:
+    with Snapshot(sample.path) as snap, pytest.raises(ValueError, match="needs a period"):
+        series(snap, Filters(since=parse_when("2026-03-05")), "hour")
+
+
+def test_buckets_cover_the_period_half_open() -> None:
+    assert buckets("2026-03-05T22:30:00.000Z", "2026-03-06T01:00:00.000Z", "hour") == [
+        "2026-03-05T22",
+        "2026-03-05T23",
+        "2026-03-06T00",
+    ]
+    assert buckets("2026-03-05T00:00:00.000Z", "2026-03-05T00:00:00.000Z", "day") == []
+    assert buckets("2026-02-27T10:00:00.000Z", "2026-03-01T00:00:00.001Z", "day") == [
+        "2026-02-27",
+        "2026-02-28",
+        "2026-03-01",
+    ]
