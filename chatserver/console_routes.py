@@ -3,8 +3,10 @@
 Pages (server-rendered from `agent_ui/templates/`, scripts and styles from `agent_ui/static/`):
 
 - `GET /login` — the sign-in form; it posts to `POST /api/v1/auth/login`, which sets the
-  HttpOnly session cookie.
+  HttpOnly session cookie, then goes to `/dashboard` (supervisors and admins without the agent
+  role) or `/console` (everyone else). Already signed in: redirected there at once.
 - `GET /console` — the console itself; without a valid session cookie it redirects to `/login`.
+  Supervisors and admins get a "Dashboard" link in its top bar.
 - `GET /console/static/…` — the console's ES modules and CSS (no build step).
 
 API (bearer token or session cookie, as every `/api/v1` route):
@@ -17,8 +19,9 @@ API (bearer token or session cookie, as every `/api/v1` route):
   conversation of the same visitor, read-only.
 - `GET /api/v1/tags` → tags already used (suggestions).
 - `GET /api/v1/agents/online` → agents who are online now (transfer targets).
-- `GET /api/v1/canned`, `POST /api/v1/canned`, `DELETE /api/v1/canned/{id}` → canned responses:
-  an agent manages its own, an admin the shared ones.
+- `GET /api/v1/canned`, `POST /api/v1/canned`, `PUT /api/v1/canned/{id}`,
+  `DELETE /api/v1/canned/{id}` → canned responses: an agent manages its own, an admin the
+  shared ones.
 
 `docs/console.md` describes the console.
 """
@@ -50,6 +53,7 @@ from chatserver.store.base import (
 UI_DIR = Path(__file__).resolve().parent.parent / "agent_ui"
 SESSION_COOKIE = "chat_session"
 STAFF_ROLES = frozenset({"supervisor", "analyst", "admin"})
+DASHBOARD_ROLES = frozenset({"supervisor", "admin"})
 SHORTCUT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 MAX_CANNED_TEXT = 4000
 
@@ -133,6 +137,17 @@ def is_staff(agent: AgentRecord) -> bool:
     return bool(set(agent.roles) & STAFF_ROLES)
 
 
+def sees_dashboard(agent: AgentRecord) -> bool:
+    """Supervisors and admins have the dashboard (the console shows them a link to it)."""
+    return bool(set(agent.roles) & DASHBOARD_ROLES)
+
+
+def home_for(agent: AgentRecord) -> str:
+    """Where a signed-in user starts: the dashboard for supervisors and admins who do not take
+    chats themselves, the console for everyone else. `login.js` applies the same rule."""
+    return "/dashboard" if sees_dashboard(agent) and "agent" not in agent.roles else "/console"
+
+
 async def may_see(
     request: Request, agent: AgentRecord, conv: ConversationRecord
 ) -> tuple[bool, list[StoredEvent]]:
@@ -169,8 +184,9 @@ def canned_json(c: CannedResponse) -> dict[str, Any]:
 
 
 async def login_page(request: Request) -> Response:
-    if await signed_in(request) is not None:
-        return RedirectResponse("/console", status_code=303, headers=_NO_STORE)
+    agent = await signed_in(request)
+    if agent is not None:
+        return RedirectResponse(home_for(agent), status_code=303, headers=_NO_STORE)
     return page("login.html")
 
 
@@ -184,6 +200,7 @@ async def console_page(request: Request) -> Response:
         agent=agent,
         topics=list(ctx.routing_config.topics),
         is_admin="admin" in agent.roles,
+        dashboard=sees_dashboard(agent),
     )
 
 
@@ -316,14 +333,10 @@ async def canned_list(request: Request) -> Response:
     )
 
 
-async def canned_add(request: Request) -> Response:
-    agent = await signed_in(request)
-    if agent is None:
-        return error(401, "unauthorized", "not signed in")
-    try:
-        body = await request.json()
-    except ValueError:
-        return error(400, "bad_request", "expected a JSON object with shortcut and text")
+def read_canned(body: object) -> tuple[str, str, bool] | JSONResponse:
+    """Validate a canned response's JSON body → (shortcut, text, shared), or the 400 answer.
+
+    The shortcut loses a leading ``/`` and is lowercased; the text is trimmed."""
     if not isinstance(body, dict):
         return error(400, "bad_request", "expected a JSON object with shortcut and text")
     shortcut = body.get("shortcut")
@@ -341,33 +354,89 @@ async def canned_add(request: Request) -> Response:
         return error(400, "bad_request", f"text: at most {MAX_CANNED_TEXT} characters")
     if not isinstance(shared, bool):
         return error(400, "bad_request", "shared: must be true or false")
+    return shortcut.strip().lstrip("/").lower(), text.strip(), shared
+
+
+async def json_body(request: Request) -> object:
+    try:
+        return await request.json()
+    except ValueError:
+        return None
+
+
+async def canned_add(request: Request) -> Response:
+    agent = await signed_in(request)
+    if agent is None:
+        return error(401, "unauthorized", "not signed in")
+    read = read_canned(await json_body(request))
+    if isinstance(read, JSONResponse):
+        return read
+    key, text, shared = read
     if shared and "admin" not in agent.roles:
         return error(403, "forbidden", "only an admin can add shared responses")
-    key = shortcut.strip().lstrip("/").lower()
     try:
         made = await canned_store(request).add_canned(
-            None if shared else agent.id, key, text.strip(), ts=iso_now()
+            None if shared else agent.id, key, text, ts=iso_now()
         )
     except ConflictError:
         return error(409, "conflict", f"a response with the shortcut /{key} exists already")
     return JSONResponse(canned_json(made), status_code=201, headers=_NO_STORE)
 
 
+async def editable_canned(
+    request: Request, agent: AgentRecord, verb: str
+) -> CannedResponse | JSONResponse:
+    """The canned response named in the path if ``agent`` may change it: its own (someone
+    else's is 404, as if it did not exist), or a shared one when ``agent`` is an admin (403)."""
+    raw = request.path_params["canned_id"]
+    # Only plain ASCII digits that fit SQLite's integer are ids ("²" or 30 digits are not).
+    is_id = raw.isascii() and raw.isdigit() and len(raw) <= 18
+    item = await canned_store(request).get_canned(int(raw)) if is_id else None
+    if item is None or (item.owner_id is not None and item.owner_id != agent.id):
+        return error(404, "not_found", f"no canned response {raw!r}")
+    if item.owner_id is None and "admin" not in agent.roles:
+        return error(403, "forbidden", f"only an admin can {verb} shared responses")
+    return item
+
+
+async def canned_update(request: Request) -> Response:
+    agent = await signed_in(request)
+    if agent is None:
+        return error(401, "unauthorized", "not signed in")
+    item = await editable_canned(request, agent, "edit")
+    if isinstance(item, JSONResponse):
+        return item
+    body = await json_body(request)
+    read = read_canned(body)
+    if isinstance(read, JSONResponse):
+        return read
+    key, text, shared = read
+    if isinstance(body, dict) and "shared" in body and shared != (item.owner_id is None):
+        return error(
+            400,
+            "bad_request",
+            "shared: cannot be changed by an edit; add a new response and delete this one",
+        )
+    try:
+        edited = await canned_store(request).update_canned(item.id, key, text)
+    except ConflictError:
+        return error(409, "conflict", f"a response with the shortcut /{key} exists already")
+    except NotFoundError:
+        return error(404, "not_found", f"no canned response {item.id!r}")
+    return JSONResponse(canned_json(edited), headers=_NO_STORE)
+
+
 async def canned_delete(request: Request) -> Response:
     agent = await signed_in(request)
     if agent is None:
         return error(401, "unauthorized", "not signed in")
-    raw = request.path_params["canned_id"]
-    store = canned_store(request)
-    item = await store.get_canned(int(raw)) if raw.isdigit() else None
-    if item is None or (item.owner_id is not None and item.owner_id != agent.id):
-        return error(404, "not_found", f"no canned response {raw!r}")
-    if item.owner_id is None and "admin" not in agent.roles:
-        return error(403, "forbidden", "only an admin can delete shared responses")
+    item = await editable_canned(request, agent, "delete")
+    if isinstance(item, JSONResponse):
+        return item
     try:
-        await store.delete_canned(item.id)
+        await canned_store(request).delete_canned(item.id)
     except NotFoundError:
-        return error(404, "not_found", f"no canned response {raw!r}")
+        return error(404, "not_found", f"no canned response {item.id!r}")
     return Response(status_code=204)
 
 
@@ -387,6 +456,7 @@ def routes() -> list[BaseRoute]:
         Route("/api/v1/agents/online", online_agents, methods=["GET"]),
         Route("/api/v1/canned", canned_list, methods=["GET"]),
         Route("/api/v1/canned", canned_add, methods=["POST"]),
+        Route("/api/v1/canned/{canned_id}", canned_update, methods=["PUT"]),
         Route("/api/v1/canned/{canned_id}", canned_delete, methods=["DELETE"]),
         Mount("/console/static", StaticFiles(directory=UI_DIR / "static"), name="console-static"),
     ]

@@ -62,7 +62,7 @@ FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "decline": ("offer_id",),
     "transfer": ("conversation_id", "to_agent", "to_topic"),
     "note": ("conversation_id", "text"),
-    "tag": ("conversation_id", "tags"),
+    "tag": ("conversation_id", "tags", "remove"),
 }
 
 _MISSING: Final = object()
@@ -319,25 +319,33 @@ class _Reader:
             self.fail(f"unknown language {quote(value)}; allowed: {allowed}")
         return found
 
-    def tags(self) -> tuple[str, ...]:
+    def tag_list(
+        self, name: str, *, required: bool, min_count: int, hint: str = ""
+    ) -> tuple[str, ...]:
+        """An array of tags: lowercased, stripped, duplicates removed, order kept.
+
+        An optional list that is absent or ``null`` is empty.
+        """
         lim = self.limits
         expected = (
-            f"an array of 1 to {lim.max_tags} non-empty strings "
+            f"an array of {min_count} to {lim.max_tags} non-empty strings "
             f"of at most {lim.max_tag_chars} characters"
         )
-        value = self._get("tags", expected, required=True)
+        value = self._get(name, expected, required=required)
+        if value is None:
+            return ()
         if not isinstance(value, list):
-            self.fail(f"'tags' must be {expected}, got {describe(value)}")
-        if not 1 <= len(value) <= lim.max_tags:
-            self.fail(f"'tags' must be {expected}, got {len(value)} tags")
+            self.fail(f"{name!r} must be {expected}, got {describe(value)}")
+        if not min_count <= len(value) <= lim.max_tags:
+            self.fail(f"{name!r} must be {expected}{hint}, got {len(value)} tags")
         tags: list[str] = []
         for index, item in enumerate(value):
             if not isinstance(item, str):
-                self.fail(f"'tags'[{index}] must be a string, got {describe(item)}")
+                self.fail(f"{name!r}[{index}] must be a string, got {describe(item)}")
             tag = item.strip().lower()
             if not tag or len(tag) > lim.max_tag_chars:
                 self.fail(
-                    f"'tags'[{index}] must be a non-empty string of at most "
+                    f"{name!r}[{index}] must be a non-empty string of at most "
                     f"{lim.max_tag_chars} characters, got {describe(tag)}"
                 )
             if tag not in tags:
@@ -464,7 +472,20 @@ def _note(r: _Reader) -> Note:
 
 
 def _tag(r: _Reader) -> Tag:
-    return Tag(r.req_identifier("conversation_id"), r.tags(), ref=r.ref)
+    """``tags`` adds, the optional ``remove`` (an addition) removes; ``tags`` may be empty only
+    when something is removed, and no tag may be in both."""
+    conversation_id = r.req_identifier("conversation_id")
+    remove = r.tag_list("remove", required=False, min_count=1)
+    tags = r.tag_list(
+        "tags",
+        required=True,
+        min_count=0 if remove else 1,
+        hint="" if remove else " (it may be empty only when 'remove' names tags to remove)",
+    )
+    both = [t for t in tags if t in remove]
+    if both:
+        r.fail(f"tag {quote(both[0])} is in both 'tags' and 'remove'; add or remove it, not both")
+    return Tag(conversation_id, tags, remove=remove, ref=r.ref)
 
 
 _PARSERS: Final[dict[str, Callable[[_Reader], Command]]] = {

@@ -199,11 +199,14 @@ class Note:
 
 @dataclass(frozen=True, slots=True)
 class Tag:
-    """``tag`` (agent) — add tags; lowercased, stripped, duplicates removed, order kept."""
+    """``tag`` (agent) — add ``tags`` and take away ``remove`` (an addition to v1); both
+    lowercased, stripped, duplicates removed, order kept. ``tags`` is empty only when
+    ``remove`` is not, and no tag is in both."""
 
     TYPE: ClassVar[str] = "tag"
     conversation_id: str
     tags: tuple[str, ...]
+    remove: tuple[str, ...] = field(default=(), kw_only=True)
     ref: str | None = field(default=None, kw_only=True)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chatserver.store.base import ConflictError, NotFoundError, iso_now
+from chatserver.store.base import CannedResponse, ConflictError, NotFoundError, iso_now
 from chatserver.store.sqlite import SQLiteStore
 from tests.chatserver.store.conftest import seed
 
@@ -46,6 +46,43 @@ async def test_shared_and_own_responses(store: SQLiteStore) -> None:
     assert await store.get_canned(mine.id) is None
     with pytest.raises(NotFoundError):
         await store.delete_canned(mine.id)
+
+
+async def test_update_changes_shortcut_and_text_in_place(store: SQLiteStore) -> None:
+    made = await store.add_canned("a1", "refund", "Refund issued.", ts="2024-05-01T12:00:00.000Z")
+    await store.add_canned("a1", "bye", "Goodbye", ts=iso_now())
+    await store.add_canned(None, "hello", "Hello!", ts=iso_now())
+    other = await store.add_canned("a2", "refund", "Bob's refund text", ts=iso_now())
+
+    edited = await store.update_canned(made.id, "refunded", "Your refund is on its way.")
+    assert edited == CannedResponse(
+        made.id, "a1", "refunded", "Your refund is on its way.", made.created_at
+    )
+    assert await store.get_canned(made.id) == edited
+    # Another owner's row, and the shared one, are untouched.
+    assert await store.get_canned(other.id) == other
+    # Keeping the shortcut and changing only the text is fine.
+    assert (await store.update_canned(made.id, "refunded", "New text")).text == "New text"
+    # A shared response can take a shortcut an agent has (owners are separate).
+    shared = (await store.list_canned("a1"))[1]
+    assert shared.owner_id is None and shared.shortcut == "hello"
+    assert (await store.update_canned(shared.id, "refunded", "Shared")).owner_id is None
+
+
+async def test_update_to_a_taken_shortcut_or_unknown_id_changes_nothing(
+    store: SQLiteStore,
+) -> None:
+    mine = await store.add_canned("a1", "refund", "Refund issued.", ts=iso_now())
+    await store.add_canned("a1", "bye", "Goodbye", ts=iso_now())
+    with pytest.raises(ConflictError):
+        await store.update_canned(mine.id, "bye", "changed")
+    assert await store.get_canned(mine.id) == mine
+    with pytest.raises(NotFoundError):
+        await store.update_canned(mine.id + 100, "fresh", "text")
+    assert [c.shortcut for c in await store.list_canned("a1")] == ["bye", "refund"]
+    await store.delete_canned(mine.id)
+    with pytest.raises(NotFoundError):
+        await store.update_canned(mine.id, "refund", "back")
 
 
 async def test_used_tags_most_used_first(store: SQLiteStore) -> None:

@@ -6,8 +6,8 @@ import httpx
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.chatserver.integration.conftest import Hub
-from tests.console.conftest import Console, Shots, start_hub, visitor_starts
+from tests.chatserver.integration.conftest import PASSWORD, Hub, add_agent
+from tests.console.conftest import ALL_SKILLS, Console, Shots, start_hub, visitor_starts
 
 pytestmark = pytest.mark.browser
 
@@ -77,3 +77,56 @@ async def test_an_agent_cannot_open_another_agents_chat(
     await expect(ann.page.get_by_text("Hello?")).to_have_count(0)
     await shots.take(ann.page, "forbidden")
     await ann.close()
+
+
+async def test_sign_in_goes_to_the_dashboard_or_the_console_by_role(
+    hub: Hub, browser: Browser, shots: Shots
+) -> None:
+    for username, roles in (
+        ("sue", ("supervisor",)),
+        ("adm", ("admin",)),
+        ("ada", ("agent", "admin")),
+        ("sam", ("agent", "supervisor")),
+        ("ana", ("analyst",)),
+    ):
+        await add_agent(hub.data_dir, username, skills=ALL_SKILLS, roles=roles)
+    server = await start_hub(hub)
+    base = server.http
+    expected = {
+        "sue": "/dashboard",
+        "adm": "/dashboard",
+        "ada": "/console",
+        "sam": "/console",
+        "ana": "/console",
+        "ann": "/console",
+    }
+    for username, home in expected.items():
+        context = await browser.new_context(viewport={"width": 1360, "height": 820})
+        page = await context.new_page()
+        console = Console(context, page, base)
+        await console.sign_in(username, PASSWORD)
+        await expect(page).to_have_url(f"{base}{home}")
+        # Already signed in: the sign-in page sends you to the same place.
+        r = await page.request.get(f"{base}/login", max_redirects=0)
+        assert (r.status, r.headers["location"]) == (303, home), username
+        # The console stays open to all of them; supervisors and admins get a Dashboard link.
+        if home == "/dashboard":
+            await page.goto(f"{base}/console")
+        link = page.get_by_role("link", name="Dashboard")
+        if username in ("ann", "ana"):
+            await expect(page.get_by_role("button", name="Go online")).to_be_enabled()
+            await expect(link).to_have_count(0)
+        else:
+            await expect(link).to_have_attribute("href", "/dashboard")
+            await expect(link).to_be_visible()
+            if username == "ada":
+                await shots.take(page, "dashboard-link")
+                # On a small laptop screen the whole top bar still fits.
+                await page.set_viewport_size({"width": 1024, "height": 700})
+                await page.get_by_role("button", name="Go online").click()
+                await expect(page.get_by_role("button", name="Go away")).to_be_visible()
+                sign_out = await page.get_by_role("button", name="Sign out").bounding_box()
+                assert sign_out is not None and sign_out["x"] + sign_out["width"] <= 1024
+                await shots.take(page, "narrow-topbar")
+        assert console.errors == [], username
+        await context.close()

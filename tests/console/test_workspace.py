@@ -254,14 +254,20 @@ async def test_admin_shares_canned_responses_agents_only_use_them(
 
 
 async def test_decline_and_go_away(hub: Hub, browser: Browser) -> None:
-    server = await start_hub(hub)
+    server = await start_hub(hub, agents=("ann", "bob"))
     ann = await Console.open(browser, server.http)
     page = ann.page
     await ann.go_online()
     _, conv = await visitor_starts(hub, "Kim Lund", "Question")
     offer = ann.offer("Kim Lund")
+    await expect(offer).to_be_visible()
+    # Bob comes online once Ann holds the offer: her decline sends it to him (a declining
+    # agent is passed over while someone else qualifies; alone, she would get it again).
+    bob, _ = await hub.agent("bob")
     await offer.get_by_role("button", name="Decline").click()
     await expect(offer).to_have_count(0)
+    reoffer = await bob.expect("offer")
+    assert reoffer["conversation"]["conversation_id"] == conv
     await page.get_by_role("button", name="Go away").click()
     await expect(page.get_by_role("button", name="Go online")).to_be_visible()
     await expect(page.get_by_text("Away", exact=True)).to_be_visible()

@@ -1,7 +1,10 @@
 // The agent console: status, offers, several chats at once, visitor context, notes, tags,
 // transfers, canned responses, keyboard shortcuts, and lossless reconnects (resume by seq,
-// unacked messages re-sent with the same client_id). Text is always rendered as text.
+// unacked messages re-sent with the same client_id). Drafts and unacknowledged messages are
+// kept in localStorage (drafts.js), so a reload or a closed tab loses nothing either. Text is
+// always rendered as text.
 
+import { Keep } from "./drafts.js";
 import { AgentSocket } from "./socket.js";
 import { api, el, formatClock, beep, notify, uuid } from "./util.js";
 
@@ -10,14 +13,21 @@ import { api, el, formatClock, beep, notify, uuid } from "./util.js";
  * @typedef {{id: string, name: string, topic: string, language: string, status: string,
  *   lastSeq: number, seen: Set<number>, unread: number, draft: string,
  *   pending: Map<string, {text: string, node: HTMLElement}>, readSent: number,
- *   visitorRead: number, visitorTyping: boolean, tags: string[], context: any,
- *   nodes: HTMLElement[], maxVisitorSeq: number, resumed: boolean}} Chat
+ *   visitorRead: number, visitorTyping: boolean, tags: string[], tagTrail: string[],
+ *   tagsFromEvents: boolean, context: any, nodes: HTMLElement[], maxVisitorSeq: number,
+ *   resumed: boolean}} Chat
  */
 
 const root = /** @type {HTMLElement} */ (document.getElementById("app"));
 const me = { username: root.dataset.username || "", name: root.dataset.displayName || "" };
 const TOPICS = (root.dataset.topics || "").split(",").filter(Boolean);
 const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
+// Drafts, note drafts and unacknowledged messages of this agent, kept across reloads.
+const keep = new Keep(me.username);
+// The first welcome after the page loaded restores the outbox; later ones are reconnects.
+let restored = false;
+// Set once the agent signs out: from then on nothing typed is written to storage.
+let signingOut = false;
 
 /** @type {Map<string, Chat>} */
 const chats = new Map();
@@ -112,12 +122,20 @@ function onWelcome(f) {
     let chat = chats.get(c.conversation_id);
     if (!chat) chat = addChat({ conversation_id: c.conversation_id }, c.status);
     chat.resumed = false;
+    if (!restored) restoreOutbox(chat);
     socket.send({ type: "resume", conversation_id: chat.id, last_seq: chat.lastSeq });
   }
-  // Chats we still show but no longer hold (closed meanwhile): fetch what we missed.
+  if (!restored) {
+    // What was kept for chats we no longer hold (ended or transferred while the page was
+    // away) can never be sent: forget it.
+    for (const conv of keep.conversations()) if (!held.has(conv)) keep.forget(conv);
+    restored = true;
+  }
+  // Chats we still show but no longer hold (closed meanwhile): fetch what we missed. The hub
+  // may refuse the resume (the chat is no longer ours): then catchUp() reads it over HTTP.
   for (const chat of chats.values()) {
     if (!held.has(chat.id) && chat.status !== "closed") {
-      socket.send({ type: "resume", conversation_id: chat.id, last_seq: chat.lastSeq });
+      ask("catch-up", { type: "resume", conversation_id: chat.id, last_seq: chat.lastSeq });
     }
   }
   for (const [id, o] of offers) if (o.deadline < Date.now()) removeOffer(id, null);
@@ -136,6 +154,8 @@ function setStatus(s) {
   button.className = s === "online" ? "ghost small" : "primary small";
   $("offers-empty").textContent =
     s === "online" ? "No offers waiting. New chats appear here." : "You are away: go online to receive chats.";
+  $("empty-hint").textContent =
+    s === "online" ? "You are online: new chats arrive as offers on the left." : "Go online to receive offers.";
 }
 
 /** @param {"online"|"away"} s */
@@ -245,12 +265,14 @@ function addChat(c, st) {
     lastSeq: 0,
     seen: new Set(),
     unread: 0,
-    draft: sessionStorage.getItem(`draft:${c.conversation_id}`) || "",
+    draft: keep.draft(c.conversation_id),
     pending: new Map(),
     readSent: 0,
     visitorRead: 0,
     visitorTyping: false,
     tags: [],
+    tagTrail: [],
+    tagsFromEvents: false,
     context: null,
     nodes: [],
     maxVisitorSeq: 0,
@@ -313,9 +335,14 @@ function onEvent(f) {
     const p = /** @type {{text: string, node: HTMLElement}} */ (chat.pending.get(f.client_id));
     chat.pending.delete(f.client_id);
     p.node.remove();
+    keep.sent(f.client_id);
   }
   const node = renderEvent(chat, f);
   if (node) insertBySeq(chat, node, seq);
+  if (f.type === "tagged") {
+    chat.tagTrail = f.tags || [];
+    chat.tagsFromEvents = true;
+  }
   if (f.type === "message" && f.from?.role === "visitor") {
     chat.maxVisitorSeq = Math.max(chat.maxVisitorSeq, seq);
     chat.visitorTyping = false;
@@ -331,10 +358,14 @@ function onEvent(f) {
   }
   if (f.type === "tagged") {
     chat.tags = f.tags || [];
-    if (active === chat.id) renderTags(chat);
+    if (active === chat.id) {
+      renderTags(chat);
+      if ($("tags-dialog").open) renderTagDialog(chat);
+    }
   }
   if (f.type === "closed") {
     chat.status = "closed";
+    chatEnded(chat);
     renderTabs();
     if (active === chat.id) renderHeader();
   }
@@ -388,7 +419,7 @@ function renderEvent(chat, f) {
         el("div", { class: "bubble" }, f.text),
         el("div", { class: "meta" }, el("span", { class: "who" }, f.from?.name || "Agent"), time));
     case "tagged":
-      return el("div", { class: "row system" }, el("span", {}, `${f.by?.name || "Agent"} tagged: ${(f.tags || []).join(", ")}`), time);
+      return el("div", { class: "row system" }, el("span", {}, tagChange(chat.tagTrail, f.tags || [], f.by?.name || "Agent")), time);
     case "transferred":
       return el("div", { class: "row system" },
         el("span", {}, `${f.by?.name || "Agent"} transferred the chat to ${f.to_agent ? f.to_agent : `the ${f.to_topic} queue`}`), time);
@@ -451,6 +482,7 @@ document.addEventListener("visibilitychange", () => {
 
 /** @param {Frame} f */
 function onResumed(f) {
+  if (f.ref) asks.delete(f.ref); // a catch-up resume the hub allowed after all
   const chat = chats.get(f.conversation_id);
   if (!chat) return;
   chat.resumed = true;
@@ -470,6 +502,7 @@ function onAck(f) {
       const p = chat.pending.get(f.client_id);
       if (p) p.node.classList.add("acked");
     }
+    keep.sent(f.client_id); // stored by the hub: nothing to re-send after a reload
   }
   const ask = f.ref ? asks.get(f.ref) : undefined;
   if (!ask) return;
@@ -479,6 +512,7 @@ function onAck(f) {
     toast(`Chat with ${chat.name} transferred to ${ask.extra}.`);
     dropChat(chat.id);
   } else if (ask.kind === "note") {
+    if (ask.conv) keep.setNote(ask.conv, "");
     toast("Note saved.");
   }
 }
@@ -495,6 +529,21 @@ function onError(f) {
     showTransferError(f.code === "not_found" ? "That agent is not available any more." : f.message);
     return;
   }
+  if (ask?.kind === "catch-up" && ask.conv) {
+    const chat = chats.get(ask.conv);
+    if (chat) catchUp(chat);
+    return;
+  }
+  if (ask?.kind === "tag") {
+    const text = f.code === "not_found" && ask.extra ? `The tag “${ask.extra}” is not on this chat any more.` : f.message;
+    if ($("tags-dialog").open) formError("tags-error", text);
+    else toast(text);
+    return;
+  }
+  if (ask?.kind === "note") {
+    toast(`The note was not saved (${f.message}). It is kept in “Add note”.`);
+    return;
+  }
   if (f.code === "rate_limited") return toast("Slow down a little — too many actions at once.");
   if (f.code === "unavailable") return toast("The server is busy; your message will be retried.");
   toast(f.message || `Error: ${f.code}`);
@@ -505,7 +554,7 @@ function dropChat(id) {
   const ids = [...chats.keys()];
   const i = ids.indexOf(id);
   chats.delete(id);
-  sessionStorage.removeItem(`draft:${id}`);
+  keep.forget(id);
   if (active === id) {
     active = null;
     const next = ids[i + 1] || ids[i - 1];
@@ -548,8 +597,64 @@ function openChat(id) {
 /** @param {Chat} chat */
 function saveDraft(chat) {
   chat.draft = $("message").value;
-  if (chat.draft) sessionStorage.setItem(`draft:${chat.id}`, chat.draft);
-  else sessionStorage.removeItem(`draft:${chat.id}`);
+  if (!signingOut) keep.setDraft(chat.id, chat.draft);
+}
+
+/** The chat ended: a draft or an unsent message can never go out now — say so, keep nothing.
+ * @param {Chat} chat @param {string=} why */
+function chatEnded(chat, why = "Not sent: the chat ended") {
+  for (const p of chat.pending.values()) {
+    p.node.classList.add("failed");
+    p.node.classList.remove("pending");
+    /** @type {HTMLElement} */ (p.node.querySelector(".receipt")).textContent = why;
+    chat.nodes.push(p.node); // stays in the transcript, after what the hub stored
+  }
+  chat.pending.clear();
+  chat.draft = "";
+  keep.setDraft(chat.id, "");
+  keep.clearOutbox(chat.id);
+}
+
+/** A chat we show but may no longer resume (it ended or went to someone else while we were
+ * away): read what we missed from the transcript API, then close it here.
+ * @param {Chat} chat */
+async function catchUp(chat) {
+  const r = await api("GET", `/api/v1/conversations/${encodeURIComponent(chat.id)}`);
+  if (r.ok) {
+    for (const e of r.data.events) {
+      if (e.seq <= chat.lastSeq) continue;
+      const base = { conversation_id: chat.id, seq: e.seq, ts: e.ts };
+      if (e.kind === "message") onEvent({ ...base, type: "message", client_id: e.client_id, from: e.from, text: e.body.text });
+      else if (e.kind === "note") onEvent({ ...base, type: "note", from: e.from, text: e.body.text });
+      else if (e.kind === "tag") onEvent({ ...base, type: "tagged", tags: e.body.all || e.body.tags || [], by: e.from });
+      else if (e.kind === "closed") onEvent({ ...base, type: "closed", by: e.body.by || e.from.role });
+    }
+  }
+  if (chat.status !== "closed") {
+    chat.status = "transferred";
+    chatEnded(chat, "Not sent: this chat is no longer yours");
+    renderTabs();
+    if (active === chat.id) renderHeader();
+  }
+}
+
+/** Messages sent but never acknowledged before the page went away: shown as "Sending…" and
+ * re-sent with the same client_id after the resume (the replay drops any the hub has).
+ * @param {Chat} chat */
+function restoreOutbox(chat) {
+  for (const m of keep.outbox(chat.id)) {
+    if (chat.pending.has(m.client_id)) continue;
+    const node = pendingNode(m.text);
+    chat.pending.set(m.client_id, { text: m.text, node });
+    if (active === chat.id) $("transcript").append(node);
+  }
+}
+
+/** @param {string} text */
+function pendingNode(text) {
+  return el("div", { class: "row msg out pending" },
+    el("div", { class: "bubble" }, text),
+    el("div", { class: "meta" }, el("span", { class: "who" }, me.name), el("span", { class: "receipt" }, "Sending…")));
 }
 
 function renderHeader() {
@@ -607,8 +712,38 @@ function renderCounts() {
 /** @param {Chat} chat */
 function renderTags(chat) {
   const row = $("chat-tags");
-  row.replaceChildren(...chat.tags.map((t) => el("span", { class: "chip tag" }, t)));
+  row.replaceChildren(...chat.tags.map((t) => tagChip(chat, t)));
   row.hidden = chat.tags.length === 0;
+}
+
+/** A tag with its remove (×) button, while the agent may still tag the chat.
+ * @param {Chat} chat @param {string} tag */
+function tagChip(chat, tag) {
+  const chip = el("span", { class: "chip tag" }, el("span", { class: "tag-name" }, tag));
+  if (chat.status === "active" || chat.status === "closed") {
+    const remove = el("button", { type: "button", class: "chip-remove", "aria-label": `Remove tag ${tag}`, title: `Remove tag ${tag}` }, "×");
+    remove.addEventListener("click", () => removeTag(chat, tag));
+    chip.append(remove);
+  }
+  return chip;
+}
+
+/** @param {Chat} chat @param {string} tag */
+function removeTag(chat, tag) {
+  formError("tags-error", "");
+  ask("tag", { type: "tag", conversation_id: chat.id, tags: [], remove: [tag] }, tag);
+}
+
+/** "Ann added tag: vip · removed tag: refund", from the tag sets before and after.
+ * @param {string[]} before @param {string[]} after @param {string} who */
+function tagChange(before, after, who) {
+  const added = after.filter((t) => !before.includes(t));
+  const removed = before.filter((t) => !after.includes(t));
+  const part = (/** @type {string} */ verb, /** @type {string[]} */ tags) => `${verb} ${tags.length === 1 ? "tag" : "tags"}: ${tags.join(", ")}`;
+  const parts = [];
+  if (added.length) parts.push(part("added", added));
+  if (removed.length) parts.push(part("removed", removed));
+  return parts.length ? `${who} ${parts.join(" · ")}` : `${who} tagged: ${after.join(", ") || "(no tags)"}`;
 }
 
 // --- sending ----------------------------------------------------------------------------
@@ -619,15 +754,15 @@ function sendMessage() {
   const text = box.value.trim();
   if (!chat || !text || chat.status !== "active") return;
   const clientId = uuid();
-  const node = el("div", { class: "row msg out pending" },
-    el("div", { class: "bubble" }, text),
-    el("div", { class: "meta" }, el("span", { class: "who" }, me.name), el("span", { class: "receipt" }, "Sending…")));
+  const node = pendingNode(text);
   chat.pending.set(clientId, { text, node });
+  // Kept until the hub acknowledges it, so a reload or a closed tab re-sends it.
+  keep.addUnsent(chat.id, clientId, text);
   $("transcript").append(node);
   $("transcript").scrollTop = $("transcript").scrollHeight;
   box.value = "";
   chat.draft = "";
-  sessionStorage.removeItem(`draft:${chat.id}`);
+  keep.setDraft(chat.id, "");
   stopTyping();
   // Sent now if connected; otherwise kept and re-sent after the reconnect's resume.
   if (chat.resumed) socket.send({ type: "message", conversation_id: chat.id, client_id: clientId, text, ref: socket.ref() });
@@ -753,19 +888,62 @@ function renderCannedList() {
     return;
   }
   list.replaceChildren(...canned.map((c) => {
+    const mayChange = !c.shared || admin;
+    const edit = el("button", { type: "button", class: "ghost small", "aria-label": `Edit /${c.shortcut}` }, "Edit");
+    edit.addEventListener("click", () => editCanned(c));
     const del = el("button", { type: "button", class: "ghost small", "aria-label": `Delete /${c.shortcut}` }, "Delete");
     del.addEventListener("click", async () => {
       const r = await api("DELETE", `/api/v1/canned/${c.id}`);
       if (!r.ok) return formError("canned-error", r.message);
+      if (cannedEditing === c.id) resetCannedForm();
       await loadCanned();
       renderCannedList();
     });
-    return el("li", {}, el("span", { class: "shortcut" }, `/${c.shortcut}`), el("span", { class: "canned-text" }, c.text),
-      c.shared ? el("span", { class: "chip small" }, "shared") : "", !c.shared || admin ? del : "");
+    return el("li", { class: cannedEditing === c.id ? "editing" : "" },
+      el("span", { class: "shortcut" }, `/${c.shortcut}`),
+      el("span", { class: "canned-text", title: c.text }, c.text),
+      c.shared ? el("span", { class: "chip small" }, "shared") : "",
+      mayChange ? el("span", { class: "canned-buttons" }, edit, del) : "");
   }));
 }
 
+/** The id of the response the form is editing, or null when it adds a new one. @type {number|null} */
+let cannedEditing = null;
+
+/** @param {{id:number, shortcut:string, text:string, shared:boolean}} c */
+function editCanned(c) {
+  cannedEditing = c.id;
+  $("canned-form-title").textContent = `Edit /${c.shortcut}`;
+  $("canned-submit").textContent = "Save changes";
+  $("canned-cancel-edit").hidden = false;
+  const shared = /** @type {HTMLInputElement|null} */ (document.getElementById("canned-shared"));
+  if (shared) {
+    shared.checked = c.shared;
+    shared.disabled = true; // an edit keeps it shared or personal
+  }
+  $("canned-shortcut").value = c.shortcut;
+  $("canned-text").value = c.text;
+  formError("canned-error", "");
+  renderCannedList();
+  $("canned-text").focus();
+}
+
+function resetCannedForm() {
+  cannedEditing = null;
+  $("canned-form-title").textContent = "New response";
+  $("canned-submit").textContent = "Add response";
+  $("canned-cancel-edit").hidden = true;
+  const shared = /** @type {HTMLInputElement|null} */ (document.getElementById("canned-shared"));
+  if (shared) {
+    shared.checked = false;
+    shared.disabled = false;
+  }
+  $("canned-shortcut").value = "";
+  $("canned-text").value = "";
+}
+
 $("canned-button").addEventListener("click", async () => {
+  resetCannedForm();
   await loadCanned();
   renderCannedList();
   formError("canned-error", "");
@@ -773,18 +951,26 @@ $("canned-button").addEventListener("click", async () => {
   $("canned-shortcut").focus();
 });
 
+$("canned-cancel-edit").addEventListener("click", () => {
+  resetCannedForm();
+  formError("canned-error", "");
+  renderCannedList();
+  $("canned-shortcut").focus();
+});
+
 $("canned-form").addEventListener("submit", async (/** @type {Event} */ e) => {
   e.preventDefault();
-  const shared = document.getElementById("canned-shared");
-  const r = await api("POST", "/api/v1/canned", {
+  const body = {
     shortcut: $("canned-shortcut").value.trim().replace(/^\//, ""),
     text: $("canned-text").value,
-    shared: shared ? /** @type {HTMLInputElement} */ (shared).checked : false,
-  });
+  };
+  const shared = /** @type {HTMLInputElement|null} */ (document.getElementById("canned-shared"));
+  const r = cannedEditing === null
+    ? await api("POST", "/api/v1/canned", { ...body, shared: shared ? shared.checked : false })
+    : await api("PUT", `/api/v1/canned/${cannedEditing}`, body);
   if (!r.ok) return formError("canned-error", r.message);
   formError("canned-error", "");
-  $("canned-shortcut").value = "";
-  $("canned-text").value = "";
+  resetCannedForm();
   await loadCanned();
   renderCannedList();
   toast(`Saved /${r.data.shortcut}.`);
@@ -803,9 +989,12 @@ function ask(kind, frame, extra) {
   return true;
 }
 
+/** The chat whose note the dialog is writing. @type {string|null} */
+let noteConv = null;
 $("note-button").addEventListener("click", () => {
   if (!active) return;
-  $("note-text").value = "";
+  noteConv = active;
+  $("note-text").value = keep.note(active);
   formError("note-error", "");
   $("note-dialog").showModal();
   $("note-text").focus();
@@ -817,6 +1006,10 @@ $("note-form").addEventListener("submit", (/** @type {Event} */ e) => {
   if (!text) return formError("note-error", "Write the note first.");
   if (text.length > 4000) return formError("note-error", "A note can be at most 4 000 characters.");
   if (active && ask("note", { type: "note", conversation_id: active, text })) $("note-dialog").close();
+});
+
+$("note-text").addEventListener("input", () => {
+  if (noteConv) keep.setNote(noteConv, $("note-text").value);
 });
 
 /** @type {string[]} */
@@ -838,7 +1031,7 @@ $("tags-button").addEventListener("click", async () => {
 
 /** @param {Chat} chat */
 function renderTagDialog(chat) {
-  $("tags-current").replaceChildren(...(chat.tags.length ? chat.tags.map((t) => el("span", { class: "chip tag" }, t)) : [el("span", { class: "muted small-text" }, "No tags yet.")]));
+  $("tags-current").replaceChildren(...(chat.tags.length ? chat.tags.map((t) => tagChip(chat, t)) : [el("span", { class: "muted small-text" }, "No tags yet.")]));
   const fresh = tagSuggestions.filter((t) => !chat.tags.includes(t));
   $("tag-suggestions").replaceChildren(...fresh.map((t) => el("option", { value: t })));
   $("tag-suggest-buttons").replaceChildren(...fresh.slice(0, 12).map((t) => {
@@ -853,6 +1046,7 @@ function addTags(tags) {
   const clean = tags.map((t) => t.trim().toLowerCase()).filter(Boolean);
   if (clean.length === 0) return formError("tags-error", "Type a tag first.");
   if (clean.some((t) => t.length > 40)) return formError("tags-error", "A tag can be at most 40 characters.");
+  if (new Set(clean).size > 20) return formError("tags-error", "Add at most 20 tags at once.");
   if (active && ask("tag", { type: "tag", conversation_id: active, tags: clean })) $("tags-dialog").close();
 }
 
@@ -916,7 +1110,7 @@ async function loadContext(chat) {
   if (r.data.visitor?.name && chat.name === "Visitor") chat.name = r.data.visitor.name;
   chat.topic = chat.topic || r.data.topic;
   chat.language = chat.language || r.data.language;
-  if (!chat.tags.length) chat.tags = r.data.tags || [];
+  if (!chat.tagsFromEvents) chat.tags = r.data.tags || [];
   renderTabs();
   if (active === chat.id) {
     renderContext(chat);
@@ -951,7 +1145,9 @@ function renderContext(chat) {
 async function openEarlier(chat, earlierId) {
   const r = await api("GET", `/api/v1/conversations/${encodeURIComponent(chat.id)}/earlier/${encodeURIComponent(earlierId)}`);
   if (!r.ok) return toast(r.message);
-  showTranscript(`Earlier conversation · ${r.data.topic}`, new Date(r.data.created_at).toLocaleString(), r.data.events);
+  const topic = String(r.data.topic || "");
+  const when = new Date(r.data.created_at).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+  showTranscript(`Earlier conversation · ${topic.charAt(0).toUpperCase()}${topic.slice(1)}`, when, r.data.events);
 }
 
 /** @param {string} title @param {string} sub @param {any[]} events */
@@ -1084,11 +1280,13 @@ function pageError(text) {
 }
 
 $("signout-button").addEventListener("click", async () => {
+  signingOut = true;
   socket.stop();
   try {
     await fetch("/api/v1/auth/logout", { method: "POST", credentials: "same-origin" });
   } finally {
     sessionStorage.clear();
+    keep.forgetAll(); // nothing typed stays behind on a shared computer
     location.assign("/login");
   }
 });

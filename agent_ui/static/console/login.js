@@ -1,5 +1,15 @@
-// The sign-in form: POST /api/v1/auth/login (sets the HttpOnly session cookie), then /console.
-// Errors never say which of username or password was wrong.
+// The sign-in form: POST /api/v1/auth/login (sets the HttpOnly session cookie), then the
+// user's start page: /dashboard for supervisors and admins who do not take chats (no "agent"
+// role), /console for everyone else — the rule of console_routes.home_for. Errors never say
+// which of username or password was wrong.
+
+const DASHBOARD_ROLES = ["supervisor", "admin"];
+
+/** @param {string[]} roles @returns {string} */
+export function homeFor(roles) {
+  const dashboard = roles.some((r) => DASHBOARD_ROLES.includes(r));
+  return dashboard && !roles.includes("agent") ? "/dashboard" : "/console";
+}
 
 const form = /** @type {HTMLFormElement} */ (document.getElementById("login-form"));
 const errorBox = /** @type {HTMLElement} */ (document.getElementById("login-error"));
@@ -29,7 +39,9 @@ form.addEventListener("submit", async (event) => {
       body: JSON.stringify({ username: username.value.trim(), password: password.value }),
     });
     if (r.ok) {
-      location.assign("/console");
+      const body = await r.json().catch(() => null);
+      const roles = Array.isArray(body?.agent?.roles) ? body.agent.roles : [];
+      location.assign(homeFor(roles));
       return;
     }
     if (r.status === 401) showError("Wrong username or password.");

@@ -136,8 +136,11 @@ def check_command(command: Any) -> None:
     if isinstance(command, Message | Note):
         assert command.text == command.text.strip() and 0 < len(command.text) <= 50
     if isinstance(command, Tag):
-        assert 1 <= len(command.tags) <= 20
-        assert all(t == t.strip().lower() and 0 < len(t) <= 40 for t in command.tags)
+        assert 1 <= len(command.tags) + len(command.remove)
+        assert len(command.tags) <= 20 and len(command.remove) <= 20
+        assert not set(command.tags) & set(command.remove)
+        for t in (*command.tags, *command.remove):
+            assert t == t.strip().lower() and 0 < len(t) <= 40
     for name in ("conversation_id", "client_id", "offer_id"):
         value = getattr(command, name, None)
         if value is not None:

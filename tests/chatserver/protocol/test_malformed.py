@@ -378,6 +378,64 @@ def test_bad_tags(tags: Any, fragment: str) -> None:
     )
 
 
+def test_empty_tags_without_remove_says_what_would_allow_it() -> None:
+    for remove in (..., None):
+        expect_error(
+            ready("agent"),
+            valid("tag", tags=[], remove=remove),
+            "bad_frame",
+            ref=REF,
+            contains=("got 0 tags", "only when 'remove' names tags to remove"),
+        )
+
+
+@pytest.mark.parametrize(
+    ("remove", "fragment"),
+    [
+        ([], "'remove' must be an array of 1 to 20"),
+        ([f"t{i}" for i in range(21)], "got 21 tags"),
+        ("refund", "'remove' must be an array of 1 to 20 non-empty strings"),
+        ({"refund": True}, "got an object"),
+        (True, "got a boolean"),
+        ([""], "'remove'[0]"),
+        (["ok", "  "], "'remove'[1]"),
+        (["ok", 7], "'remove'[1] must be a string, got an integer"),
+        ([None], "'remove'[0] must be a string, got null"),
+        ([["nested"]], "'remove'[0] must be a string, got an array"),
+        (["x" * 41], "at most 40 characters"),
+    ],
+)
+@pytest.mark.parametrize("tags", [[], ["vip"]])
+def test_bad_remove(remove: Any, fragment: str, tags: list[str]) -> None:
+    expect_error(
+        ready("agent"),
+        valid("tag", tags=tags, remove=remove),
+        "bad_frame",
+        ref=REF,
+        contains=("tag: ", fragment),
+    )
+
+
+def test_a_tag_cannot_be_added_and_removed_at_once() -> None:
+    expect_error(
+        ready("agent"),
+        valid("tag", tags=["vip", "Refund"], remove=["refund "]),
+        "bad_frame",
+        ref=REF,
+        contains=("'refund' is in both 'tags' and 'remove'",),
+    )
+
+
+def test_remove_is_not_a_visitor_field_and_typos_are_rejected() -> None:
+    expect_error(
+        ready("agent"),
+        valid("tag", removed=["vip"]),
+        "bad_frame",
+        ref=REF,
+        contains=("unknown field 'removed'", "allowed: conversation_id, tags, remove, ref"),
+    )
+
+
 def test_tags_at_the_limits_are_fine() -> None:
     tags = [f"t{i}" for i in range(19)] + ["x" * 40]
     assert len(feed(ready("agent"), valid("tag", tags=tags)).commands) == 1

@@ -273,6 +273,37 @@ def test_tags_are_lowercased_stripped_and_deduplicated_in_order() -> None:
     assert res.commands == [Tag("c", ("b", "a", "c"))]
 
 
+def test_tag_without_remove_removes_nothing() -> None:
+    res = feed(ready("agent"), {"type": "tag", "conversation_id": "c", "tags": ["a"]})
+    assert res.commands == [Tag("c", ("a",), remove=())]
+    res = feed(
+        ready("agent"), {"type": "tag", "conversation_id": "c", "tags": ["a"], "remove": None}
+    )
+    assert res.commands == [Tag("c", ("a",), remove=())]
+
+
+@pytest.mark.parametrize(
+    ("fields", "command"),
+    [
+        ({"tags": [], "remove": ["Refund"]}, Tag("c", (), remove=("refund",))),
+        (
+            {"tags": ["VIP"], "remove": [" refund ", "B", "REFUND", "b"]},
+            Tag("c", ("vip",), remove=("refund", "b")),
+        ),
+        ({"tags": [], "remove": [f"t{i}" for i in range(20)]}, None),
+    ],
+)
+def test_tag_remove_is_normalised_like_tags(fields: dict[str, Any], command: Tag | None) -> None:
+    res = feed(ready("agent"), {"type": "tag", "conversation_id": "c", **fields, "ref": "t1"})
+    assert res.frames == []
+    [got] = res.commands
+    assert isinstance(got, Tag) and got.ref == "t1"
+    if command is not None:
+        assert (got.tags, got.remove) == (command.tags, command.remove)
+    else:
+        assert got.remove == tuple(fields["remove"]) and got.tags == ()
+
+
 def test_transfer_to_topic() -> None:
     res = feed(
         ready("agent"),
