@@ -2,7 +2,8 @@
 
 Each connection: accept, then loop — receive a frame, feed it to `ProtocolConnection`, send
 what it produced, dispatch the commands it parsed to the service, close when it asks. Sending
-goes through the client's bounded queue and writer task, never straight to the socket.
+goes through the client's bounded queue and its writer task (made on the first frame, gone
+while the connection is idle), never straight to the socket.
 """
 
 from __future__ import annotations
@@ -43,20 +44,13 @@ async def run_connection(websocket: WebSocket, role: str) -> None:
     settings = ctx.settings
     await websocket.accept()
 
-    async def close(code: int, reason: str) -> None:
-        try:
-            await websocket.close(code, reason)
-        except Exception:
-            pass
-
     client = Client(
         role,
         websocket.send_text,
-        close,
+        websocket.close,  # a failing close ends the writer like a failing send: logged, closed
         queue_frames=settings.send_queue_frames,
         on_overflow=ctx.metrics.slow_clients.inc,
     )
-    client.start()
     ctx.hub.add_client(client)
     ctx.metrics.connections.labels(role).inc()
     opened = time.time()
@@ -64,16 +58,17 @@ async def run_connection(websocket: WebSocket, role: str) -> None:
     peer_gone = False
     try:
         while client.is_open:
-            timeout = None
             if proto.state is p.State.AWAITING_HELLO:
                 timeout = max(0.0, opened + settings.hello_timeout_s - time.time()) + 0.01
-            try:
-                message = await asyncio.wait_for(websocket.receive(), timeout)
-            except TimeoutError:
-                proto.check_timeouts(time.time())
-                if _close_if_requested(proto, client):
-                    break
-                continue
+                try:
+                    message = await asyncio.wait_for(websocket.receive(), timeout)
+                except TimeoutError:
+                    proto.check_timeouts(time.time())
+                    if _close_if_requested(proto, client):
+                        break
+                    continue
+            else:  # no timer (and no wait_for wrapper) per frame once the hello is in
+                message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 peer_gone = True
                 break

@@ -4,12 +4,22 @@ Stored events reach a subscription three ways — straight from the node that co
 over the bus from another node, or from the store when a gap is filled — and
 `Hub.offer_event` makes sure each is handed to the client once, in `seq` order. Ephemeral frames
 (typing, read, queue positions, offers) are not stored and are simply relayed.
+
+The message path reads a conversation record (and the visitor's name) for every message it
+checks; `Hub.message_conversation` keeps them while a local client is subscribed to the
+conversation — this node then sees every event of it, in order — and drops them on the first
+event that may have changed them (anything but a plain message; an agent's first reply; a
+visitor message under another name), when the last local subscriber leaves, after the bus
+reconnects, and at the latest after `CACHE_MAX_AGE_S`. A read that was in flight while such
+an event arrived is not kept (a version per conversation, and an epoch for the whole cache), so
+a stale record never outlives the event that changed it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -18,11 +28,24 @@ from chatserver.bus import Bus
 from chatserver.delivery import Client, Subscription
 from chatserver.metrics import Metrics
 from chatserver.render import dumps, event_from_wire, event_to_wire, render_event
-from chatserver.store.base import StoredEvent, TranscriptStore
+from chatserver.store.base import ConversationRecord, StoredEvent, TranscriptStore
 
 log = logging.getLogger("chatserver.hub")
 
 FILL_PAGE = 500
+CACHE_MAX_AGE_S = 30.0
+_UNKNOWN = object()  # a cached visitor name not read yet (the entry came from an agent)
+
+
+class _Cached:
+    """The message path's view of one conversation: its record and the visitor's name."""
+
+    __slots__ = ("loaded", "record", "visitor_name")
+
+    def __init__(self, record: ConversationRecord, visitor_name: object, loaded: float) -> None:
+        self.record = record
+        self.visitor_name = visitor_name
+        self.loaded = loaded
 
 
 class Hub:
@@ -36,10 +59,14 @@ class Hub:
         self.clients: set[Client] = set()
         self.by_conversation: dict[str, set[Client]] = defaultdict(set)
         self.agents: dict[str, set[Client]] = defaultdict(set)
-        self.visitors: dict[str, set[Client]] = defaultdict(set)
         self.agent_status: dict[str, str] = {}
         self.on_router_event: Callable[[dict[str, Any]], None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._cache: dict[str, _Cached] = {}
+        # A read begun before a bump of either is not kept. Versions exist only for
+        # conversations with a local subscriber; the epoch moves when one loses its last.
+        self._versions: dict[str, int] = {}
+        self._epoch = 0
 
     # -- registry ---------------------------------------------------------------------------
     def add_client(self, client: Client) -> None:
@@ -48,8 +75,6 @@ class Hub:
     def identify(self, client: Client) -> None:
         if client.agent_id is not None:
             self.agents[client.agent_id].add(client)
-        if client.visitor_id is not None:
-            self.visitors[client.visitor_id].add(client)
 
     async def remove_client(self, client: Client) -> None:
         self.clients.discard(client)
@@ -62,12 +87,6 @@ class Hub:
                 if not peers:
                     del self.agents[client.agent_id]
                     self.agent_status.pop(client.agent_id, None)
-        if client.visitor_id is not None:
-            peers = self.visitors.get(client.visitor_id)
-            if peers is not None:
-                peers.discard(client)
-                if not peers:
-                    del self.visitors[client.visitor_id]
 
     def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.create_task(coro, name=name)
@@ -118,11 +137,74 @@ class Hub:
         peers.discard(client)
         if not peers:
             del self.by_conversation[conversation_id]
+            self._cache.pop(conversation_id, None)
+            self._versions.pop(conversation_id, None)
+            self._epoch += 1
             if self.bus is not None:
                 try:
                     await self.bus.drop_interest(conversation_id)
                 except Exception as exc:  # Redis down: the interest key expires by itself
                     log.debug("drop_interest failed", extra={"error": repr(exc)})
+
+    # -- the message path's cache -----------------------------------------------------------
+    async def message_conversation(
+        self, client: Client, conversation_id: str, *, visitor_name: bool
+    ) -> tuple[ConversationRecord | None, str | None]:
+        """The conversation record (None if there is none) and, with ``visitor_name``, the
+        visitor's display name, from the cache when ``client`` is subscribed and up to date,
+        else from the store. The caller still checks the record: this only saves the reads."""
+        entry = self._cache.get(conversation_id)
+        if entry is not None and time.monotonic() - entry.loaded > CACHE_MAX_AGE_S:
+            del self._cache[conversation_id]
+            entry = None
+        if entry is not None and self._in_step(client, conversation_id):
+            if not visitor_name:
+                return entry.record, None
+            if entry.visitor_name is not _UNKNOWN:
+                return entry.record, entry.visitor_name  # type: ignore[return-value]
+        token = self._token(conversation_id)
+        record = await self.store.get_conversation(conversation_id)
+        if record is None:
+            return None, None
+        name: object = _UNKNOWN
+        if visitor_name:
+            visitor = await self.store.get_visitor(record.visitor_id)
+            name = visitor.name if visitor is not None else None
+        if token == self._token(conversation_id) and self._in_step(client, conversation_id):
+            self._cache[conversation_id] = _Cached(record, name, time.monotonic())
+        return record, None if name is _UNKNOWN else name  # type: ignore[return-value]
+
+    @staticmethod
+    def _in_step(client: Client, conversation_id: str) -> bool:
+        """Only a subscriber that has seen every event so far (no gap pending, no fill
+        running) may keep or trust an entry: the events it will see are what drops it."""
+        sub = client.subs.get(conversation_id)
+        return not (sub is None or sub.pending or sub.filling or sub.lock.locked())
+
+    def _token(self, conversation_id: str) -> tuple[int, int]:
+        return self._epoch, self._versions.get(conversation_id, 0)
+
+    def forget_conversation(self, conversation_id: str) -> None:
+        """Drop the cached view of a conversation, and any read of it in flight."""
+        self._cache.pop(conversation_id, None)
+        if conversation_id in self.by_conversation:
+            self._versions[conversation_id] = self._versions.get(conversation_id, 0) + 1
+        else:  # no version kept for it: move them all
+            self._epoch += 1
+
+    def _invalidate_for(self, event: StoredEvent) -> None:
+        """Drop the cached view of the event's conversation if the event may have changed it."""
+        if event.kind == "message":
+            entry = self._cache.get(event.conversation_id)
+            if entry is None:  # nothing to compare with: a read in flight must not be kept
+                self.forget_conversation(event.conversation_id)
+                return
+            if event.actor_role == "agent":
+                if entry.record.first_response_at is not None:
+                    return  # set once: a read in flight sees it too
+            elif event.actor_role != "visitor" or event.actor_name == entry.visitor_name:
+                return  # a name not read yet (_UNKNOWN) never matches: dropped, read again
+        self.forget_conversation(event.conversation_id)
 
     # -- stored events ----------------------------------------------------------------------
     def publish(self, event: StoredEvent) -> None:
@@ -132,17 +214,27 @@ class Hub:
             self.bus.publish(event.conversation_id, {"k": "e", "e": event_to_wire(event)})
 
     def deliver_local(self, event: StoredEvent) -> None:
-        for client in list(self.by_conversation.get(event.conversation_id, ())):
+        peers = self.by_conversation.get(event.conversation_id)
+        if not peers:
+            return
+        rendered: dict[str, str | None] = {}  # one frame per role, not one per connection
+        for client in list(peers):
             sub = client.subs.get(event.conversation_id)
             if sub is not None:
-                self.offer_event(client, sub, event)
+                self.offer_event(client, sub, event, rendered)
 
-    def offer_event(self, client: Client, sub: Subscription, event: StoredEvent) -> None:
+    def offer_event(
+        self,
+        client: Client,
+        sub: Subscription,
+        event: StoredEvent,
+        rendered: dict[str, str | None] | None = None,
+    ) -> None:
         seq = event.seq
         if seq <= sub.last or seq in sub.pending:
             return
         if seq == sub.last + 1 and not sub.filling and not sub.lock.locked():
-            self._emit(client, sub, event)
+            self._emit(client, sub, event, rendered)
             self._drain_pending(client, sub)
             return
         sub.pending[seq] = event
@@ -150,19 +242,34 @@ class Hub:
             sub.filling = True
             self.spawn(self._fill_later(client, sub), name="gap-fill")
 
-    def _emit(self, client: Client, sub: Subscription, event: StoredEvent) -> None:
+    def _emit(
+        self,
+        client: Client,
+        sub: Subscription,
+        event: StoredEvent,
+        rendered: dict[str, str | None] | None = None,
+    ) -> None:
         sub.last = event.seq
+        self._invalidate_for(event)
         if event.seq in sub.skip:
             sub.skip.discard(event.seq)
             return
         self._observe(client, event)
-        frame = render_event(event, client.role)
+        role = client.role
+        if rendered is None:
+            frame = render_event(event, role)
+        elif role in rendered:
+            frame = rendered[role]
+        else:
+            frame = rendered[role] = render_event(event, role)
         if frame is not None:
             client.send(frame)
             self.metrics.frame_out(client.role).inc()
 
     def _observe(self, client: Client, event: StoredEvent) -> None:
         """Keep the connection's view of who holds what in step with the events it sees."""
+        if client.agent is None:
+            return  # a visitor holds nothing
         cid = event.conversation_id
         if event.kind == "closed":
             client.held.discard(cid)
@@ -248,6 +355,8 @@ class Hub:
 
     async def refill_all(self) -> None:
         """After the bus was down: anything published meanwhile is in the store."""
+        self._epoch += 1
+        self._cache.clear()
         for client in list(self.clients):
             for sub in list(client.subs.values()):
                 if not sub.filling:

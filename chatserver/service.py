@@ -155,6 +155,18 @@ class Service:
     async def start(self, client: Client, cmd: p.Start) -> None:
         assert client.visitor_id is not None
         now = self.now()
+        # The connection's parser checked topic and language against the configuration of
+        # its time; an admin may have removed either since. Check again before saving
+        # anything, or the conversation would be stored and then refused by the router.
+        config = self.router_config
+        if cmd.topic not in config.topics:
+            raise p.BadFrame(
+                f"topic {cmd.topic!r} is not offered; allowed: {', '.join(config.topics)}"
+            )
+        if cmd.language not in config.languages:
+            raise p.BadFrame(
+                f"language {cmd.language!r} is not offered; allowed: {', '.join(config.languages)}"
+            )
         for open_conv in await self.store.list_conversations(
             visitor_id=client.visitor_id, status={"queued", "offered", "active"}
         ):
@@ -169,7 +181,7 @@ class Service:
         previous = await self.store.list_conversations(visitor_id=client.visitor_id)
         preferred = previous[-1].last_agent_id if previous else None
         conv_id = new_id()
-        topic_cfg = self.router_config.topics[cmd.topic]
+        topic_cfg = config.topics[cmd.topic]
         await self.store.add_conversation(
             ConversationRecord(
                 id=conv_id,
@@ -243,19 +255,18 @@ class Service:
 
     async def visitor_message(self, client: Client, cmd: p.Message) -> None:
         received = time.perf_counter()
-        conv = await self.visitor_conversation(client, cmd.conversation_id)
+        # The hub caches the record and the name while this client is subscribed (no reads).
+        found, name = await self.hub.message_conversation(
+            client, cmd.conversation_id, visitor_name=True
+        )
+        conv = found if found is not None and found.visitor_id == client.visitor_id else None
+        if conv is None:  # not there or not theirs: the usual answer (or a record made since)
+            conv = await self.visitor_conversation(client, cmd.conversation_id)
+            visitor = await self.store.get_visitor(conv.visitor_id)
+            name = visitor.name if visitor else None
         if conv.status == "closed":
             raise p.Conflict(f"conversation {conv.id} is closed")
-        visitor = await self.store.get_visitor(conv.visitor_id)
-        await self._message(
-            client,
-            conv,
-            cmd,
-            "visitor",
-            client.visitor_id,
-            visitor.name if visitor else None,
-            received,
-        )
+        await self._message(client, conv, cmd, "visitor", client.visitor_id, name, received)
 
     async def _message(
         self,
@@ -641,7 +652,11 @@ class Service:
     async def agent_message(self, client: Client, cmd: p.Message) -> None:
         received = time.perf_counter()
         self.require_chat_role(client)
-        conv = await self.agent_conversation(client, cmd.conversation_id)
+        conv, _ = await self.hub.message_conversation(
+            client, cmd.conversation_id, visitor_name=False
+        )
+        if conv is None or conv.agent_id != client.agent_id or conv.status != "active":
+            conv = await self.agent_conversation(client, cmd.conversation_id)  # its errors
         if conv.status != "active":
             raise p.Conflict(f"conversation {conv.id} is {conv.status}")
         await self._message(
@@ -665,11 +680,20 @@ class Service:
     async def tag(self, client: Client, cmd: p.Tag) -> None:
         self.require_chat_role(client)
         conv = await self.agent_conversation(client, cmd.conversation_id)
-        tags = sorted(set(conv.tags) | set(cmd.tags))
+        unknown = [t for t in cmd.remove if t not in conv.tags]
+        if unknown:
+            has = ", ".join(conv.tags) if conv.tags else "none"
+            raise p.NotFound(
+                f"conversation {conv.id} has no tag {unknown[0]!r} to remove (its tags: {has})"
+            )
+        tags = sorted((set(conv.tags) | set(cmd.tags)) - set(cmd.remove))
+        body: dict[str, Any] = {"tags": list(cmd.tags), "all": tags}
+        if cmd.remove:
+            body["removed"] = list(cmd.remove)
         event = await self.commit_and_publish(
             conv.id,
             "tag",
-            {"tags": list(cmd.tags), "all": tags},
+            body,
             now=self.now(),
             actor_role="agent",
             actor_id=client.agent_id,

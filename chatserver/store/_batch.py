@@ -17,10 +17,13 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
+import orjson
+
 from .base import ActorRole, NotFoundError, StoredEvent
 
 __all__ = [
     "INSERT_EVENT",
+    "UPDATE_LAST_SEQS",
     "BatchPlanner",
     "EventRow",
     "Item",
@@ -38,6 +41,12 @@ Item = tuple[
 
 #: A row of the events table, in the order of `INSERT_EVENT`'s columns.
 EventRow = tuple[str, int, str, str, str, str | None, str | None, str | None, str]
+
+#: Every conversation's new ``last_seq`` from one JSON object ``{conversation_id: last_seq}``.
+UPDATE_LAST_SEQS = (
+    "UPDATE conversations SET last_seq = j.value FROM json_each(?) AS j"
+    " WHERE conversations.id = j.key"
+)
 
 INSERT_EVENT = (
     "INSERT INTO events (conversation_id, seq, ts, kind, actor_role, actor_id, actor_name,"
@@ -125,14 +134,17 @@ def update_statements(
     """The conversation UPDATEs for a batch: (sql, parameter rows), one per set of columns.
 
     Every touched conversation gets its new ``last_seq``; merged ``update=`` fields ride in the
-    same statement. Rows with the same columns share one ``executemany``.
+    same statement. Rows with the same columns share one ``executemany``. The common case —
+    only ``last_seq`` moves — is ONE statement whatever the batch's size, its parameter a JSON
+    object ``{id: last_seq}``: SQLite walks it without coming back to Python per row (an
+    ``executemany`` binds each row holding the GIL, and takes turns at it with the event loop).
     """
     by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-    plain: list[tuple[Any, ...]] = []
+    plain: dict[str, int] = {}
     for conv in touched:
         fields = updates.get(conv)
         if not fields:
-            plain.append((last_seq[conv], conv))
+            plain[conv] = last_seq[conv]
             continue
         columns = tuple(sorted(fields))
         by_columns.setdefault(columns, []).append(
@@ -140,7 +152,7 @@ def update_statements(
         )
     statements: list[tuple[str, list[tuple[Any, ...]]]] = []
     if plain:
-        statements.append(("UPDATE conversations SET last_seq = ? WHERE id = ?", plain))
+        statements.append((UPDATE_LAST_SEQS, [(orjson.dumps(plain).decode(),)]))
     for columns, rows in by_columns.items():
         assignments = ", ".join(f"{c} = ?" for c in columns)
         statements.append(

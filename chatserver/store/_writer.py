@@ -10,8 +10,9 @@ events and commits them in ONE transaction with a handful of calls on the connec
    reads — the batch's ``last_seq``s and its already stored client_ids — each answering one
    JSON value, so the connection's thread runs them without coming back to Python per row;
 2. `BatchPlanner` assigns seqs and spots duplicates in Python;
-3. ``executemany`` the event rows and ``executemany`` the conversation updates (``last_seq``
-   and any ``update=`` fields), sent together; ``COMMIT`` once both have succeeded;
+3. ``executemany`` the event rows and update the conversations — every ``last_seq`` in ONE
+   statement reading a JSON object (see `update_statements`), rows with ``update=`` fields by
+   ``executemany`` — sent together; ``COMMIT`` once all have succeeded;
 4. only then each caller's future is resolved.
 
 No timer: the next batch is whatever piled up meanwhile. While one batch's COMMIT runs on the

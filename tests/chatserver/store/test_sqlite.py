@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 
 from chatserver.store import (
+    ConversationRecord,
     NotFoundError,
     SQLiteStore,
     StoredEvent,
     UnavailableError,
+    VisitorRecord,
     iso_now,
 )
 from chatserver.store._migrate import apply_migrations, load_migrations, split_statements
@@ -176,6 +178,45 @@ async def test_max_batch_bounds_a_transaction(db: Path) -> None:
         await asyncio.gather(*(say(store, conv, f"m{n}") for n in range(35)))
         assert store.stats.batches >= 4
         assert [e.seq for e in await store.events(conv)] == list(range(1, 36))
+
+
+async def test_one_batch_moves_every_last_seq_and_keeps_updates_apart(store: SQLiteStore) -> None:
+    """Every touched conversation's last_seq goes in one JSON-fed statement (ids with quotes,
+    backslashes and non-ASCII included); rows that also carry ``update=`` fields get them, and
+    an untouched conversation keeps its own."""
+    now = TS
+    await store.add_visitor(VisitorRecord(id="v", token_hash="h", site="default", created_at=now))
+    ids = ["plain", 'quo"te', "back\\slash", "ünï-cødé ✓", "untouched"]
+    for cid in ids:
+        await store.add_conversation(
+            ConversationRecord(
+                id=cid,
+                visitor_id="v",
+                site="default",
+                topic="billing",
+                language="en",
+                status="queued",
+                created_at=now,
+            )
+        )
+    before = store.stats.batches
+    await asyncio.gather(
+        *(say(store, cid, f"{cid} {n}") for cid in ids[:4] for n in range(3)),
+        store.append(
+            ids[1], "assigned", {}, ts=TS, actor_role="system", update={"status": "active"}
+        ),
+        store.append(ids[2], "closed", {}, ts=TS, actor_role="system", update={"status": "closed"}),
+    )
+    assert store.stats.batches - before == 1
+    got = {c: (await store.get_conversation(c)) for c in ids}
+    assert {c: r.last_seq for c, r in got.items() if r} == {
+        "plain": 3, 'quo"te': 4, "back\\slash": 4, "ünï-cødé ✓": 3, "untouched": 0,
+    }  # fmt: skip
+    assert [got[c].status for c in ids if got[c]] == [  # type: ignore[union-attr]
+        "queued", "active", "closed", "queued", "queued",
+    ]  # fmt: skip
+    for cid in ids:
+        assert [e.seq for e in await store.events(cid)] == list(range(1, got[cid].last_seq + 1))  # type: ignore[union-attr]
 
 
 async def test_a_failing_group_fails_alone_within_one_batch(store: SQLiteStore) -> None:
