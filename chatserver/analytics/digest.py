@@ -27,11 +27,14 @@ from typing import Any
 
 import orjson
 
-__all__ = ["canonical", "digest", "messages_digest", "seal", "seal_ok"]
+__all__ = ["Sealer", "canonical", "digest", "messages_digest", "seal", "seal_ok"]
 
 _PREFIX = b"chatserver-transcript-v1\0"
 _MESSAGES_PREFIX = b"chatserver-messages-v1\0"
 _SORT = orjson.OPT_SORT_KEYS
+# A hash state that has taken in the prefix, copied for each conversation (an export digests
+# thousands of small conversations a second). Copying is safe from several threads.
+_MESSAGES_STATE = hashlib.sha256(_MESSAGES_PREFIX)
 
 
 def canonical(value: Any) -> bytes:
@@ -45,16 +48,43 @@ def digest(conversation_id: str, events: list[dict[str, Any]]) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def messages_digest(conversation_id: str, rows: Sequence[Sequence[Any]]) -> str:
+def messages_digest(
+    conversation_id: str, rows: Sequence[Sequence[Any]], dumped: bytes | None = None
+) -> str:
     """The digest of a conversation in the messages shape, from its rows' first eight
-    columns (conversation_id, seq, ts, topic, language, role, author, text)."""
-    h = hashlib.sha256(_MESSAGES_PREFIX + conversation_id.encode() + b"\0")
-    h.update(orjson.dumps(rows))
+    columns (conversation_id, seq, ts, topic, language, role, author, text); ``dumped`` is
+    ``orjson.dumps(rows)`` if the caller has it already."""
+    h = _MESSAGES_STATE.copy()
+    h.update(conversation_id.encode() + b"\0")
+    h.update(orjson.dumps(rows) if dumped is None else dumped)
     return "sha256:" + h.hexdigest()
 
 
 def seal(key: bytes, digest_text: str) -> str:
     return "hmac-sha256:" + hmac.new(key, digest_text.encode(), hashlib.sha256).hexdigest()
+
+
+class Sealer:
+    """`seal` under one key, for many digests: HMAC (RFC 2104) from two SHA-256 states that
+    have taken in the padded key, made once and copied for each digest (well under half the
+    cost of `seal`, which keys a new HMAC each time)."""
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        block = hashlib.sha256().block_size
+        if len(key) > block:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(block, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def __call__(self, digest_text: str) -> str:
+        inner = self._inner.copy()
+        inner.update(digest_text.encode())
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return "hmac-sha256:" + outer.hexdigest()
 
 
 def seal_ok(key: bytes, digest_text: str, seal_text: str) -> bool:

@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from itertools import repeat
+from typing import Any, Literal, NamedTuple
 
 import orjson
 
@@ -36,7 +38,7 @@ from . import digest as digests
 from .errors import BadRequest
 from .filters import Filters
 from .redact import KnownPII, Redactor, redact_text
-from .source import RawConversation, Snapshot
+from .source import MessageRow, RawConversation, Snapshot
 
 __all__ = [
     "CONVERSATION_COLUMNS",
@@ -139,6 +141,160 @@ def _cell(value: str) -> str:
 def uncell(value: str) -> str:
     """The text a CSV cell written by `_cell` stands for."""
     return value[1:] if value.startswith("'") else value
+
+
+# --- the messages shape's CSV -----------------------------------------------------------------
+#
+# ``csv.writer`` costs about 2 µs a row (it looks every character up in the line terminator),
+# more than everything else the export does to a message. The messages shape is written by
+# `_message_block` instead, a conversation at a time, with the very bytes ``csv.writer`` (excel
+# dialect, ``QUOTE_MINIMAL``, ``\r\n``) would write: a field is quoted when it holds a comma, a
+# double quote, CR or LF, and its double quotes are doubled. The checks are made per column
+# over the conversation's values joined together; a conversation with anything unexpected in
+# a column the fast path takes as is (a quote in a timestamp, a seq that is not a number) is
+# written by ``csv.writer`` itself (`_message_block_slow`). tests/analytics/test_export.py
+# compares the two on awkward values.
+
+# A NUL and a formula's first character: one regex search with a literal first character,
+# several times faster than a substring test per character.
+_FORMULA_AFTER_NUL = re.compile("\0[" + re.escape("".join(_FORMULA_START)) + "]")
+
+
+def _field(value: Any) -> str:
+    """One CSV field as ``csv.writer`` writes it (``None`` is empty, numbers as ``str``)."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    if "," in text or '"' in text or "\r" in text or "\n" in text:
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _plain(joined: str) -> bool:
+    """Whether no value in ``joined`` (values joined by NUL) needs quoting."""
+    return not ("," in joined or '"' in joined or "\r" in joined or "\n" in joined)
+
+
+def _starts_formula(joined: str) -> bool:
+    """Whether a value in ``joined`` (values joined by NUL) might start like a formula (NULs
+    inside a value can only make this say yes when the answer is no, never the reverse)."""
+    return joined.startswith(_FORMULA_START) or _FORMULA_AFTER_NUL.search(joined) is not None
+
+
+#: A conversation's messages column by column: seq, ts, role, author and text.
+Columns = tuple[Sequence[Any], Sequence[Any], Sequence[Any], Sequence[Any], Sequence[Any]]
+
+
+class _Group(NamedTuple):
+    """A conversation in the messages shape, as `Export._message_groups` hands it out."""
+
+    rows: list[MessageRow]
+    columns: Columns  # the columns of the rows that vary (the others are the conversation's)
+    texts: str | None  # the texts joined by NUL, if at hand
+    dumped: bytes  # orjson.dumps(rows), what the digest is made of
+    digest: str
+    seal: str
+    pseudonym: str | None  # the visitor's, as author (``Visitor-…``, never like a formula)
+
+
+def _message_block(group: _Group, plain_authors: set[str] | None = None) -> str:
+    """A conversation's rows in the messages shape as CSV text (digest and seal on the first
+    row only), exactly as ``csv.writer`` writes them.
+
+    Nearly always a quick path: if the rows as JSON hold no backslash, no field holds a
+    double quote, CR or LF (JSON escapes them), and if their commas are the JSON's own
+    (``8 * rows - 1``) and the texts', only texts with a comma are quoted. ``plain_authors``
+    remembers, from one conversation to the next, authors known not to start like a
+    formula (the agents, mostly)."""
+    rows, (seqs, stamps, roles, authors, texts), joined, dumped, digest, seal, p = group
+    try:
+        sum(seqs)  # a TypeError unless every seq is a number (whose text needs no quotes)
+        if joined is None:
+            joined = "\0".join(texts)
+        if (
+            b"\\" in dumped
+            or dumped.count(b",") != 8 * len(rows) - 1 + joined.count(",")
+            or _starts_formula(joined)
+            or not _plain_authors(authors, plain_authors, p)
+        ):
+            return _message_block_careful(group)
+    except (TypeError, ValueError, AttributeError):  # a value of another type: csv.writer
+        return _message_block_slow(rows, digest, seal)
+    first = rows[0]
+    lead = f"{first[0]},"
+    mid = f",{first[3]},{first[4]},"
+    lines = [
+        f'{lead}{seq},{ts}{mid}{role},{author},"{text}",,\r\n'
+        if "," in text
+        else f"{lead}{seq},{ts}{mid}{role},{author},{text},,\r\n"
+        for seq, ts, role, author, text in zip(seqs, stamps, roles, authors, texts, strict=True)
+    ]
+    lines[0] = f"{lines[0][:-4]},{digest},{seal}\r\n"
+    return "".join(lines)
+
+
+def _plain_authors(
+    authors: Sequence[str], known: set[str] | None, pseudonym: str | None = None
+) -> bool:
+    """Whether no author starts like a formula, ``pseudonym`` and those in ``known`` taken as
+    checked (and those checked now added to ``known``, up to a few thousand)."""
+    names = set(authors)
+    if pseudonym is not None:
+        names.discard(pseudonym)
+    if known is not None:
+        if names <= known:
+            return True
+        names -= known
+    if _starts_formula("\0".join(names)):
+        return False
+    if known is not None:
+        if len(known) > 4096:
+            known.clear()
+        known |= names
+    return True
+
+
+def _message_block_careful(group: _Group) -> str:
+    """`_message_block` when a value needs more than quotes around a comma: each column
+    checked (and its values quoted) on its own."""
+    rows, (seqs, stamps, roles, authors, texts), joined, _, digest, seal, _ = group
+    try:
+        if not _plain("\0".join(stamps)) or not _plain("\0".join(roles)):
+            return _message_block_slow(rows, digest, seal)
+        if joined is None:
+            joined = "\0".join(texts)
+        if _starts_formula(joined):
+            texts = tuple(map(_cell, texts))
+            joined = "\0".join(texts)
+        if '"' in joined or "\r" in joined or "\n" in joined:
+            texts = tuple(map(_field, texts))
+        elif "," in joined:
+            texts = tuple([f'"{t}"' if "," in t else t for t in texts])
+        cells = {a: _field(_cell(a)) for a in set(authors)}
+        if any(a != cell for a, cell in cells.items()):
+            authors = tuple(map(cells.__getitem__, authors))
+    except (TypeError, ValueError, AttributeError):
+        return _message_block_slow(rows, digest, seal)
+    first = rows[0]
+    lead = _field(first[0]) + ","
+    mid = f",{_field(first[3])},{_field(first[4])},"
+    lines = [
+        f"{lead}{seq},{ts}{mid}{role},{author},{text},,\r\n"
+        for seq, ts, role, author, text in zip(seqs, stamps, roles, authors, texts, strict=True)
+    ]
+    lines[0] = f"{lines[0][:-4]},{digest},{seal}\r\n"
+    return "".join(lines)
+
+
+def _message_block_slow(rows: list[tuple[Any, ...]], digest: str, seal: str) -> str:
+    """`_message_block` by ``csv.writer``, row by row."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\r\n")
+    for i, r in enumerate(rows):
+        author = _cell(r[6]) if isinstance(r[6], str) else r[6]
+        body = _cell(r[7]) if isinstance(r[7], str) else r[7]
+        writer.writerow((*r[:6], author, body, *((digest, seal) if i == 0 else ("", ""))))
+    return text.getvalue()
 
 
 class Export:
@@ -321,56 +477,80 @@ class Export:
         if text.tell():
             yield text.getvalue().encode()
 
-    def message_groups(self) -> Iterator[tuple[list[tuple[Any, ...]], str, str]]:
+    def message_groups(self) -> Iterator[tuple[list[MessageRow], str, str]]:
         """The messages shape: per conversation, its rows (`MESSAGE_COLUMNS` but the last
-        two), its digest and its seal. The fast path: SQLite hands out the rows nearly ready,
-        and only the rows that redaction changes are rebuilt."""
+        two), its digest and its seal."""
+        for group in self._message_groups():
+            yield group.rows, group.digest, group.seal
+
+    def _message_groups(self) -> Iterator[_Group]:
+        """`message_groups`, with what the CSV writer can use again. The fast path: SQLite
+        hands out the messages nearly ready, their texts come out of the bodies for the whole
+        conversation at once and are redacted in one pass (`Redactor.many_joined`), and the
+        rows are put together column by column (``zip`` does it in C)."""
         stats = self.stats
         redact = self.options.redact
         redactor = self._redactor
-        seal_key = self._seal_key
+        snapshot = self.snapshot
+        seal = digests.Sealer(self._seal_key)
+        messages_digest = digests.messages_digest
         loads = orjson.loads
-        for conv, start_body, rows in self.snapshot.message_scan(self.options.filters):
-            if redact and rows:
-                start = loads(start_body) if start_body else {}
+        dumps = orjson.dumps
+        for conv, events in snapshot.message_scan(self.options.filters):
+            count = len(events)
+            if not count:
+                digest = messages_digest(conv.id, [])
+                stats.conversations += 1
+                yield _Group([], ((), (), (), (), ()), None, b"[]", digest, seal(digest), None)
+                continue
+            found = snapshot.message_texts(events)
+            joined = found if isinstance(found, str) else None
+            ids, seqs, stamps, roles, authors, _ = zip(*events, strict=True)
+            p: str | None = None
+            if redact:
+                start = loads(conv.start_body) if conv.start_body else {}
                 known = redactor.known(
                     conv.visitor_id,
                     (conv.visitor_name, start.get("name")),
                     (conv.visitor_email, start.get("email")),
                 )
-                pseudonym = known.pseudonym
-                texts = Redactor.many([r[7] for r in rows], known)
-                rows = [
-                    (*r[:6], pseudonym, t)
-                    if r[5] == "visitor" and r[6]
-                    else (r if t == r[7] else (*r[:7], t))
-                    for r, t in zip(rows, texts, strict=True)
-                ]
-            digest = digests.messages_digest(conv.id, rows)
+                p = known.pseudonym
+                texts, joined = Redactor.many_joined(found, known)
+                # A visitor's name as author becomes the pseudonym.
+                authors = tuple(
+                    [p if r == "visitor" and a else a for r, a in zip(roles, authors, strict=True)]
+                )
+            else:
+                texts = found.split("\0") if isinstance(found, str) else found
+            rows: list[MessageRow] = list(
+                zip(
+                    ids, seqs, stamps, repeat(conv.topic, count), repeat(conv.language, count),
+                    roles, authors, texts, strict=True,
+                )
+            )  # fmt: skip
+            dumped = dumps(rows)
+            digest = messages_digest(conv.id, rows, dumped)
             stats.conversations += 1
-            stats.events += len(rows)
-            stats.messages += len(rows)
-            yield rows, digest, digests.seal(seal_key, digest)
+            stats.events += count
+            stats.messages += count
+            columns = (seqs, stamps, roles, authors, texts)
+            yield _Group(rows, columns, joined, dumped, digest, seal(digest), p)
 
     def _csv_messages(self) -> Iterator[bytes]:
-        text = io.StringIO()
-        writer = csv.writer(text, lineterminator="\r\n")
-        writer.writerow(MESSAGE_COLUMNS)
-        blank = ("", "")
-        for rows, digest, seal in self.message_groups():
-            for i, r in enumerate(rows):
-                if r[7].startswith(_FORMULA_START) or r[6].startswith(_FORMULA_START):
-                    r = (*r[:6], _cell(r[6]), _cell(r[7]))
-                # The digest and seal go on the conversation's first row only: repeated on
-                # every row they would double the file and the time it takes to write it.
-                rows[i] = r + blank if i else (*r, digest, seal)
-            writer.writerows(rows)
-            if text.tell() >= CHUNK:
-                yield text.getvalue().encode()
-                text.seek(0)
-                text.truncate()
-        if text.tell():
-            yield text.getvalue().encode()
+        parts = [",".join(MESSAGE_COLUMNS) + "\r\n"]
+        size = 0
+        plain_authors: set[str] = set()
+        for group in self._message_groups():
+            if not group.rows:
+                continue
+            block = _message_block(group, plain_authors)
+            parts.append(block)
+            size += len(block)
+            if size >= CHUNK:
+                yield "".join(parts).encode()
+                parts, size = [], 0
+        if parts:
+            yield "".join(parts).encode()
 
     def _csv_conversations(self) -> Iterator[bytes]:
         return self._csv(

@@ -24,7 +24,16 @@ import orjson
 from .errors import BadRequest, Unsupported
 from .filters import Cursor, Filters
 
-__all__ = ["AgentInfo", "EventRow", "FigureRow", "MessageRow", "RawConversation", "Snapshot"]
+__all__ = [
+    "AgentInfo",
+    "EventRow",
+    "FigureRow",
+    "MessageEvent",
+    "MessageOwner",
+    "MessageRow",
+    "RawConversation",
+    "Snapshot",
+]
 
 
 class EventRow(NamedTuple):
@@ -63,6 +72,21 @@ class ConversationRow(NamedTuple):
 
 #: (conversation_id, seq, ts, topic, language, role, author, text): a messages-shape row.
 MessageRow = tuple[str, int, str, str, str, str, str, str]
+#: (conversation_id, seq, ts, role, author, body): a message as `Snapshot.message_scan` hands
+#: it out, the body as stored (JSON text; see `Snapshot.message_texts`).
+MessageEvent = tuple[str, int, str, str, str, str]
+
+
+class MessageOwner(NamedTuple):
+    """What the messages shape needs of a conversation besides its messages."""
+
+    id: str
+    visitor_id: str
+    topic: str
+    language: str
+    visitor_name: str | None
+    visitor_email: str | None
+    start_body: str | None  # the JSON body of its first ``start`` event, if any
 
 
 class RawConversation(NamedTuple):
@@ -98,10 +122,53 @@ _CONVERSATION_COLUMNS = (
     " c.closed_by, c.page_url, c.rating, c.rating_comment, c.tags, c.last_seq, c.last_agent_id,"
     " v.name, v.email"
 )
+_ROLE = itemgetter(3)  # of a MessageEvent
+_BODY = itemgetter(5)
 _EVENT_COLUMNS = (
     "e.conversation_id, e.seq, e.ts, e.kind, e.actor_role, e.actor_id, e.actor_name,"
     " e.client_id, e.body"
 )
+
+
+# Taking a message's text out of its body: `Snapshot.message_texts`. The store writes bodies
+# as orjson does, so a message's body is nearly always exactly {"text":"…"} with nothing
+# escaped; a whole conversation of those is checked and cut up with a few string operations
+# on its bodies joined together, where json_extract on every row in the scan would cost
+# about a tenth of the export. Anything else goes through json_extract after all.
+_TEXT_OF_BODY = "SELECT CAST(coalesce(json_extract(?, '$.text'), '') AS TEXT)"
+_PLAIN_HEAD = '{"text":"'
+_PLAIN_TAIL = '"}'
+_PLAIN_SEAM = '"}\0{"text":"'  # a tail, the NUL between two bodies, a head
+# Control characters (JSON strings hold none unescaped), double quotes and backslashes: none
+# may be in a text cut out of its body as it stands.
+_NOT_IN_PLAIN = bytes(range(32)) + b'"\\'
+
+
+def _plain_texts(bodies: str, count: int) -> str | None:
+    """The texts of ``count`` message bodies joined by NUL (``bodies``), joined by NUL, if
+    every body is exactly ``{"text":"…"}`` with no double quote, backslash or control
+    character in the text — so that json_extract would give the text as it stands — or None.
+
+    Why the checks suffice: the first head and the last tail cut off and each seam made a
+    NUL, the result is ``len(bodies) - 11 * count`` long only if ``count - 1`` seams were
+    replaced, each around its own NUL (a seam holds one, and no two seams overlapped); if
+    then no other NUL is left, those were all the NULs, i.e. the ones between the bodies,
+    so every body starts with a head and ends with a tail, and a body shorter than both
+    (``{"text":"}``) would have made two seams overlap or lost its seam with the first head
+    or the last tail. What is left between each head and tail is the text, checked for the
+    rest."""
+    if not (bodies.startswith(_PLAIN_HEAD) and bodies.endswith(_PLAIN_TAIL)):
+        return None
+    texts = bodies[len(_PLAIN_HEAD) : -len(_PLAIN_TAIL)].replace(_PLAIN_SEAM, "\0")
+    if len(texts) != len(bodies) - 11 * count:
+        return None
+    # The seams left ``count - 1`` NULs; if those are all the NULs, double quotes,
+    # backslashes and control characters there are (each an ASCII byte in UTF-8, and one C
+    # pass deletes them all), none is in a text.
+    encoded = texts.encode()
+    if len(encoded) - len(encoded.translate(None, _NOT_IN_PLAIN)) != count - 1:
+        return None
+    return texts
 
 
 class Snapshot:
@@ -242,17 +309,19 @@ class Snapshot:
                 params,
             ),
             "message_conversations": (
-                f"SELECT {_CONVERSATION_COLUMNS}, (SELECT s.body FROM events s"
-                " WHERE s.conversation_id = c.id AND s.kind = 'start' ORDER BY s.seq LIMIT 1)"
+                "SELECT c.id, c.visitor_id, c.topic, c.language, v.name, v.email"
                 f" FROM conversations c{visitors}{where}{order}",
                 params,
             ),
+            # The start events come along (with no role, which every other event has): the
+            # scan reads their rows anyway, where a subquery per conversation would look
+            # each one up again.
             "messages": (
-                "SELECT e.conversation_id, e.seq, e.ts, c.topic, c.language, e.actor_role,"
-                " coalesce(e.actor_name, ''),"
-                " CAST(coalesce(json_extract(e.body, '$.text'), '') AS TEXT)"
-                " FROM conversations c CROSS JOIN events e"
-                f" ON e.conversation_id = c.id AND e.kind = 'message'{where}{order}, e.seq",
+                "SELECT e.conversation_id, e.seq, e.ts,"
+                " CASE WHEN e.kind = 'start' THEN NULL ELSE e.actor_role END,"
+                " coalesce(e.actor_name, ''), e.body"
+                " FROM conversations c CROSS JOIN events e ON e.conversation_id = c.id"
+                f" AND e.kind IN ('message', 'start'){where}{order}, e.seq",
                 params,
             ),
             "figures": (
@@ -301,27 +370,45 @@ class Snapshot:
                 own = []
             yield RawConversation(row, own)
 
-    def message_scan(
-        self, filters: Filters
-    ) -> Iterator[tuple[ConversationRow, str | None, list[MessageRow]]]:
-        """The messages shape's fast path: per conversation (in `conversations` order) its
-        row, its ``start`` event's body (JSON text) and its messages as ready-made rows
-        ``(conversation_id, seq, ts, topic, language, role, author, text)``, SQLite having
-        joined the topic in and taken the text out of the body."""
+    def message_scan(self, filters: Filters) -> Iterator[tuple[MessageOwner, list[MessageEvent]]]:
+        """The messages shape's fast path: per conversation (in `conversations` order) what
+        the shape needs of it and its messages, ``(conversation_id, seq, ts, role, author,
+        body)`` (take the texts out with `message_texts`)."""
         sql = self.queries(filters)
         conversations = self.conn.execute(*sql["message_conversations"])
-        messages: Iterator[MessageRow] = self.conn.execute(*sql["messages"])
+        messages: Iterator[MessageEvent] = self.conn.execute(*sql["messages"])
         groups = groupby(messages, key=itemgetter(0))
         pending = next(groups, None)
-        make = ConversationRow._make
+        make = MessageOwner._make
         for raw in conversations:
-            row = make(raw[:-1])
-            if pending is not None and pending[0] == row.id:
-                own: list[MessageRow] = list(pending[1])
+            start: str | None = None
+            if pending is not None and pending[0] == raw[0]:
+                own: list[MessageEvent] = list(pending[1])
                 pending = next(groups, None)
+                if own[0][3] is None:  # the first event is the start, as the hub writes it
+                    start = own[0][5]
+                    del own[0]
+                if not all(map(_ROLE, own)):  # any other start event
+                    if start is None:
+                        start = next(e[5] for e in own if e[3] is None)
+                    own = [e for e in own if e[3] is not None]
             else:
                 own = []
-            yield row, raw[-1], own
+            yield make((*raw, start)), own
+
+    def message_texts(self, events: list[MessageEvent]) -> str | list[str]:
+        """The texts of a conversation's messages, as ``CAST(coalesce(json_extract(body,
+        '$.text'), '') AS TEXT)`` gives them: joined by NUL — what `Redactor.many` works on —
+        when every body is plain (see `_plain_texts`), else one by one from SQLite."""
+        if events:
+            try:
+                texts = _plain_texts("\0".join(map(_BODY, events)), len(events))
+            except TypeError:  # a body that is not text
+                texts = None
+            if texts is not None:
+                return texts
+        execute = self.conn.execute
+        return [str(execute(_TEXT_OF_BODY, (e[5],)).fetchone()[0]) for e in events]
 
     def figure_rows(self, filters: Filters) -> Iterator[FigureRow]:
         for raw in self.conn.execute(*self.queries(filters)["figures"]):

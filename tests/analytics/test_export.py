@@ -4,16 +4,26 @@ redaction of what the generator wrote, digests and `verify`, and flat memory."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import hashlib
+import hmac
+import io
+import json
 import re
+import sqlite3
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 
 from chatserver.analytics.errors import BadRequest
 from chatserver.analytics.export import CONVERSATION_COLUMNS, MESSAGE_COLUMNS, uncell
 from chatserver.analytics.filters import Cursor, Filters, parse_ratings, parse_when
+from chatserver.analytics.redact import Redactor
 from chatserver.analytics.sample import CARDS, SampleData, generate
+from chatserver.analytics.source import Snapshot
 from chatserver.analytics.verify import verify_file
 from chatserver.store import ConversationRecord, SQLiteStore, VisitorRecord, iso_now
 
@@ -81,6 +91,7 @@ def test_csv_conversations_is_a_row_per_conversation_with_its_metrics(
 
 def test_parquet_read_back_by_pyarrow(sample: SampleData, tmp_path: Path) -> None:
     import pyarrow.parquet as pq  # the test extra installs it: a missing pyarrow fails here
+
     for shape, count in (("messages", sample.messages), ("conversations", 600)):
         data, _ = export_bytes(sample.path, "parquet", shape)
         target = tmp_path / f"{shape}.parquet"
@@ -288,6 +299,46 @@ def test_formula_like_text_is_neutralised_in_csv(fresh_store: Path, tmp_path: Pa
     assert verify_file(path).ok
 
 
+def test_names_that_lower_case_longer_are_redacted_in_every_format(fresh_store: Path) -> None:
+    """A visitor named "İlker Şahin" ("İ" lower-cases to two characters), written of in
+    other cases, in texts that fold longer (ß) or not, with a phone number in Arabic-Indic
+    digits: none of it is left in any redacted format."""
+
+    async def add() -> None:
+        async with SQLiteStore(fresh_store) as store:
+            await store.add_visitor(
+                VisitorRecord(
+                    id="v-tr", token_hash="h-tr", site="default", created_at=iso_now(),
+                    name="İlker Şahin", email="İlker@Örnek.com.tr",
+                )
+            )  # fmt: skip
+            await store.add_conversation(
+                ConversationRecord(
+                    id="c-tr", visitor_id="v-tr", site="default", topic="turkish",
+                    language="tr", status="queued", created_at=iso_now(),
+                )
+            )  # fmt: skip
+            texts = [
+                "Merhaba, ben İlker Şahin", "ILKER ŞAHIN burada, Straße 5", "ilker'in numarası",
+                "İLKER ŞAHİN: ٠٥٣٢ ١٢٣٤٥٦٧", "yaz: ilker@örnek.com.tr", "şahin ılker",
+            ]  # fmt: skip
+            for i, text in enumerate(texts):
+                await store.append(
+                    "c-tr", "message", {"text": text}, ts=iso_now(),
+                    actor_role="agent" if i % 2 else "visitor",
+                    actor_name="Nina" if i % 2 else "İlker Şahin",
+                )  # fmt: skip
+
+    asyncio.run(add())
+    only = Filters(topic="turkish")
+    for fmt, shape in (("jsonl", "messages"), ("csv", "messages"), ("csv", "conversations")):
+        text = export_bytes(fresh_store, fmt, shape, filters=only)[0].decode()
+        assert "Visitor-" in text and "[PHONE]" in text and "[EMAIL]" in text, (fmt, shape)
+        folded = text.casefold().replace("ı", "i").replace("i\u0307", "i")
+        assert "lker" not in folded and "şahin" not in folded, (fmt, shape, text)
+        assert "١٢٣٤٥٦٧" not in text, (fmt, shape)
+
+
 def _peak(path: Path, fmt: str, shape: str, filters: Filters) -> tuple[int, int]:
     from chatserver.analytics.export import Export, ExportOptions
     from chatserver.analytics.source import Snapshot
@@ -337,3 +388,296 @@ def test_no_scan_makes_sqlite_sort(sample: SampleData, filters: Filters) -> None
                 params = [*params, "[1,2]"]
             plan = " | ".join(r[3] for r in snap.conn.execute("EXPLAIN QUERY PLAN " + sql, params))
             assert "TEMP B-TREE" not in plan, (name, plan)
+
+
+# --- the messages CSV, against a plain reference ---------------------------------------------
+
+_FORMULA = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def _reference_messages_csv(path: Path, redact: bool) -> bytes:
+    """The messages CSV made the plain way, row by row: json_extract for each text,
+    `Redactor.text` on each text alone, ``csv.writer`` for every row, the digest and seal
+    from their definitions (docs/analytics.md)."""
+    conn = sqlite3.connect(path)
+    try:
+        keys = dict(conn.execute("SELECT name, value FROM analytics_keys"))
+        redactor = Redactor(bytes.fromhex(keys["pseudonym"]))
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(MESSAGE_COLUMNS)
+        conversations = conn.execute(
+            "SELECT c.id, c.visitor_id, c.topic, c.language, v.name, v.email FROM conversations c"
+            " LEFT JOIN visitors v ON v.id = c.visitor_id ORDER BY c.created_at, c.rowid"
+        ).fetchall()
+        for cid, visitor_id, topic, language, name, email in conversations:
+            start_row = conn.execute(
+                "SELECT body FROM events WHERE conversation_id = ? AND kind = 'start'"
+                " ORDER BY seq LIMIT 1",
+                (cid,),
+            ).fetchone()
+            start = json.loads(start_row[0]) if start_row else {}
+            known = redactor.known(
+                visitor_id, (name, start.get("name")), (email, start.get("email"))
+            )
+            rows = []
+            for seq, ts, role, author, text in conn.execute(
+                "SELECT seq, ts, actor_role, coalesce(actor_name, ''),"
+                " CAST(coalesce(json_extract(body, '$.text'), '') AS TEXT) FROM events"
+                " WHERE conversation_id = ? AND kind = 'message' ORDER BY seq",
+                (cid,),
+            ):
+                if redact:
+                    text = Redactor.text(text, known)
+                    author = known.pseudonym if role == "visitor" and author else author
+                rows.append((cid, seq, ts, topic, language, role, author, text))
+            if not rows:
+                continue
+            h = hashlib.sha256(b"chatserver-messages-v1\0" + cid.encode() + b"\0")
+            h.update(orjson.dumps(rows))
+            digest = "sha256:" + h.hexdigest()
+            mac = hmac.new(bytes.fromhex(keys["seal"]), digest.encode(), hashlib.sha256)
+            seal = "hmac-sha256:" + mac.hexdigest()
+            for i, r in enumerate(rows):
+                cells = ["'" + v if v.startswith(_FORMULA) else v for v in r[6:]]
+                writer.writerow((*r[:6], *cells, *((digest, seal) if i == 0 else ("", ""))))
+        return out.getvalue().encode()
+    finally:
+        conn.close()
+
+
+_AWKWARD_TEXTS = [
+    'He said "hi", then left',
+    "line one\nline two",
+    "carriage\rreturn",
+    "a, b, and c",
+    "=SUM(A1:A2)",
+    "+1 555 123 4567",
+    "-5 degrees",
+    "@channel look",
+    "\tindented",
+    "'quoted",
+    "tab\tinside, and a NUL \x00 too",
+    "",
+    "MARIA GARCÍA here, write to M.Garcia@Example.com or maria (at) example (dot) org",
+    "card ٤١١١ ١١١١ ١١١١ ١١١١ and 4111-1111-1111-1111",
+    "from 2001:0db8:85a3:0000:0000:8a2e:0370:7334, ok",
+    "ticket #48213 on 2026-05-01",
+    "back\\slash and \u2028 and é",
+    "Straße, MARÍA GARCÍA: call ٠١٧٦ ١٢٣٤٥٦٧٨ or ０１７６-１２３４５６７８",
+    "İ İ maria garcía",
+    '"',
+    "}",
+]
+
+
+def _add_awkward(path: Path) -> None:
+    """A conversation with every kind of awkward text, from a visitor with a name and an
+    e-mail, a second start event later on; and odd bodies written straight into the store."""
+
+    async def add() -> None:
+        async with SQLiteStore(path) as store:
+            await store.add_visitor(
+                VisitorRecord(
+                    id="v-odd", token_hash="h-odd", site="default", created_at=iso_now(),
+                    name="Maria García", email="m.garcia@example.com",
+                )
+            )  # fmt: skip
+            for cid, topic in (("c-odd", "a,b"), ("c-odd-2", "general")):
+                await store.add_conversation(
+                    ConversationRecord(
+                        id=cid, visitor_id="v-odd", site="default", topic=topic,
+                        language='e"n', status="queued", created_at=iso_now(),
+                    )
+                )  # fmt: skip
+                await store.append(
+                    cid, "start", {"topic": topic, "name": "Mia G", "email": "mia@x.example"},
+                    ts=iso_now(), actor_role="visitor", actor_id="v-odd",
+                )  # fmt: skip
+            for i, text in enumerate(_AWKWARD_TEXTS):
+                await store.append(
+                    "c-odd", "message", {"text": text}, ts=iso_now(),
+                    actor_role="visitor" if i % 2 else "agent",
+                    actor_name=("Maria García" if i % 2 else ["=Agent, Smith", "Li \"Wei\""][i % 4 // 2]),
+                )  # fmt: skip
+            await store.append(
+                "c-odd", "start", {"name": "Other Name"}, ts=iso_now(), actor_role="visitor"
+            )
+            await store.append(
+                "c-odd-2", "message", {"text": "only, one"}, ts=iso_now(), actor_role="visitor"
+            )
+
+    asyncio.run(add())
+    odd_bodies = [
+        '{"text":"a","text":"b"}',
+        '{"text": "spaced"}',
+        '{"text":5}',
+        '{"text":1e100}',
+        '{"text":true}',
+        '{"text":null}',
+        '{"other":"x"}',
+        '{"text":[1,"two"]}',
+        '{"text":"x","extra":"y"}',
+        '{"text":"\\u00e9\\n\\"q\\""}',
+        '{"text":"\\u0000"}',
+        '{"text":"ok"} ',
+        '{"text":"}"}',
+        '{"text":"plain again"}',
+    ]
+    conn = sqlite3.connect(path)
+    with conn:
+        seq = conn.execute(
+            "SELECT max(seq) FROM events WHERE conversation_id = 'c-odd'"
+        ).fetchone()[0]
+        for i, body in enumerate(odd_bodies, start=seq + 1):
+            conn.execute(
+                "INSERT INTO events (conversation_id, seq, ts, kind, actor_role, actor_name, body)"
+                " VALUES ('c-odd', ?, ?, 'message', 'visitor', 'Maria García', ?)",
+                (i, iso_now(), body),
+            )
+    conn.close()
+
+
+@pytest.mark.parametrize("redact", [True, False])
+def test_messages_csv_is_byte_for_byte_the_plain_reference(
+    fresh_store: Path, tmp_path: Path, redact: bool
+) -> None:
+    """The fast path (texts cut out of the bodies, redaction of a conversation in one pass,
+    the CSV written without csv.writer) against the plain way, on the sample and on every
+    awkward text and body: the same bytes."""
+    _add_awkward(fresh_store)
+    data, exporter = export_bytes(fresh_store, "csv", "messages", redact=redact)
+    assert data == _reference_messages_csv(fresh_store, redact)
+    assert exporter.stats.messages == sum(1 for _ in csv_rows(data))
+    row = next(r for r in csv_rows(data) if r["conversation_id"] == "c-odd")
+    assert row["topic"] == "a,b" and row["language"] == 'e"n'
+    path = tmp_path / "m.csv"
+    path.write_bytes(data)
+    assert verify_file(path).ok
+
+
+def test_a_malformed_body_fails_the_export_as_before(fresh_store: Path) -> None:
+    _add_awkward(fresh_store)
+    conn = sqlite3.connect(fresh_store)
+    with conn:
+        conn.execute(
+            "INSERT INTO events (conversation_id, seq, ts, kind, actor_role, body)"
+            " VALUES ('c-odd-2', 99, ?, 'message', 'visitor', ?)",
+            (iso_now(), '{"text":"raw\ncontrol"}'),
+        )
+    conn.close()
+    with pytest.raises(sqlite3.OperationalError, match="malformed JSON"):
+        export_bytes(fresh_store, "csv", "messages")
+
+
+@pytest.mark.parametrize(
+    "bodies",
+    [
+        ['{"text":"a"}', '{"text":"b, c"}', '{"text":""}'],
+        ['{"text":"}'],
+        ['{"text":"}', '{"text":"x"}'],
+        ['{"text":"x"}', '{"text":"}'],
+        ['{"text":"x"}', '{"text":"}', '{"text":"y"}'],
+        ['{"text":"a"}{"text":"b"}'],
+        ['{"text":"a\\"b"}'],
+        ['{"text":"a"b"}', '{"text":"c"}'],
+        ['{"text":"a\x00b"}'],
+        ['{"text":"tab\there"}'],
+        ['{"text":"a"}', '{"text":"b"}\x00{"text":"c"}'],
+        ['{"text":"é ☃ \u2028 \x7f"}'],
+        ['{"text":"x","y":"z"}'],
+    ],
+)
+def test_texts_come_out_of_bodies_as_json_extract_gives_them(
+    snapshot: Snapshot, bodies: list[str]
+) -> None:
+    events = [("c", i, "t", "visitor", "", b) for i, b in enumerate(bodies, start=1)]
+    want: list[str] | None
+    try:
+        want = [
+            snapshot.conn.execute(
+                "SELECT CAST(coalesce(json_extract(?, '$.text'), '') AS TEXT)", (b,)
+            ).fetchone()[0]
+            for b in bodies
+        ]
+    except sqlite3.OperationalError:
+        want = None
+    if want is None:
+        with pytest.raises(sqlite3.OperationalError):
+            snapshot.message_texts(events)
+        return
+    got = snapshot.message_texts(events)
+    assert (got.split("\0") if isinstance(got, str) else got) == want
+
+
+def _block_reference(rows: list[tuple[Any, ...]], digest: str, seal: str) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    for i, r in enumerate(rows):
+        cells = ["'" + v if isinstance(v, str) and v.startswith(_FORMULA) else v for v in r[6:]]
+        writer.writerow((*r[:6], *cells, *((digest, seal) if i == 0 else ("", ""))))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {"text": "a, b"},
+        {"text": 'say "x"'},
+        {"text": "two\nlines"},
+        {"text": "cr\r"},
+        {"text": "=1+1"},
+        {"text": "-1, or +1"},
+        {"text": "nul \x00 here"},
+        {"author": "Smith, J"},
+        {"author": "@handle"},
+        {"author": 'Ann "A"'},
+        {"ts": "2026-03-01 10:00, UTC"},
+        {"ts": 'odd"ts'},
+        {"role": "agent\n"},
+        {"seq": "7,8"},
+        {"seq": 7.5},
+        {"seq": None},
+        {"cid": "c,1"},
+        {"topic": 'bill"ing'},
+        {"language": "e\rn"},
+        {"text": "é, ☃"},
+    ],
+)
+def test_the_csv_block_writes_what_csv_writer_writes(values: dict[str, Any]) -> None:
+    from chatserver.analytics.export import _Group, _message_block
+
+    # The conversation's own columns are the same on every row; the others vary.
+    shared = {k: v for k, v in values.items() if k in ("cid", "topic", "language")}
+    rows = []
+    for seq in (1, 2, 3):
+        row = {
+            "cid": "c1", "seq": seq, "ts": "2026-03-01T10:00:00.000Z", "topic": "billing",
+            "language": "en", "role": "visitor", "author": "Visitor-abc123", "text": "plain",
+        }  # fmt: skip
+        row.update(shared)
+        if seq == 2:
+            row.update(values)
+        rows.append(tuple(row.values()))
+    seqs, stamps, roles, authors, texts = (tuple(r[i] for r in rows) for i in (1, 2, 5, 6, 7))
+    dumped = orjson.dumps(rows)
+    columns = (seqs, stamps, roles, authors, texts)
+    want = _block_reference(rows, "sha256:d", "s")
+    plain_authors: set[str] = set()
+    for pseudonym, known in ((None, None), ("Visitor-abc123", plain_authors)):
+        group = _Group(rows, columns, None, dumped, "sha256:d", "s", pseudonym)
+        assert _message_block(group, known) == want
+        assert _message_block(group, known) == want  # the authors remembered now
+
+
+@pytest.mark.parametrize("key_size", [16, 32, 64, 65, 200])
+def test_the_sealer_seals_as_hmac_does(key_size: int) -> None:
+    from chatserver.analytics.digest import Sealer, seal, seal_ok
+
+    key = bytes(range(key_size % 256)) * (key_size // 256 + 1)
+    key = key[:key_size]
+    sealer = Sealer(key)
+    for digest in ("", "sha256:" + "ab" * 32, "é" * 100):
+        assert sealer(digest) == seal(key, digest)
+        assert seal_ok(key, digest, sealer(digest))
