@@ -1,7 +1,7 @@
 """The ceiling of our stack: a bare Starlette WebSocket relay, served exactly as the hub is.
 
 Same uvicorn settings as ``chatserver serve`` (``websockets-sansio``, per-message deflate off,
-64 KiB frames, no access log), and nothing of the hub: no routing, auth, persistence, Redis or
+64 KiB frames, the same keepalive pings, no proxy headers, no Server header, no access log), and nothing of the hub: no routing, auth, persistence, Redis or
 per-connection writer task. Each connection joins one or more rooms; a ``message`` frame is
 answered with an ``ack`` to its sender and forwarded verbatim to the other members of its room.
 
@@ -28,6 +28,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from chatserver.cli import WS_PING_INTERVAL_S, WS_PING_TIMEOUT_S
 
 ROOMS: defaultdict[str, list[WebSocket]] = defaultdict(list)
 
@@ -86,6 +88,10 @@ def main() -> None:
         ws="websockets-sansio",
         ws_max_size=65536,
         ws_per_message_deflate=False,
+        ws_ping_interval=WS_PING_INTERVAL_S,
+        ws_ping_timeout=WS_PING_TIMEOUT_S,
+        proxy_headers=False,
+        server_header=False,
         lifespan="off",
         log_config=None,
         access_log=False,

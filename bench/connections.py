@@ -13,15 +13,16 @@ Measured:
 2. ``generators`` load-generator processes open ``connections`` visitor sockets between them,
    ``concurrency`` at a time each; every socket sends ``hello {token: null}`` and waits for its
    ``welcome`` — the hub creates and stores a visitor and its token for each — then stays idle
-   (the server pings it every 20 s, uvicorn's default, and the client answers);
+   (the server pings it every ``WS_PING_INTERVAL_S``, 30 s, and the client answers);
 3. after ``settle_s``: the server's RSS → ``rss_per_connection_kib`` = (RSS − RSS before) / N,
    then its CPU over ``idle_s`` seconds with every socket idle (``idle_cpu_pct``, % of one core;
-   a whole 20 s keepalive round, so that each socket is pinged once in the window), and how many
+   a whole keepalive round, so that each socket is pinged once in the window), and how many
    sockets are still open.
 
-Baseline, same run, same clients: the bare relay (``_bare_relay``: same uvicorn settings, no
-hub) holding the same number of idle sockets, each joined to a room of its own. ``ratio`` = the
-hub's bytes per connection / the bare relay's (how much the hub adds to what the stack costs).
+Baseline, same run, same clients: the bare relay (``_bare_relay``: the hub's uvicorn settings —
+the same keepalive pings, no proxy headers, no Server header — and no hub) holding the same
+number of idle sockets, each joined to a room of its own. ``ratio`` = the hub's bytes per connection /
+the bare relay's (how much the hub adds to what the stack costs).
 The bare relay's idle CPU is measured only when ``baseline_idle_s`` is set (not with --quick).
 """
 
@@ -44,10 +45,11 @@ from bench._servers import (
     raise_fd_limit,
     rss_bytes,
 )
+from chatserver.cli import WS_PING_INTERVAL_S
 
 TARGET_CONNECTIONS = 20_000
 TARGET_KIB = 20.0
-PING_INTERVAL_S = 20.0  # uvicorn's default ws_ping_interval; the hub does not change it
+PING_INTERVAL_S = WS_PING_INTERVAL_S  # the hub's keepalive (the bare relay keeps uvicorn's 20 s)
 WARMUP = 100
 SOURCES = [f"127.0.0.{i}" for i in range(2, 10)]
 FD_RESERVE = 200  # descriptors the server may still open for itself (Redis pool, SQLite files)
@@ -62,14 +64,14 @@ class Plan:
     # Idle CPU is mostly uvicorn's keepalive: one ping per socket every PING_INTERVAL_S, at
     # times set by when each socket opened. Only a window of a whole interval sees each socket
     # pinged exactly once, whatever those times: a shorter one over- or under-counts.
-    idle_s: float = 20.0
+    idle_s: float = PING_INTERVAL_S
     baseline_idle_s: float = 0.0  # the bare relay's idle CPU: 0 skips it (saves --quick time)
     quiet_s: float = 1.0  # the server's CPU with no client
     warmup: int = WARMUP
 
 
 QUICK = Plan()
-FULL = Plan(idle_s=40.0, baseline_idle_s=40.0)
+FULL = Plan(idle_s=2 * PING_INTERVAL_S, baseline_idle_s=40.0)  # the bare relay: 2 × 20 s
 
 
 def run(quick: bool) -> dict[str, Any]:

@@ -4,6 +4,12 @@ Each connection: accept, then loop — receive a frame, feed it to `ProtocolConn
 what it produced, dispatch the commands it parsed to the service, close when it asks. Sending
 goes through the client's bounded queue and its writer task (made on the first frame, gone
 while the connection is idle), never straight to the socket.
+
+An idle connection's memory is mostly the server stack's (uvicorn keeps its protocol object,
+the scope and the handshake for the socket's whole life); what the hub holds on top is kept
+small: the handshake's headers are read once (the origin check needs two of them) and then
+dropped from the scope, and the endpoints hand `run_connection`'s coroutine to the caller
+instead of awaiting it in a frame of their own.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,20 +34,44 @@ from chatserver.store.base import StoreError
 log = logging.getLogger("chatserver.ws")
 
 
-def own_origin(websocket: WebSocket, public_url: str | None) -> set[str]:
+def own_origin(host: str | None, public_url: str | None) -> set[str]:
     origins = set()
     if public_url:
         parts = urlsplit(public_url)
         origins.add(f"{parts.scheme}://{parts.netloc}")
-    host = websocket.headers.get("host")
     if host:
         origins.update({f"http://{host}", f"https://{host}"})
     return origins
 
 
+class Handshake:
+    """What the hello needs from the handshake's headers: ``Origin`` and ``Host``."""
+
+    __slots__ = ("host", "origin")
+
+    def __init__(self, origin: str | None, host: str | None) -> None:
+        self.origin = origin
+        self.host = host
+
+    @classmethod
+    def take(cls, scope: Any) -> Handshake:
+        """Read the two headers, then drop the scope's header list: uvicorn keeps the scope for
+        the connection's life and nothing reads the headers after the hello (≈ 0.9 KiB)."""
+        origin = host = None
+        for name, value in scope.get("headers", ()):
+            name = name.lower()  # lower already under uvicorn (ASGI), but not promised by all
+            if name == b"origin" and origin is None:
+                origin = value.decode("latin-1")
+            elif name == b"host" and host is None:
+                host = value.decode("latin-1")
+        scope["headers"] = ()  # still an iterable of pairs, as ASGI has it, and shared
+        return cls(origin, host)
+
+
 async def run_connection(websocket: WebSocket, role: str) -> None:
     ctx: HubContext = websocket.app.state.ctx
     settings = ctx.settings
+    handshake: Handshake | None = Handshake.take(websocket.scope)
     await websocket.accept()
 
     client = Client(
@@ -72,20 +102,13 @@ async def run_connection(websocket: WebSocket, role: str) -> None:
             if message["type"] == "websocket.disconnect":
                 peer_gone = True
                 break
-            data = message.get("text")
-            if data is None:
-                data = message.get("bytes") or b""
-            proto.receive_text(data, time.time())
-            for frame in proto.data_to_send():
-                client.send(frame)
-            for command in proto.commands_received():
-                ctx.metrics.frame_in(role, command.TYPE).inc()
-                await dispatch(ctx, websocket, client, proto, command)
-                for frame in proto.data_to_send():
-                    client.send(frame)
-                if proto.close_requested():
-                    break
-            if _close_if_requested(proto, client):
+            # The frame is handled in `_feed`, so that what it parsed and sent goes with that
+            # call: waiting for the next frame, this one holds no message, text or command.
+            stop = await _feed(ctx, handshake, client, proto, _payload(message))
+            del message
+            if handshake is not None and proto.state is not p.State.AWAITING_HELLO:
+                handshake = None  # the hello is done with it
+            if stop:
                 break
     except WebSocketDisconnect:
         peer_gone = True
@@ -113,6 +136,32 @@ async def run_connection(websocket: WebSocket, role: str) -> None:
         await client.finish(peer_gone=peer_gone)
 
 
+def _payload(message: Any) -> str | bytes:
+    text: str | None = message.get("text")
+    return text if text is not None else message.get("bytes") or b""
+
+
+async def _feed(
+    ctx: HubContext,
+    handshake: Handshake | None,
+    client: Client,
+    proto: p.ProtocolConnection,
+    data: str | bytes,
+) -> bool:
+    """Handle one frame from the client: True when the connection is to close."""
+    proto.receive_text(data, time.time())
+    for frame in proto.data_to_send():
+        client.send(frame)
+    for command in proto.commands_received():
+        ctx.metrics.frame_in(client.role, command.TYPE).inc()
+        await dispatch(ctx, handshake, client, proto, command)
+        for frame in proto.data_to_send():
+            client.send(frame)
+        if proto.close_requested():
+            break
+    return _close_if_requested(proto, client)
+
+
 def _close_if_requested(proto: p.ProtocolConnection, client: Client) -> bool:
     request = proto.close_requested()
     if request is None:
@@ -123,12 +172,18 @@ def _close_if_requested(proto: p.ProtocolConnection, client: Client) -> bool:
 
 
 async def dispatch(
-    ctx: HubContext, websocket: WebSocket, client: Client, proto: p.ProtocolConnection, command: Any
+    ctx: HubContext,
+    handshake: Handshake | None,
+    client: Client,
+    proto: p.ProtocolConnection,
+    command: Any,
 ) -> None:
     ref = getattr(command, "ref", None)
     try:
         if isinstance(command, p.Hello):
-            await hello(ctx, websocket, client, proto, command)
+            if handshake is None:  # the protocol answers a second hello itself: fail closed
+                raise p.Conflict("the connection has already said hello")
+            await hello(ctx, handshake, client, proto, command)
             return
         if isinstance(command, p.Ping):
             client.send(p.frames.pong(ref))
@@ -159,13 +214,13 @@ async def dispatch(
 
 
 async def hello(
-    ctx: HubContext, websocket: WebSocket, client: Client, proto: p.ProtocolConnection, cmd: p.Hello
+    ctx: HubContext, handshake: Handshake, client: Client, proto: p.ProtocolConnection, cmd: p.Hello
 ) -> None:
     store = ctx.store
     if client.role == "visitor":
         site = cmd.site or ctx.settings.default_site
         allowed = ctx.settings.origins_for(site)
-        origin = websocket.headers.get("origin")
+        origin = handshake.origin
         if allowed is None:
             proto.close(p.CloseCode.FORBIDDEN, f"unknown site {site!r}")
             return
@@ -173,7 +228,7 @@ async def hello(
             # The widget's chat frame is served by the hub, so its socket always comes from the
             # hub's own origin (and the frame's CSP frame-ancestors keeps other sites from
             # embedding it); pages of the site's own origins may connect directly.
-            ok = origin in allowed or origin in own_origin(websocket, ctx.settings.public_url)
+            ok = origin in allowed or origin in own_origin(handshake.host, ctx.settings.public_url)
             if not ok:
                 proto.close(
                     p.CloseCode.FORBIDDEN, f"origin {origin} is not allowed for site {site!r}"
@@ -243,9 +298,12 @@ def _handlers() -> dict[str, dict[type, Handler]]:
 HANDLERS = _handlers()
 
 
-async def visitor_endpoint(websocket: WebSocket) -> None:
-    await run_connection(websocket, "visitor")
+# Plain functions returning the connection's coroutine: an `async def` wrapper would keep one
+# more frame on every idle connection's stack. Both callers (`HubApp`, Starlette's
+# `WebSocketRoute`) await what the endpoint returns.
+def visitor_endpoint(websocket: WebSocket) -> Coroutine[Any, Any, None]:
+    return run_connection(websocket, "visitor")
 
 
-async def agent_endpoint(websocket: WebSocket) -> None:
-    await run_connection(websocket, "agent")
+def agent_endpoint(websocket: WebSocket) -> Coroutine[Any, Any, None]:
+    return run_connection(websocket, "agent")
