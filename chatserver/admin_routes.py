@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import random
 import re
 import time
@@ -75,12 +76,37 @@ _DOCUMENT_ATTEMPTS = 20
 # --- who may ------------------------------------------------------------------------------
 
 
-async def admin_or_error(request: Request) -> AgentRecord | Response:
+class Refused(Exception):
+    """An API request turned away before it changed anything; `api` answers with ``response``."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def api(handler: Handler) -> Handler:
+    """An API endpoint whose checks (`require_admin`, `read_object`, `require_target`) may
+    raise `Refused`: the refusal is the answer."""
+
+    @functools.wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Refused as refused:
+            return refused.response
+
+    return endpoint
+
+
+async def require_admin(request: Request) -> AgentRecord:
     agent = await signed_in(request)
     if agent is None:
-        return error(401, "unauthorized", "not signed in")
+        raise Refused(error(401, "unauthorized", "not signed in"))
     if "admin" not in agent.roles:
-        return error(403, "forbidden", "only an admin can manage agents and topics")
+        raise Refused(error(403, "forbidden", "only an admin can manage agents and topics"))
     return agent
 
 
@@ -112,13 +138,13 @@ def invalid(field: str, message: str, status: int = 400, code: str = "invalid") 
     )
 
 
-async def json_object(request: Request) -> dict[str, Any] | Response:
+async def read_object(request: Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except ValueError:
-        return error(400, "bad_request", "expected a JSON object")
+        raise Refused(error(400, "bad_request", "expected a JSON object")) from None
     if not isinstance(body, dict):
-        return error(400, "bad_request", "expected a JSON object")
+        raise Refused(error(400, "bad_request", "expected a JSON object"))
     return body
 
 
@@ -158,9 +184,7 @@ async def agent_view(ctx: HubContext, agent: AgentRecord) -> dict[str, Any]:
 
 
 async def agents_list(request: Request) -> Response:
-    admin = await admin_or_error(request)
-    if isinstance(admin, Response):
-        return admin
+    admin = await require_admin(request)
     ctx = ctx_of(request)
     records = await ctx.store.list_agents()
     states = {s.agent_id: s for s in await ctx.router.agents()}
@@ -206,12 +230,8 @@ async def audit(ctx: HubContext, admin: AgentRecord, action: str, details: JSONO
 
 
 async def agent_create(request: Request) -> Response:
-    admin = await admin_or_error(request)
-    if isinstance(admin, Response):
-        return admin
-    body = await json_object(request)
-    if isinstance(body, Response):
-        return body
+    admin = await require_admin(request)
+    body = await read_object(request)
     ctx = ctx_of(request)
     raw_password = body.get("password")
     generated = raw_password is None or raw_password == ""
@@ -286,11 +306,11 @@ def _skills(value: object) -> dict[str, object]:
     return value
 
 
-async def target_agent(request: Request) -> AgentRecord | Response:
+async def require_target(request: Request) -> AgentRecord:
     agent_id = request.path_params["agent_id"]
     agent = await ctx_of(request).store.get_agent(agent_id)
     if agent is None:
-        return error(404, "not_found", f"no agent {agent_id!r}")
+        raise Refused(error(404, "not_found", f"no agent {agent_id!r}"))
     return agent
 
 
@@ -319,15 +339,9 @@ async def after_change(
 
 
 async def agent_update(request: Request) -> Response:
-    admin = await admin_or_error(request)
-    if isinstance(admin, Response):
-        return admin
-    target = await target_agent(request)
-    if isinstance(target, Response):
-        return target
-    body = await json_object(request)
-    if isinstance(body, Response):
-        return body
+    admin = await require_admin(request)
+    target = await require_target(request)
+    body = await read_object(request)
     ctx = ctx_of(request)
     checks: list[tuple[str, Callable[[], Any]]] = []
     if "display_name" in body:
@@ -397,12 +411,8 @@ async def agent_enable(request: Request) -> Response:
 
 
 async def _set_disabled(request: Request, disabled: bool) -> Response:
-    admin = await admin_or_error(request)
-    if isinstance(admin, Response):
-        return admin
-    target = await target_agent(request)
-    if isinstance(target, Response):
-        return target
+    admin = await require_admin(request)
+    target = await require_target(request)
     if disabled and target.id == admin.id:
         return invalid(
             "disabled", "you cannot disable yourself; ask another admin", 409, "conflict"
@@ -422,15 +432,9 @@ async def _set_disabled(request: Request, disabled: bool) -> Response:
 
 
 async def agent_password(request: Request) -> Response:
-    admin = await admin_or_error(request)
-    if isinstance(admin, Response):
-        return admin
-    target = await target_agent(request)
-    if isinstance(target, Response):
-        return target
-    body = await json_object(request)
-    if isinstance(body, Response):
-        return body
+    admin = await require_admin(request)
+    target = await require_target(request)
+    body = await read_object(request)
     raw = body.get("password")
     generated = raw is None or raw == ""
     try:
@@ -496,9 +500,7 @@ async def topics_payload(ctx: HubContext) -> dict[str, Any]:
 
 
 async def topics_list(request: Request) -> Response:
-    admin = await admin_or_error(request)
-    if isinstance(admin, Response):
-        return admin
+    await require_admin(request)
     return ok(await topics_payload(ctx_of(request)))
 
 
@@ -570,12 +572,8 @@ def _table(body: dict[str, Any]) -> dict[str, Any]:
 
 
 async def topic_create(request: Request) -> Response:
-    admin = await admin_or_error(request)
-    if isinstance(admin, Response):
-        return admin
-    body = await json_object(request)
-    if isinstance(body, Response):
-        return body
+    admin = await require_admin(request)
+    body = await read_object(request)
     name = _topic_name(body.get("name"))
     if not name:
         return invalid("name", "name: give the topic a name (letters, digits, '_', '.', '-')")
@@ -594,12 +592,8 @@ async def topic_create(request: Request) -> Response:
 
 
 async def topic_update(request: Request) -> Response:
-    admin = await admin_or_error(request)
-    if isinstance(admin, Response):
-        return admin
-    body = await json_object(request)
-    if isinstance(body, Response):
-        return body
+    admin = await require_admin(request)
+    body = await read_object(request)
     name = request.path_params["name"]
     if "name" in body and _topic_name(body["name"]) != name:
         return invalid(
@@ -618,9 +612,7 @@ async def topic_update(request: Request) -> Response:
 
 
 async def topic_delete(request: Request) -> Response:
-    admin = await admin_or_error(request)
-    if isinstance(admin, Response):
-        return admin
+    admin = await require_admin(request)
     name = request.path_params["name"]
 
     async def change(document: dict[str, Any], ctx: HubContext) -> Response | None:
@@ -644,12 +636,8 @@ async def topic_delete(request: Request) -> Response:
 
 
 async def languages_update(request: Request) -> Response:
-    admin = await admin_or_error(request)
-    if isinstance(admin, Response):
-        return admin
-    body = await json_object(request)
-    if isinstance(body, Response):
-        return body
+    admin = await require_admin(request)
+    body = await read_object(request)
     raw = body.get("languages")
     if not isinstance(raw, list):
         return invalid("languages", 'languages: expected a list like ["en", "es"]')
@@ -679,17 +667,17 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/admin/agents", agents_page, methods=["GET"]),
         Route("/admin/topics", topics_page, methods=["GET"]),
-        Route("/api/v1/admin/agents", agents_list, methods=["GET"]),
-        Route("/api/v1/admin/agents", agent_create, methods=["POST"]),
-        Route("/api/v1/admin/agents/{agent_id}", agent_update, methods=["PATCH"]),
-        Route("/api/v1/admin/agents/{agent_id}/disable", agent_disable, methods=["POST"]),
-        Route("/api/v1/admin/agents/{agent_id}/enable", agent_enable, methods=["POST"]),
-        Route("/api/v1/admin/agents/{agent_id}/password", agent_password, methods=["POST"]),
-        Route("/api/v1/admin/topics", topics_list, methods=["GET"]),
-        Route("/api/v1/admin/topics", topic_create, methods=["POST"]),
-        Route("/api/v1/admin/topics/{name}", topic_update, methods=["PUT"]),
-        Route("/api/v1/admin/topics/{name}", topic_delete, methods=["DELETE"]),
-        Route("/api/v1/admin/languages", languages_update, methods=["PUT"]),
+        Route("/api/v1/admin/agents", api(agents_list), methods=["GET"]),
+        Route("/api/v1/admin/agents", api(agent_create), methods=["POST"]),
+        Route("/api/v1/admin/agents/{agent_id}", api(agent_update), methods=["PATCH"]),
+        Route("/api/v1/admin/agents/{agent_id}/disable", api(agent_disable), methods=["POST"]),
+        Route("/api/v1/admin/agents/{agent_id}/enable", api(agent_enable), methods=["POST"]),
+        Route("/api/v1/admin/agents/{agent_id}/password", api(agent_password), methods=["POST"]),
+        Route("/api/v1/admin/topics", api(topics_list), methods=["GET"]),
+        Route("/api/v1/admin/topics", api(topic_create), methods=["POST"]),
+        Route("/api/v1/admin/topics/{name}", api(topic_update), methods=["PUT"]),
+        Route("/api/v1/admin/topics/{name}", api(topic_delete), methods=["DELETE"]),
+        Route("/api/v1/admin/languages", api(languages_update), methods=["PUT"]),
     ]
 
 
