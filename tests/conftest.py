@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis.asyncio as aioredis
+from playwright.async_api import Browser
 
+from tests.support.browser import ARTIFACTS, Shots, chromium
 from tests.support.redis_server import RedisServer
 
 
@@ -30,3 +33,17 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """Chromium for the browser tests (widget, console, dashboard, admin)."""
+    async with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def shots(request: pytest.FixtureRequest) -> Shots:
+    """Screenshots to test-artifacts/<the test's folder>/<the test>/."""
+    folder = request.path.parent.name
+    return Shots(ARTIFACTS / folder / re.sub(r"[^\w.-]+", "_", request.node.name))

@@ -8,12 +8,10 @@ Screenshots of each page and state go to `test-artifacts/admin/<test>/`.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
 
 from tests.chatserver.integration.conftest import (
@@ -25,7 +23,6 @@ from tests.chatserver.integration.conftest import (
     make_hub,
 )
 from tests.support.browser import ARTIFACTS as ARTIFACTS_ROOT
-from tests.support.browser import Shots, chromium
 from tests.support.server import ServerProcess
 
 __all__ = ["hub", "hub_env", "make_hub"]  # fixtures shared with the integration tests
@@ -60,16 +57,6 @@ async def start_hub(hub: Hub, *, servers: int = 1, **env: str) -> list[ServerPro
         started.append(server)
     return started
 
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-def shots(request: pytest.FixtureRequest) -> Shots:
-    return Shots(ARTIFACTS / re.sub(r"[^\w.-]+", "_", request.node.name))
 
 
 class AdminPage:

@@ -7,16 +7,13 @@ Screenshots of each state go to `test-artifacts/console/<test>/`.
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
 
 from tests.chatserver.integration.conftest import PASSWORD, Hub, add_agent, hub, hub_env
-from tests.support.browser import ALL_SKILLS, Shots, chromium
+from tests.support.browser import ALL_SKILLS
 from tests.support.browser import ARTIFACTS as ARTIFACTS_ROOT
 from tests.support.peer import Peer
 from tests.support.server import ServerProcess
@@ -49,16 +46,6 @@ async def start_hub(
     hub.servers.append(server)
     return server
 
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-def shots(request: pytest.FixtureRequest) -> Shots:
-    return Shots(ARTIFACTS / re.sub(r"[^\w.-]+", "_", request.node.name))
 
 
 class Console:

@@ -10,7 +10,8 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.chatserver.integration.conftest import Hub, add_agent
-from tests.console.conftest import ALL_SKILLS, Console, Shots, start_hub, visitor_starts
+from tests.console.conftest import ALL_SKILLS, Console, start_hub, visitor_starts
+from tests.support.browser import Shots
 
 
 class Api:

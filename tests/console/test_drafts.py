@@ -11,7 +11,8 @@ import pytest
 from playwright.async_api import Browser, Page, WebSocketRoute, expect
 
 from tests.chatserver.integration.conftest import Hub
-from tests.console.conftest import Console, Shots, start_hub, visitor_starts
+from tests.console.conftest import Console, start_hub, visitor_starts
+from tests.support.browser import Shots
 
 pytestmark = pytest.mark.browser
 

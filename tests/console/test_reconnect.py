@@ -10,7 +10,8 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.chatserver.integration.conftest import Hub
-from tests.console.conftest import Console, Shots, start_hub, visitor_says, visitor_starts
+from tests.console.conftest import Console, start_hub, visitor_says, visitor_starts
+from tests.support.browser import Shots
 from tests.widget.netcut import NetCut
 
 pytestmark = pytest.mark.browser

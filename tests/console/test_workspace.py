@@ -10,11 +10,11 @@ from tests.chatserver.integration.conftest import Hub, add_agent
 from tests.console.conftest import (
     ALL_SKILLS,
     Console,
-    Shots,
     start_hub,
     visitor_says,
     visitor_starts,
 )
+from tests.support.browser import Shots
 
 pytestmark = pytest.mark.browser
 

@@ -12,12 +12,10 @@ import asyncio
 import math
 import re
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.chatserver.integration.conftest import (
@@ -28,7 +26,7 @@ from tests.chatserver.integration.conftest import (
     hub_env,
     make_hub,
 )
-from tests.support.browser import ALL_SKILLS, Shots, chromium
+from tests.support.browser import ALL_SKILLS
 from tests.support.browser import ARTIFACTS as ARTIFACTS_ROOT
 from tests.support.peer import Peer
 from tests.support.server import ServerProcess
@@ -51,16 +49,6 @@ async def start_hub(hub: Hub, **env: str) -> ServerProcess:
     await add_agent(hub.data_dir, "root", roles=("admin",), display_name="Root Admin")
     return hub.start_server(**env)
 
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-def shots(request: pytest.FixtureRequest) -> Shots:
-    return Shots(ARTIFACTS / re.sub(r"[^\w.-]+", "_", request.node.name))
 
 
 class StaffPage:

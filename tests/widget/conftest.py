@@ -6,12 +6,9 @@ Screenshots of each state go to `test-artifacts/widget/<test>/`.
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 from playwright.async_api import (
     Browser,
     BrowserContext,
@@ -23,7 +20,7 @@ from playwright.async_api import (
 )
 
 from tests.chatserver.integration.conftest import PASSWORD, Hub, add_agent, hub, hub_env
-from tests.support.browser import ALL_SKILLS, Shots, chromium
+from tests.support.browser import ALL_SKILLS
 from tests.support.browser import ARTIFACTS as ARTIFACTS_ROOT
 from tests.support.peer import Peer
 from tests.support.server import ServerProcess
@@ -35,16 +32,6 @@ FRAME = 'iframe[title="Chat"]'
 
 expect.set_options(timeout=10_000)
 
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-def shots(request: pytest.FixtureRequest) -> Shots:
-    return Shots(ARTIFACTS / re.sub(r"[^\w.-]+", "_", request.node.name))
 
 
 async def start_hub(hub: Hub, *, agents: tuple[str, ...] = ("ann",), **env: str) -> ServerProcess:

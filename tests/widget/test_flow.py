@@ -8,7 +8,8 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.chatserver.integration.conftest import Hub, add_agent
-from tests.widget.conftest import Shots, Widget, accept_next, agent_says, new_page, transcript
+from tests.support.browser import Shots
+from tests.widget.conftest import Widget, accept_next, agent_says, new_page, transcript
 
 pytestmark = pytest.mark.browser
 

@@ -10,8 +10,8 @@ import pytest
 from playwright.async_api import Browser, Frame, Page, expect
 
 from tests.chatserver.integration.conftest import Hub
+from tests.support.browser import Shots
 from tests.widget.conftest import (
-    Shots,
     Widget,
     accept_next,
     agent_online,

@@ -8,9 +8,8 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.chatserver.integration.conftest import Hub
-from tests.support.browser import ROOT
+from tests.support.browser import ROOT, Shots
 from tests.widget.conftest import (
-    Shots,
     Widget,
     accept_next,
     agent_online,

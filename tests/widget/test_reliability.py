@@ -9,9 +9,9 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.chatserver.integration.conftest import Hub
+from tests.support.browser import Shots
 from tests.support.peer import Peer
 from tests.widget.conftest import (
-    Shots,
     Widget,
     accept_next,
     agent_online,

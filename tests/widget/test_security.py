@@ -9,9 +9,9 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.chatserver.integration.conftest import Hub, add_agent
+from tests.support.browser import Shots
 from tests.widget.conftest import (
     ALL_SKILLS,
-    Shots,
     Widget,
     accept_next,
     agent_online,
