@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import functools
 import random
 import re
 import time
@@ -55,7 +54,7 @@ from chatserver.accounts import (
     revokes_sessions,
 )
 from chatserver.auth import ROLES, hash_password
-from chatserver.console_routes import agent_json, ctx_of, error, page, signed_in
+from chatserver.console_routes import Refused, agent_json, api, ctx_of, error, page, signed_in
 from chatserver.context import HubContext, stored_routing
 from chatserver.store.base import (
     AgentRecord,
@@ -74,31 +73,6 @@ _DOCUMENT_ATTEMPTS = 20
 
 
 # --- who may ------------------------------------------------------------------------------
-
-
-class Refused(Exception):
-    """An API request turned away before it changed anything; `api` answers with ``response``."""
-
-    def __init__(self, response: Response) -> None:
-        super().__init__(response.status_code)
-        self.response = response
-
-
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-def api(handler: Handler) -> Handler:
-    """An API endpoint whose checks (`require_admin`, `read_object`, `require_target`) may
-    raise `Refused`: the refusal is the answer."""
-
-    @functools.wraps(handler)
-    async def endpoint(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except Refused as refused:
-            return refused.response
-
-    return endpoint
 
 
 async def require_admin(request: Request) -> AgentRecord:

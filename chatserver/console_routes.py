@@ -28,7 +28,9 @@ API (bearer token or session cookie, as every `/api/v1` route):
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -38,6 +40,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from chatserver.analytics.errors import AnalyticsError
 from chatserver.context import HubContext
 from chatserver.store.base import (
     AgentRecord,
@@ -93,6 +96,34 @@ def ctx_of(request: Request) -> HubContext:
 
 def error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": code, "message": message}, status_code=status, headers=_NO_STORE)
+
+
+class Refused(Exception):
+    """An API request turned away before it changed anything; `api` answers with ``response``."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def api(handler: Handler) -> Handler:
+    """An API endpoint whose checks may raise `Refused` (the refusal is the answer) or an
+    analytics error (answered with its status, code and message) — one place for what every
+    staff API handler would otherwise catch itself."""
+
+    @functools.wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Refused as refused:
+            return refused.response
+        except AnalyticsError as exc:
+            return error(exc.status, exc.code, str(exc))
+
+    return endpoint
 
 
 def request_token(request: Request) -> str | None:
@@ -215,18 +246,26 @@ async def session(request: Request) -> Response:
     return JSONResponse({"token": token, "agent": agent_json(agent)}, headers=_NO_STORE)
 
 
-async def context(request: Request) -> Response:
+async def visible_conversation(
+    request: Request,
+) -> tuple[ConversationRecord, list[StoredEvent]]:
+    """The path's conversation and its events, if the caller may see it (`may_see`)."""
     agent = await signed_in(request)
     if agent is None:
-        return error(401, "unauthorized", "not signed in")
-    ctx = ctx_of(request)
+        raise Refused(error(401, "unauthorized", "not signed in"))
     conv_id = request.path_params["conversation_id"]
-    conv = await ctx.store.get_conversation(conv_id)
+    conv = await ctx_of(request).store.get_conversation(conv_id)
     if conv is None:
-        return error(404, "not_found", f"no conversation {conv_id!r}")
+        raise Refused(error(404, "not_found", f"no conversation {conv_id!r}"))
     allowed, events = await may_see(request, agent, conv)
     if not allowed:
-        return error(403, "forbidden", "this conversation was not assigned to you")
+        raise Refused(error(403, "forbidden", "this conversation was not assigned to you"))
+    return conv, events
+
+
+async def context(request: Request) -> Response:
+    conv, events = await visible_conversation(request)
+    ctx = ctx_of(request)
     start = next((e for e in events if e.kind == "start"), None)
     visitor = await ctx.store.get_visitor(conv.visitor_id)
     name = (start.body.get("name") if start else None) or (visitor.name if visitor else None)
@@ -261,18 +300,9 @@ async def context(request: Request) -> Response:
 
 
 async def earlier_transcript(request: Request) -> Response:
-    agent = await signed_in(request)
-    if agent is None:
-        return error(401, "unauthorized", "not signed in")
+    conv, _ = await visible_conversation(request)
     ctx = ctx_of(request)
-    conv_id = request.path_params["conversation_id"]
     earlier_id = request.path_params["earlier_id"]
-    conv = await ctx.store.get_conversation(conv_id)
-    if conv is None:
-        return error(404, "not_found", f"no conversation {conv_id!r}")
-    allowed, _ = await may_see(request, agent, conv)
-    if not allowed:
-        return error(403, "forbidden", "this conversation was not assigned to you")
     other = await ctx.store.get_conversation(earlier_id)
     if other is None or other.visitor_id != conv.visitor_id:
         return error(404, "not_found", f"no earlier conversation {earlier_id!r} of this visitor")
@@ -446,10 +476,10 @@ def routes() -> list[BaseRoute]:
         Route("/login", login_page, methods=["GET"]),
         Route("/console", console_page, methods=["GET"]),
         Route("/api/v1/session", session, methods=["GET"]),
-        Route("/api/v1/conversations/{conversation_id}/context", context, methods=["GET"]),
+        Route("/api/v1/conversations/{conversation_id}/context", api(context), methods=["GET"]),
         Route(
             "/api/v1/conversations/{conversation_id}/earlier/{earlier_id}",
-            earlier_transcript,
+            api(earlier_transcript),
             methods=["GET"],
         ),
         Route("/api/v1/tags", tags, methods=["GET"]),

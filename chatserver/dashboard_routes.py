@@ -49,7 +49,16 @@ from chatserver.analytics.errors import AnalyticsError, BadRequest, Unsupported
 from chatserver.analytics.figures import Group, buckets, series, summary
 from chatserver.analytics.filters import Filters, parse_when
 from chatserver.analytics.source import Snapshot
-from chatserver.console_routes import ctx_of, error, event_json, is_staff, page, signed_in
+from chatserver.console_routes import (
+    Refused,
+    api,
+    ctx_of,
+    error,
+    event_json,
+    is_staff,
+    page,
+    signed_in,
+)
 from chatserver.store.base import AgentRecord, ConversationRecord, StoredEvent, iso_now
 from chatserver.store.sqlite import SQLiteStore
 
@@ -70,18 +79,14 @@ _STATUS_ORDER = {"online": 0, "away": 1, "offline": 2}
 # --- access -------------------------------------------------------------------------------
 
 
-class _Denied(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code = status, code
-
-
 async def _api_caller(request: Request) -> AgentRecord:
     agent = await signed_in(request)
     if agent is None:
-        raise _Denied(401, "unauthorized", "sign in first (Authorization: Bearer <token>)")
+        raise Refused(error(401, "unauthorized", "sign in first (Authorization: Bearer <token>)"))
     if not is_staff(agent):
-        raise _Denied(403, "forbidden", "the dashboard is for supervisors, analysts and admins")
+        raise Refused(
+            error(403, "forbidden", "the dashboard is for supervisors, analysts and admins")
+        )
     return agent
 
 
@@ -303,10 +308,7 @@ def floor(
 
 
 async def live(request: Request) -> Response:
-    try:
-        await _api_caller(request)
-    except _Denied as exc:
-        return error(exc.status, exc.code, str(exc))
+    await _api_caller(request)
     ctx = ctx_of(request)
     now = time.time()
     try:
@@ -423,17 +425,12 @@ _charts = _ChartCache(CHARTS_TTL_S)
 
 
 async def charts(request: Request) -> Response:
-    try:
-        await _api_caller(request)
-        q = request.query_params
-        hours = _int(q, "hours", 24, 1, MAX_HOURS)
-        days = _int(q, "days", 14, 1, MAX_DAYS)
-        path = _sqlite_path(request)
-        data = await _charts.get(path, hours, days)
-    except _Denied as exc:
-        return error(exc.status, exc.code, str(exc))
-    except AnalyticsError as exc:
-        return error(exc.status, exc.code, str(exc))
+    await _api_caller(request)
+    q = request.query_params
+    hours = _int(q, "hours", 24, 1, MAX_HOURS)
+    days = _int(q, "days", 14, 1, MAX_DAYS)
+    path = _sqlite_path(request)
+    data = await _charts.get(path, hours, days)
     return JSONResponse(data, headers=_NO_STORE)
 
 
@@ -461,14 +458,9 @@ def agents_data(path: Path, since: str, until: str | None) -> dict[str, Any]:
 
 
 async def agent_table(request: Request) -> Response:
-    try:
-        await _api_caller(request)
-        since, until = _period(request.query_params, "7d")
-        data = await run_in_threadpool(agents_data, _sqlite_path(request), since, until)
-    except _Denied as exc:
-        return error(exc.status, exc.code, str(exc))
-    except AnalyticsError as exc:
-        return error(exc.status, exc.code, str(exc))
+    await _api_caller(request)
+    since, until = _period(request.query_params, "7d")
+    data = await run_in_threadpool(agents_data, _sqlite_path(request), since, until)
     return JSONResponse(data, headers=_NO_STORE)
 
 
@@ -519,14 +511,9 @@ def conversation_list(path: Path, q: ListQuery) -> dict[str, Any]:
 
 
 async def conversations_api(request: Request) -> Response:
-    try:
-        await _api_caller(request)
-        q = list_query(request.query_params, tuple(ctx_of(request).routing_config.topics))
-        data = await run_in_threadpool(conversation_list, _sqlite_path(request), q)
-    except _Denied as exc:
-        return error(exc.status, exc.code, str(exc))
-    except AnalyticsError as exc:
-        return error(exc.status, exc.code, str(exc))
+    await _api_caller(request)
+    q = list_query(request.query_params, tuple(ctx_of(request).routing_config.topics))
+    data = await run_in_threadpool(conversation_list, _sqlite_path(request), q)
     return JSONResponse({"filters": q.form(), **data}, headers=_NO_STORE)
 
 
@@ -654,8 +641,8 @@ def routes() -> list[BaseRoute]:
         Route("/dashboard", dashboard_page, methods=["GET"]),
         Route("/dashboard/conversations", conversations_page, methods=["GET"]),
         Route("/dashboard/conversations/{conversation_id}", conversation_page, methods=["GET"]),
-        Route("/api/v1/dashboard/live", live, methods=["GET"]),
-        Route("/api/v1/dashboard/charts", charts, methods=["GET"]),
-        Route("/api/v1/dashboard/agents", agent_table, methods=["GET"]),
-        Route("/api/v1/dashboard/conversations", conversations_api, methods=["GET"]),
+        Route("/api/v1/dashboard/live", api(live), methods=["GET"]),
+        Route("/api/v1/dashboard/charts", api(charts), methods=["GET"]),
+        Route("/api/v1/dashboard/agents", api(agent_table), methods=["GET"]),
+        Route("/api/v1/dashboard/conversations", api(conversations_api), methods=["GET"]),
     ]
