@@ -13,16 +13,18 @@ the CLI directly and by the HTTP routes in a worker thread.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import groupby
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 
 from .errors import BadRequest, Unsupported
 from .filters import Cursor, Filters
+
+C = TypeVar("C", bound=Sequence[Any])
 
 __all__ = [
     "AgentInfo",
@@ -123,6 +125,22 @@ _CONVERSATION_COLUMNS = (
     " v.name, v.email"
 )
 _ROLE = itemgetter(3)  # of a MessageEvent
+
+
+def _side_by_side(
+    parents: Iterable[Sequence[Any]], children: Iterable[C]
+) -> Iterator[tuple[Sequence[Any], list[C]]]:
+    """Two cursors in the same order, walked together: each parent row (its id first) with
+    the child rows whose first column is that id — a merge join that holds one parent's
+    children at a time."""
+    groups = groupby(children, key=itemgetter(0))
+    pending = next(groups, None)
+    for parent in parents:
+        if pending is not None and pending[0] == parent[0]:
+            yield parent, list(pending[1])
+            pending = next(groups, None)
+        else:
+            yield parent, []
 _BODY = itemgetter(5)
 _EVENT_COLUMNS = (
     "e.conversation_id, e.seq, e.ts, e.kind, e.actor_role, e.actor_id, e.actor_name,"
@@ -358,17 +376,9 @@ class Snapshot:
         # Rows stay plain tuples (typed as EventRow, which has the same shape): building a
         # named tuple per event would cost more than fetching it.
         events: Iterator[EventRow] = self.conn.execute(*sql["events"])
-        groups = groupby(events, key=itemgetter(0))
-        pending = next(groups, None)
         make = ConversationRow._make
-        for raw in conversations:
-            row = make(raw)
-            if pending is not None and pending[0] == row.id:
-                own: list[EventRow] = list(pending[1])
-                pending = next(groups, None)
-            else:
-                own = []
-            yield RawConversation(row, own)
+        for raw, own in _side_by_side(conversations, events):
+            yield RawConversation(make(raw), own)
 
     def message_scan(self, filters: Filters) -> Iterator[tuple[MessageOwner, list[MessageEvent]]]:
         """The messages shape's fast path: per conversation (in `conversations` order) what
@@ -377,14 +387,10 @@ class Snapshot:
         sql = self.queries(filters)
         conversations = self.conn.execute(*sql["message_conversations"])
         messages: Iterator[MessageEvent] = self.conn.execute(*sql["messages"])
-        groups = groupby(messages, key=itemgetter(0))
-        pending = next(groups, None)
         make = MessageOwner._make
-        for raw in conversations:
+        for raw, own in _side_by_side(conversations, messages):
             start: str | None = None
-            if pending is not None and pending[0] == raw[0]:
-                own: list[MessageEvent] = list(pending[1])
-                pending = next(groups, None)
+            if own:
                 if own[0][3] is None:  # the first event is the start, as the hub writes it
                     start = own[0][5]
                     del own[0]
@@ -392,8 +398,6 @@ class Snapshot:
                     if start is None:
                         start = next(e[5] for e in own if e[3] is None)
                     own = [e for e in own if e[3] is not None]
-            else:
-                own = []
             yield make((*raw, start)), own
 
     def message_texts(self, events: list[MessageEvent]) -> str | list[str]:
