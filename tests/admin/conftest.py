@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
+from playwright.async_api import Browser, Locator, expect
 
 from tests.chatserver.integration.conftest import (
     PASSWORD,
@@ -23,6 +23,7 @@ from tests.chatserver.integration.conftest import (
     make_hub,
 )
 from tests.support.browser import ARTIFACTS as ARTIFACTS_ROOT
+from tests.support.browser import SignedInPage
 from tests.support.server import ServerProcess
 
 __all__ = ["hub", "hub_env", "make_hub"]  # fixtures shared with the integration tests
@@ -58,16 +59,8 @@ async def start_hub(hub: Hub, *, servers: int = 1, **env: str) -> list[ServerPro
     return started
 
 
-
-class AdminPage:
+class AdminPage(SignedInPage):
     """One signed-in browser page on the admin pages, found by role and name."""
-
-    def __init__(self, context: BrowserContext, page: Page, base: str) -> None:
-        self.context = context
-        self.page = page
-        self.base = base
-        self.errors: list[str] = []
-        page.on("pageerror", lambda e: self.errors.append(str(e)))
 
     @classmethod
     async def open(
@@ -76,10 +69,7 @@ class AdminPage:
         context = await browser.new_context(viewport={"width": 1360, "height": 860})
         page = await context.new_page()
         admin = cls(context, page, base)
-        await page.goto(f"{base}/login")
-        await page.get_by_role("textbox", name="Username").fill(username)
-        await page.get_by_role("textbox", name="Password").fill(password)
-        await page.get_by_role("button", name="Sign in").click()
+        await admin.sign_in(username, password)
         await expect(page).not_to_have_url(re.compile(r"/login$"))
         return admin
 
@@ -120,7 +110,7 @@ class AdminPage:
 
     async def close(self) -> None:
         assert not self.errors, self.errors
-        await self.context.close()
+        await super().close()
 
 
 async def api(

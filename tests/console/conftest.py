@@ -10,10 +10,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
+from playwright.async_api import Browser, Locator, expect
 
 from tests.chatserver.integration.conftest import PASSWORD, Hub, add_agent, hub, hub_env
-from tests.support.browser import ALL_SKILLS
+from tests.support.browser import ALL_SKILLS, SignedInPage
 from tests.support.browser import ARTIFACTS as ARTIFACTS_ROOT
 from tests.support.peer import Peer
 from tests.support.server import ServerProcess
@@ -47,16 +47,8 @@ async def start_hub(
     return server
 
 
-
-class Console:
+class Console(SignedInPage):
     """The console in one browser page, found by role and name as an agent would."""
-
-    def __init__(self, context: BrowserContext, page: Page, base: str) -> None:
-        self.context = context
-        self.page = page
-        self.base = base
-        self.errors: list[str] = []
-        page.on("pageerror", lambda e: self.errors.append(str(e)))
 
     @classmethod
     async def open(
@@ -69,12 +61,6 @@ class Console:
         await expect(page).to_have_url(f"{base}/console")
         await expect(console.status_button("Go online")).to_be_enabled()
         return console
-
-    async def sign_in(self, username: str, password: str) -> None:
-        await self.page.goto(f"{self.base}/login")
-        await self.page.get_by_role("textbox", name="Username").fill(username)
-        await self.page.get_by_role("textbox", name="Password").fill(password)
-        await self.page.get_by_role("button", name="Sign in").click()
 
     def status_button(self, name: str) -> Locator:
         return self.page.get_by_role("button", name=name, exact=True)
@@ -102,9 +88,6 @@ class Console:
     async def say(self, text: str) -> None:
         await self.box.fill(text)
         await self.box.press("Enter")
-
-    async def close(self) -> None:
-        await self.context.close()
 
 
 async def visitor_starts(

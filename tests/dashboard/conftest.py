@@ -26,7 +26,7 @@ from tests.chatserver.integration.conftest import (
     hub_env,
     make_hub,
 )
-from tests.support.browser import ALL_SKILLS
+from tests.support.browser import ALL_SKILLS, SignedInPage
 from tests.support.browser import ARTIFACTS as ARTIFACTS_ROOT
 from tests.support.peer import Peer
 from tests.support.server import ServerProcess
@@ -50,14 +50,11 @@ async def start_hub(hub: Hub, **env: str) -> ServerProcess:
     return hub.start_server(**env)
 
 
-
-class StaffPage:
+class StaffPage(SignedInPage):
     """A signed-in browser page; collects script errors and CSP violations."""
 
     def __init__(self, context: BrowserContext, page: Page, base: str) -> None:
-        self.context, self.page, self.base = context, page, base
-        self.errors: list[str] = []
-        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        super().__init__(context, page, base)
         # Console errors include CSP violations ("Refused to apply inline style…"); a
         # deliberate 400 page shows up as "Failed to load resource" and is left out.
         page.on(
@@ -80,10 +77,7 @@ class StaffPage:
         )
         page = await context.new_page()
         staff = cls(context, page, base)
-        await page.goto(f"{base}/login")
-        await page.get_by_role("textbox", name="Username").fill(username)
-        await page.get_by_role("textbox", name="Password").fill(PASSWORD)
-        await page.get_by_role("button", name="Sign in").click()
+        await staff.sign_in(username, PASSWORD)
         await expect(page).not_to_have_url(re.compile(r"/login$"))
         await page.goto(f"{base}{path}")
         return staff
@@ -95,9 +89,6 @@ class StaffPage:
 
     def tile(self, name: str) -> Any:
         return self.page.get_by_role("group", name=name, exact=True).locator(".tile-value")
-
-    async def close(self) -> None:
-        await self.context.close()
 
 
 async def token(hub: Hub, username: str) -> str:

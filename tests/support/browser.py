@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -65,3 +65,24 @@ class Shots:
         await page.wait_for_timeout(250)  # let transitions settle
         await page.screenshot(path=str(path))
         return path
+
+
+class SignedInPage:
+    """One browser page of a staff member (console, dashboard, admin), signed in through
+    `/login` as its user would; script errors are collected in ``errors``."""
+
+    def __init__(self, context: BrowserContext, page: Page, base: str) -> None:
+        self.context = context
+        self.page = page
+        self.base = base
+        self.errors: list[str] = []
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    async def sign_in(self, username: str, password: str) -> None:
+        await self.page.goto(f"{self.base}/login")
+        await self.page.get_by_role("textbox", name="Username").fill(username)
+        await self.page.get_by_role("textbox", name="Password").fill(password)
+        await self.page.get_by_role("button", name="Sign in").click()
+
+    async def close(self) -> None:
+        await self.context.close()

@@ -33,7 +33,6 @@ FRAME = 'iframe[title="Chat"]'
 expect.set_options(timeout=10_000)
 
 
-
 async def start_hub(hub: Hub, *, agents: tuple[str, ...] = ("ann",), **env: str) -> ServerProcess:
     """Agents with every skill (display name "<Name> Lee"), then the server."""
     for username in agents:
