@@ -73,10 +73,12 @@ _BY_CLIENT_ID = (
 @dataclass(frozen=True, slots=True)
 class WriterStats:
     """Group-commit counters since the writer started: batches run, events acknowledged
-    (duplicates included) — ``batch_mean`` is how many events one transaction carried."""
+    (duplicates included) — ``batch_mean`` is how many events one transaction carried — and
+    other write transactions run."""
 
     batches: int
     events: int
+    jobs: int = 0
 
     @property
     def batch_mean(self) -> float:
@@ -165,11 +167,12 @@ class GroupCommitWriter:
         self._stopping = False
         self._batches = 0
         self._events = 0
+        self._jobs = 0
         self._task = asyncio.create_task(self._run(), name="sqlite-group-commit")
 
     @property
     def stats(self) -> WriterStats:
-        return WriterStats(self._batches, self._events)
+        return WriterStats(self._batches, self._events, self._jobs)
 
     def submit(self, items: list[Item]) -> asyncio.Future[list[StoredEvent]]:
         """Queue one group of events; the future resolves once they are committed."""
@@ -385,6 +388,7 @@ class GroupCommitWriter:
                 job.future.set_result(None)
             return
         conn = self._conn
+        self._jobs += 1
         try:
             await self._begin()
             try:

@@ -1,11 +1,13 @@
 """`SQLiteStore`: the transcript store on one SQLite file, shared by the hub's processes.
 
-Two aiosqlite connections per store: a *writer*, the only one that writes (in WAL mode SQLite
-lets one writer at a time across all processes; ``BEGIN IMMEDIATE`` takes that lock up front
-and ``busy_timeout`` waits for it), and a *reader* that never sees a transaction in flight.
-Every write goes through the `GroupCommitWriter` (see ``_writer.py``): appends are committed
-in groups, one transaction per batch, and every other write transaction waits its turn in the
-same queue.
+Three aiosqlite connections per store: a *writer*, the only one that writes (in WAL mode
+SQLite lets one writer at a time across all processes; ``BEGIN IMMEDIATE`` takes that lock up
+front and ``busy_timeout`` waits for it), a *reader* that never sees a transaction in flight,
+and one that checkpoints the WAL in the background so that no commit waits for a checkpoint
+(see ``_checkpoint.py``; ``checkpoint_interval=None`` leaves checkpoints to the writer's
+commits, as SQLite does by itself). Every write goes through the `GroupCommitWriter` (see
+``_writer.py``): appends are committed in groups, one transaction per batch, and every other
+write transaction waits its turn in the same queue.
 
 ``synchronous="NORMAL"`` (WAL): a commit survives the process being killed at any moment; the
 last commits may be lost if the machine itself loses power. ``"FULL"`` also syncs the WAL on
@@ -25,6 +27,7 @@ import orjson
 
 from . import _codec as codec
 from ._batch import Item
+from ._checkpoint import Checkpointer, CheckpointStats
 from ._migrate import apply_migrations
 from ._turnstile import Turnstile, open_turnstile
 from ._writer import GroupCommitWriter, WriterStats, store_error
@@ -67,18 +70,23 @@ class SQLiteStore:
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
         max_batch: int = 1000,
         busy_timeout: float = 10.0,
+        checkpoint_interval: float | None = 0.5,
     ) -> None:
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError("synchronous is 'NORMAL' or 'FULL'")
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
+        if checkpoint_interval is not None and not checkpoint_interval > 0:
+            raise ValueError("checkpoint_interval is a number of seconds above 0, or None")
         self.path = Path(path)
         self.synchronous = synchronous
         self.max_batch = max_batch
         self.busy_timeout = busy_timeout
+        self.checkpoint_interval = checkpoint_interval
         self._writer: Conn | None = None
         self._reader: Conn | None = None
         self._group: GroupCommitWriter | None = None
+        self._checkpointer: Checkpointer | None = None
         self._turnstile: Turnstile | None = None
         self._accepting = False
 
@@ -96,23 +104,40 @@ class SQLiteStore:
         """Group-commit counters since `open` (batches committed, events stored)."""
         return self._group.stats if self._group is not None else WriterStats(0, 0)
 
+    @property
+    def checkpoints(self) -> CheckpointStats:
+        """Background WAL checkpoints since `open` (see ``_checkpoint.py``)."""
+        c = self._checkpointer
+        return c.stats if c is not None else CheckpointStats(0, 0, 0)
+
     async def open(self) -> None:
         """Connect, set WAL and the pragmas, apply pending migrations, start the writer."""
         if self._writer is not None:
             raise RuntimeError("this SQLiteStore is already open")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        writer = await self._connect()
+        opened = [await self._connect()]
         try:
+            writer = opened[0]
             await self._set_wal(writer)
             await apply_migrations(writer, iso_now())
-            reader = await self._connect()
+            opened.append(reader := await self._connect())
+            checkpoints = None
+            if self.checkpoint_interval:
+                opened.append(checkpoints := await self._connect())
         except BaseException:
-            await writer.close()
+            for conn in opened:
+                await conn.close()
             raise
         await reader.execute("PRAGMA query_only = ON")
         self._writer, self._reader = writer, reader
         self._turnstile = open_turnstile(self.path)
-        self._group = GroupCommitWriter(writer, self.max_batch, self._turnstile)
+        group = self._group = GroupCommitWriter(writer, self.max_batch, self._turnstile)
+        if checkpoints is not None and self.checkpoint_interval:
+            self._checkpointer = Checkpointer(
+                checkpoints,
+                self.checkpoint_interval,
+                lambda: group.stats.batches + group.stats.jobs,
+            )
         self._accepting = True
 
     async def _connect(self) -> Conn:
@@ -157,6 +182,9 @@ class SQLiteStore:
         if self._group is not None:
             await self._group.stop()  # drains the queue, then returns
             self._group = None
+        if self._checkpointer is not None:
+            await self._checkpointer.close()
+            self._checkpointer = None
         for conn in (self._reader, self._writer):
             if conn is not None:
                 await conn.close()
