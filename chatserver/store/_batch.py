@@ -13,8 +13,10 @@ a whole; a group naming an unknown conversation fails with `NotFoundError` and t
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Iterable
 from dataclasses import replace
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -22,6 +24,7 @@ import orjson
 from .base import ActorRole, NotFoundError, StoredEvent
 
 __all__ = [
+    "INSERT_CHUNK",
     "INSERT_EVENT",
     "UPDATE_LAST_SEQS",
     "BatchPlanner",
@@ -29,6 +32,7 @@ __all__ = [
     "Item",
     "Outcome",
     "Pending",
+    "insert_statements",
     "update_statements",
 ]
 
@@ -52,6 +56,35 @@ INSERT_EVENT = (
     "INSERT INTO events (conversation_id, seq, ts, kind, actor_role, actor_id, actor_name,"
     " client_id, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+
+#: Most rows one multi-row INSERT carries (see `insert_statements`).
+INSERT_CHUNK = 64
+
+
+def insert_statements(rows: list[EventRow]) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """The INSERTs for a batch's rows, as (sql, parameter rows) for ``executemany``: every
+    `INSERT_CHUNK` rows make ONE parameter row of one multi-row statement
+    (``VALUES (…), (…), …``), the rest go in power-of-two sizes, so a handful of statement
+    texts serve every batch size.
+
+    Why not one ``executemany`` of single rows: it binds each row holding the GIL and releases
+    it only for that row's step, so while the event loop runs Python the insert crawls one row
+    per GIL hand-off. A multi-row statement binds its rows at once and inserts them all
+    without the GIL.
+    """
+    by_size: dict[int, list[tuple[Any, ...]]] = {}
+    start, count = 0, len(rows)
+    while start < count:
+        left = count - start
+        size = INSERT_CHUNK if left >= INSERT_CHUNK else 1 << (left.bit_length() - 1)
+        by_size.setdefault(size, []).append(tuple(chain.from_iterable(rows[start : start + size])))
+        start += size
+    return [(_insert_rows(size), chunks) for size, chunks in by_size.items()]
+
+
+@functools.cache
+def _insert_rows(size: int) -> str:
+    return INSERT_EVENT + ", (?, ?, ?, ?, ?, ?, ?, ?, ?)" * (size - 1)
 
 
 class Pending:

@@ -40,6 +40,10 @@ class Turnstile:
         except BlockingIOError:  # another process is next in line: wait in a thread
             await asyncio.get_running_loop().run_in_executor(None, fcntl.flock, fd, fcntl.LOCK_EX)
 
+    def acquire_blocking(self) -> None:
+        """`acquire` for a thread of its own: waits in the ``flock`` call itself."""
+        fcntl.flock(self._require_fd(), fcntl.LOCK_EX)
+
     def release(self) -> None:
         fcntl.flock(self._require_fd(), fcntl.LOCK_UN)
 

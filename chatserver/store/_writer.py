@@ -1,28 +1,35 @@
-"""The group-commit writer: the one task that writes to a SQLite store's writer connection.
+"""The group-commit writer: the one task that writes to a SQLite store.
 
-Everything that writes goes through one FIFO queue, so transactions never interleave on the
-connection: *groups* of events (one `append` or `append_many` each) and *jobs* (any other write
+Everything that writes goes through one FIFO queue, so transactions never interleave:
+*groups* of events (one `append` or `append_many` each) and *jobs* (any other write
 transaction, or a flush marker). The writer task takes every group queued up to ``max_batch``
-events and commits them in ONE transaction with a handful of calls on the connection:
+events and commits them in ONE transaction, in two calls on a thread of its own that owns a
+plain ``sqlite3`` connection (jobs run on the store's aiosqlite writer connection, in queue
+order, never at the same time as a batch):
 
-1. ``BEGIN IMMEDIATE`` (takes the database's write lock; ``busy_timeout`` waits for it, and
-   the `Turnstile` makes the processes sharing the file take turns at it) and two
-   reads — the batch's ``last_seq``s and its already stored client_ids — each answering one
-   JSON value, so the connection's thread runs them without coming back to Python per row;
-2. `BatchPlanner` assigns seqs and spots duplicates in Python;
-3. ``executemany`` the event rows and update the conversations — every ``last_seq`` in ONE
-   statement reading a JSON object (see `update_statements`), rows with ``update=`` fields by
-   ``executemany`` — sent together; ``COMMIT`` once all have succeeded;
+1. on the thread: ``BEGIN IMMEDIATE`` (takes the database's write lock; ``busy_timeout``
+   waits for it, and the `Turnstile` makes the processes sharing the file take turns at it)
+   and two reads — the batch's ``last_seq``s and its already stored client_ids — each
+   answering one JSON value, so SQLite walks the batch without coming back to Python per row;
+2. on the event loop: `BatchPlanner` assigns seqs and spots duplicates;
+3. on the thread: the event rows (multi-row INSERTs, see `insert_statements`), the
+   conversations' updates — every ``last_seq`` in ONE statement reading a JSON object (see
+   `update_statements`) — and ``COMMIT``;
 4. only then each caller's future is resolved.
 
-No timer: the next batch is whatever piled up meanwhile. While one batch's COMMIT runs on the
-connection's thread (the GIL released), the writer wakes the callers of the batch committed
-before it, lets them queue their next events, and queues the next batch's BEGIN and reads
-behind the COMMIT: Python work and SQLite work overlap. A caller is never told before its own
-commit has returned; it may be told one batch later, never earlier.
+Two thread hand-offs a batch, where an aiosqlite call each for BEGIN, the reads, the writes
+and the COMMIT took six: at a few thousand chat messages a second batches are small, and the
+hand-offs (a futex wake and a self-pipe write each way) were a good part of the hub's CPU.
+
+No timer: the next batch is whatever piled up meanwhile. While one batch is written and
+committed on the thread (SQLite runs without the GIL), the writer wakes the callers of the
+batch committed before it, lets them queue their next events, and sends the next batch's BEGIN
+and reads to the thread behind the COMMIT. A caller is never told before its own commit has
+returned; it may be told one batch later, never earlier.
 
 If a statement breaks a constraint (an ``update`` naming an unknown agent, say), the batch is
-rolled back and replayed group by group under savepoints, and only the offending group fails.
+rolled back — and so is the batch started behind it, whose groups go back to the head of the
+queue — and replayed group by group under savepoints, and only the offending group fails.
 Any other failure (locked past ``busy_timeout``, I/O) fails the batch's groups with
 `UnavailableError` and the writer goes on with the next batch.
 """
@@ -33,7 +40,8 @@ import asyncio
 import contextlib
 import sqlite3
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -48,6 +56,7 @@ from ._batch import (
     Item,
     Outcome,
     Pending,
+    insert_statements,
     update_statements,
 )
 from ._turnstile import Turnstile
@@ -117,10 +126,10 @@ class _Job:
 
 @dataclass(slots=True)
 class _Batch:
-    """Groups taken from the queue, with their BEGIN and reads already queued."""
+    """Groups taken from the queue, with their BEGIN and reads already sent to the thread."""
 
     groups: list[Pending]
-    reads: asyncio.Future[list[Any]]  # [BEGIN's, last_seqs, stored events] or errors
+    reads: asyncio.Future[BatchPlanner]
 
 
 def _settle(done: list[tuple[Pending, Outcome]]) -> None:
@@ -135,18 +144,9 @@ def _settle(done: list[tuple[Pending, Outcome]]) -> None:
             future.set_result(outcome)
 
 
-async def _execute(conn: Conn, sql: str) -> None:
-    await conn.execute(sql)
-
-
-async def _executemany(conn: Conn, sql: str, params: Sequence[Sequence[Any]]) -> None:
-    await conn.executemany(sql, params)
-
-
-async def _fetch_json(conn: Conn, sql: str, param: str) -> Any:
+def _one_json(conn: sqlite3.Connection, sql: str, param: str) -> Any:
     """The one JSON value a one-row aggregate query answers."""
-    rows = await conn.execute_fetchall(sql, (param,))
-    return orjson.loads(next(iter(rows))[0])
+    return orjson.loads(conn.execute(sql, (param,)).fetchone()[0])
 
 
 async def _rollback(conn: Conn) -> None:
@@ -155,11 +155,25 @@ async def _rollback(conn: Conn) -> None:
         await conn.execute("ROLLBACK")
 
 
-class GroupCommitWriter:
-    """Owns the writer connection's queue and task; see the module docstring."""
+def _rollback_sync(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
 
-    def __init__(self, conn: Conn, max_batch: int, turnstile: Turnstile | None) -> None:
+
+class GroupCommitWriter:
+    """Owns the writer's queue and task; see the module docstring."""
+
+    def __init__(
+        self,
+        conn: Conn,
+        batch_conn: sqlite3.Connection,
+        max_batch: int,
+        turnstile: Turnstile | None,
+    ) -> None:
         self._conn = conn
+        self._batch_conn = batch_conn
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-group-commit")
         self._max_batch = max_batch
         self._turnstile = turnstile
         self._queue: deque[Pending | _Job] = deque()
@@ -198,17 +212,20 @@ class GroupCommitWriter:
         await future
 
     async def stop(self) -> None:
-        """Commit everything queued, then end the task."""
+        """Commit everything queued, end the task, then close the batch connection."""
         self._stopping = True
         self._wakeup.set()
         await self._task
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._batch_conn.close)
+        self._thread.shutdown(wait=True)
 
     # --- the task -------------------------------------------------------------------------
 
     async def _run(self) -> None:
         queue = self._queue
+        loop = asyncio.get_running_loop()
         done: list[tuple[Pending, Outcome]] = []  # committed, callers not told yet
-        ahead: _Batch | None = None  # taken, its BEGIN and reads already queued
+        ahead: _Batch | None = None  # taken, its BEGIN and reads already sent to the thread
         while True:
             if ahead is None:
                 if not queue or isinstance(queue[0], _Job):
@@ -224,10 +241,10 @@ class GroupCommitWriter:
                     self._wakeup.clear()
                     await self._wakeup.wait()
                     continue
-                ahead = self._start()
+                ahead = self._start(loop)
             batch, ahead = ahead, None
             try:
-                outcomes, ahead, done = await self._commit(batch, done)
+                outcomes, ahead, done = await self._commit(loop, batch, done)
             except Exception as exc:  # the batch failed as a whole; go on with the next one
                 _settle(done)
                 error = store_error(exc, "append") if isinstance(exc, sqlite3.Error) else exc
@@ -236,8 +253,56 @@ class GroupCommitWriter:
             self._events += sum(len(o) for o in outcomes if not isinstance(o, BaseException))
             done = list(zip(batch.groups, outcomes, strict=True))
 
-    def _start(self) -> _Batch:
-        """Take the groups for one batch and queue its BEGIN and reads on the connection."""
+    def _start(self, loop: asyncio.AbstractEventLoop) -> _Batch:
+        """Take the groups for one batch and send its BEGIN and reads to the thread."""
+        groups = self._take()
+        return _Batch(groups, loop.run_in_executor(self._thread, self._begin_and_read, groups))
+
+    async def _commit(
+        self, loop: asyncio.AbstractEventLoop, batch: _Batch, done: list[tuple[Pending, Outcome]]
+    ) -> tuple[list[Outcome], _Batch | None, list[tuple[Pending, Outcome]]]:
+        """Plan ``batch`` and have the thread write and commit it; returns its outcomes, the
+        next batch if one was started behind its COMMIT, and what is still to be settled."""
+        planner = await batch.reads  # the thread rolled back if BEGIN or a read failed
+        rows: list[EventRow] = []
+        updates: dict[str, dict[str, Any]] = {}
+        outcomes = [planner.plan(pending.items, rows, updates) for pending in batch.groups]
+        statements = insert_statements(rows)
+        statements += update_statements(planner.last_seq, planner.touched, updates)
+        writing = loop.run_in_executor(self._thread, self._write_and_commit, statements)
+        # While the thread writes and commits this batch (SQLite runs without the GIL), wake
+        # the callers of the one before it, let them queue their next events, and send the
+        # next batch's BEGIN and reads to the thread behind this COMMIT.
+        _settle(done)
+        await asyncio.sleep(0)
+        ahead = None
+        if self._queue and isinstance(self._queue[0], Pending):
+            ahead = self._start(loop)
+        try:
+            committed = await writing
+        except BaseException:
+            await self._put_back(ahead)
+            raise
+        if not committed:  # a constraint failed (and was rolled back): group by group
+            await self._put_back(ahead)
+            groups = batch.groups
+            return await loop.run_in_executor(self._thread, self._one_by_one, groups), None, []
+        return outcomes, ahead, []
+
+    async def _put_back(self, ahead: _Batch | None) -> None:
+        """Undo a batch started behind one that failed: roll back its BEGIN (if it ran) and
+        put its groups back at the head of the queue, for the next turn."""
+        if ahead is None:
+            return
+        with contextlib.suppress(Exception):
+            await ahead.reads
+            await asyncio.get_running_loop().run_in_executor(
+                self._thread, _rollback_sync, self._batch_conn
+            )
+        self._queue.extendleft(reversed(ahead.groups))
+
+    def _take(self) -> list[Pending]:
+        """The groups for one batch: those at the head of the queue, up to ``max_batch``."""
         queue = self._queue
         groups: list[Pending] = []
         count = 0
@@ -248,6 +313,48 @@ class GroupCommitWriter:
             queue.popleft()
             groups.append(head)
             count += len(head.items)
+        return groups
+
+    # --- on the batch thread ----------------------------------------------------------------
+
+    def _begin_immediate(self, conn: sqlite3.Connection) -> None:
+        turnstile = self._turnstile
+        if turnstile is not None:
+            turnstile.acquire_blocking()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        finally:
+            if turnstile is not None:
+                turnstile.release()
+
+    def _begin_and_read(self, groups: list[Pending]) -> BatchPlanner:
+        """BEGIN IMMEDIATE and the batch's reads; rolled back here if a read fails."""
+        conn = self._batch_conn
+        self._begin_immediate(conn)
+        try:
+            return self._planner(conn, groups)
+        except BaseException:
+            _rollback_sync(conn)
+            raise
+
+    def _write_and_commit(self, statements: list[tuple[str, list[tuple[Any, ...]]]]) -> bool:
+        """The batch's writes and its COMMIT; False if a constraint failed (rolled back)."""
+        conn = self._batch_conn
+        try:
+            for sql, params in statements:
+                conn.executemany(sql, params)
+            conn.execute("COMMIT")
+        except sqlite3.IntegrityError:
+            _rollback_sync(conn)
+            return False
+        except BaseException:
+            _rollback_sync(conn)
+            raise
+        return True
+
+    def _planner(self, conn: sqlite3.Connection, groups: list[Pending]) -> BatchPlanner:
+        """The batch's ``last_seq``s and already stored client_ids, read in its transaction;
+        each query answers one JSON value, so SQLite walks the batch without Python."""
         conversations: dict[str, None] = {}
         keys: list[tuple[str, str]] = []
         for pending in groups:
@@ -255,132 +362,53 @@ class GroupCommitWriter:
                 conversations[item[0]] = None
                 if item[8] is not None:
                     keys.append((item[0], item[8]))
-        reads = self._begin_and_read(codec.dumps(list(conversations)), codec.dumps(keys))
-        return _Batch(groups, asyncio.ensure_future(reads))
+        last_seqs = _one_json(conn, _LAST_SEQS, codec.dumps(list(conversations)))
+        stored = {
+            (row[0], row[7]): codec.event_from_row(row, duplicate=True)
+            for row in (_one_json(conn, _BY_CLIENT_ID, codec.dumps(keys)) if keys else ())
+        }
+        return BatchPlanner(last_seqs, stored)
 
-    async def _begin_and_read(self, conversations: str, keys: str) -> list[Any]:
-        """BEGIN IMMEDIATE and the batch's two reads, queued on the connection at once."""
-        conn = self._conn
-        await self._take_turn()
-        try:
-            results = await asyncio.gather(
-                _execute(conn, "BEGIN IMMEDIATE"),
-                _fetch_json(conn, _LAST_SEQS, conversations),
-                _fetch_json(conn, _BY_CLIENT_ID, keys),
-                return_exceptions=True,
-            )
-            return list(results)
-        finally:
-            self._end_turn()
-
-    async def _begin(self) -> None:
-        await self._take_turn()
-        try:
-            await self._conn.execute("BEGIN IMMEDIATE")
-        finally:
-            self._end_turn()
-
-    async def _take_turn(self) -> None:
-        if self._turnstile is not None:
-            await self._turnstile.acquire()
-
-    def _end_turn(self) -> None:
-        if self._turnstile is not None:
-            self._turnstile.release()
-
-    async def _commit(
-        self, batch: _Batch, done: list[tuple[Pending, Outcome]]
-    ) -> tuple[list[Outcome], _Batch | None, list[tuple[Pending, Outcome]]]:
-        """Commit ``batch``; returns its outcomes, the next batch if one was started behind
-        its COMMIT, and what is still to be settled. ``done`` gets settled on the way."""
-        conn = self._conn
-        try:
-            reads = await batch.reads
-            for result in reads:
-                if isinstance(result, BaseException):
-                    raise result
-            stored = {
-                (row[0], row[7]): codec.event_from_row(row, duplicate=True) for row in reads[2]
-            }
-            planner = BatchPlanner(reads[1], stored)
-            rows: list[EventRow] = []
-            updates: dict[str, dict[str, Any]] = {}
-            outcomes = [planner.plan(pending.items, rows, updates) for pending in batch.groups]
-            # The inserts and the conversation updates go to the connection together (one
-            # round trip); COMMIT is sent only once both have succeeded.
-            statements = update_statements(planner.last_seq, planner.touched, updates)
-            if rows:
-                statements.insert(0, (INSERT_EVENT, rows))
-            for result in await asyncio.gather(
-                *(_executemany(conn, sql, params) for sql, params in statements),
-                return_exceptions=True,
-            ):
-                if isinstance(result, BaseException):
-                    raise result
-        except sqlite3.IntegrityError:
-            await _rollback(conn)
-            _settle(done)
-            return await self._commit_one_by_one(batch.groups), None, []
-        except BaseException:
-            await _rollback(conn)
-            raise
-        committing = asyncio.ensure_future(_execute(conn, "COMMIT"))
-        # While SQLite commits this batch (on its thread, without the GIL), wake the callers
-        # of the previous one and let them queue their next events; then queue the next
-        # batch's BEGIN and reads behind our COMMIT, so they run as soon as it is done.
-        _settle(done)
-        await asyncio.sleep(0)
-        ahead = None
-        if self._queue and isinstance(self._queue[0], Pending):
-            ahead = self._start()
-        try:
-            await committing
-        except BaseException:
-            await _rollback(conn)
-            if ahead is not None:  # undo its BEGIN (if it ran) and put its groups back
-                await ahead.reads
-                await _rollback(conn)
-                self._queue.extendleft(reversed(ahead.groups))
-            raise
-        return outcomes, ahead, []
-
-    async def _commit_one_by_one(self, groups: list[Pending]) -> list[Outcome]:
+    def _one_by_one(self, groups: list[Pending]) -> list[Outcome]:
         """The slow path after a constraint failure: each group under its own savepoint."""
-        conn = self._conn
-        await self._begin()
+        conn = self._batch_conn
+        self._begin_immediate(conn)
         try:
-            conversations = list({i[0]: None for pending in groups for i in pending.items})
-            keys = [(i[0], i[8]) for pending in groups for i in pending.items if i[8] is not None]
-            stored = {
-                (row[0], row[7]): codec.event_from_row(row, duplicate=True)
-                for row in await _fetch_json(conn, _BY_CLIENT_ID, codec.dumps(keys))
-            }
-            planner = BatchPlanner(
-                await _fetch_json(conn, _LAST_SEQS, codec.dumps(conversations)), stored
-            )
+            planner = self._planner(conn, groups)
             outcomes: list[Outcome] = []
             for pending in groups:
                 rows: list[EventRow] = []
                 updates: dict[str, dict[str, Any]] = {}
                 outcome = planner.plan(pending.items, rows, updates)
                 if rows:
-                    await conn.execute("SAVEPOINT grp")
+                    conn.execute("SAVEPOINT grp")
                     try:
-                        await conn.executemany(INSERT_EVENT, rows)
+                        conn.executemany(INSERT_EVENT, rows)
                         touched = {row[0] for row in rows}
                         for sql, params in update_statements(planner.last_seq, touched, updates):
-                            await conn.executemany(sql, params)
+                            conn.executemany(sql, params)
                     except sqlite3.IntegrityError as exc:
-                        await conn.execute("ROLLBACK TO grp")
+                        conn.execute("ROLLBACK TO grp")
                         planner.undo(rows)
                         outcome = store_error(exc, "append")
-                    await conn.execute("RELEASE grp")
+                    conn.execute("RELEASE grp")
                 outcomes.append(outcome)
-            await conn.execute("COMMIT")
+            conn.execute("COMMIT")
         except BaseException:
-            await _rollback(conn)
+            _rollback_sync(conn)
             raise
         return outcomes
+
+    # --- other write transactions, on the aiosqlite connection ---------------------------------
+
+    async def _begin(self) -> None:
+        if self._turnstile is not None:
+            await self._turnstile.acquire()
+        try:
+            await self._conn.execute("BEGIN IMMEDIATE")
+        finally:
+            if self._turnstile is not None:
+                self._turnstile.release()
 
     async def _run_job(self, job: _Job) -> None:
         if job.work is None:  # a flush marker: everything before it is settled

@@ -1,13 +1,15 @@
 """`SQLiteStore`: the transcript store on one SQLite file, shared by the hub's processes.
 
-Three aiosqlite connections per store: a *writer*, the only one that writes (in WAL mode
-SQLite lets one writer at a time across all processes; ``BEGIN IMMEDIATE`` takes that lock up
-front and ``busy_timeout`` waits for it), a *reader* that never sees a transaction in flight,
-and one that checkpoints the WAL in the background so that no commit waits for a checkpoint
-(see ``_checkpoint.py``; ``checkpoint_interval=None`` leaves checkpoints to the writer's
-commits, as SQLite does by itself). Every write goes through the `GroupCommitWriter` (see
-``_writer.py``): appends are committed in groups, one transaction per batch, and every other
-write transaction waits its turn in the same queue.
+Four connections per store: two that write, one at a time (in WAL mode SQLite lets one
+writer at a time across all processes; ``BEGIN IMMEDIATE`` takes that lock up front and
+``busy_timeout`` waits for it) — a plain ``sqlite3`` one on the group-commit thread for the
+batches of events and an aiosqlite one for every other write transaction — an aiosqlite
+*reader* that never sees a transaction in flight, and one that checkpoints the WAL in the
+background so that no commit waits for a checkpoint (see ``_checkpoint.py``;
+``checkpoint_interval=None`` leaves checkpoints to the commits, as SQLite does by itself).
+Every write goes through the `GroupCommitWriter` (see ``_writer.py``): appends are committed
+in groups, one transaction per batch, and every other write transaction waits its turn in the
+same queue, so the two writing connections never wait for each other.
 
 ``synchronous="NORMAL"`` (WAL): a commit survives the process being killed at any moment; the
 last commits may be lost if the machine itself loses power. ``"FULL"`` also syncs the WAL on
@@ -70,7 +72,7 @@ class SQLiteStore:
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
         max_batch: int = 1000,
         busy_timeout: float = 10.0,
-        checkpoint_interval: float | None = 0.5,
+        checkpoint_interval: float | None = 0.2,
     ) -> None:
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError("synchronous is 'NORMAL' or 'FULL'")
@@ -124,6 +126,7 @@ class SQLiteStore:
             checkpoints = None
             if self.checkpoint_interval:
                 opened.append(checkpoints := await self._connect())
+            batches = await asyncio.to_thread(self._connect_sync)
         except BaseException:
             for conn in opened:
                 await conn.close()
@@ -131,7 +134,9 @@ class SQLiteStore:
         await reader.execute("PRAGMA query_only = ON")
         self._writer, self._reader = writer, reader
         self._turnstile = open_turnstile(self.path)
-        group = self._group = GroupCommitWriter(writer, self.max_batch, self._turnstile)
+        group = self._group = GroupCommitWriter(
+            writer, batches, self.max_batch, self._turnstile
+        )
         if checkpoints is not None and self.checkpoint_interval:
             self._checkpointer = Checkpointer(
                 checkpoints,
@@ -140,22 +145,45 @@ class SQLiteStore:
             )
         self._accepting = True
 
+    def _pragmas(self) -> list[str]:
+        return [
+            f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}",
+            "PRAGMA foreign_keys = ON",
+            f"PRAGMA synchronous = {self.synchronous}",
+            "PRAGMA cache_size = -32000",
+            "PRAGMA temp_store = MEMORY",
+            # The writer checkpoints by itself only past ~40 MB of log (10,000 pages): the
+            # checkpoints run in the background (_checkpoint.py); this is the backstop.
+            "PRAGMA wal_autocheckpoint = 10000",
+            "PRAGMA journal_size_limit = 67108864",
+        ]
+
     async def _connect(self) -> Conn:
         conn = await aiosqlite.connect(
             self.path, isolation_level=None, timeout=self.busy_timeout, cached_statements=256
         )
         try:
-            await conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            await conn.execute("PRAGMA foreign_keys = ON")
-            await conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-            await conn.execute("PRAGMA cache_size = -32000")
-            await conn.execute("PRAGMA temp_store = MEMORY")
-            # Checkpoint every ~40 MB of WAL rather than every 4 MB: a batch over many
-            # conversations dirties many index pages, and each checkpoint copies and syncs them.
-            await conn.execute("PRAGMA wal_autocheckpoint = 10000")
-            await conn.execute("PRAGMA journal_size_limit = 67108864")
+            for pragma in self._pragmas():
+                await conn.execute(pragma)
         except BaseException:
             await conn.close()
+            raise
+        return conn
+
+    def _connect_sync(self) -> sqlite3.Connection:
+        """A plain sqlite3 connection with the same settings, for the group-commit thread."""
+        conn = sqlite3.connect(
+            self.path,
+            isolation_level=None,
+            timeout=self.busy_timeout,
+            cached_statements=256,
+            check_same_thread=False,  # opened here, used only by the writer's own thread
+        )
+        try:
+            for pragma in self._pragmas():
+                conn.execute(pragma)
+        except BaseException:
+            conn.close()
             raise
         return conn
 

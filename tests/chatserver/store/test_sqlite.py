@@ -241,6 +241,33 @@ async def test_a_failing_group_fails_alone_within_one_batch(store: SQLiteStore) 
     ]  # fmt: skip
 
 
+async def test_batches_started_behind_a_failing_one_are_put_back_and_commit(db: Path) -> None:
+    """With two events a batch, the next batch's BEGIN and reads are sent to the thread while
+    one commits; when that commit trips a constraint, the batch behind is rolled back and put
+    back, the failing batch is replayed group by group, and every good event lands once, in
+    order, with gap-free seqs."""
+    async with SQLiteStore(db, max_batch=2) as store:
+        a, b = await seed(store, 2)
+        bad = {"agent_id": "nobody"}
+        calls = []
+        for n in range(30):
+            if n % 7 == 3:
+                calls.append(
+                    store.append(a, "assigned", {}, ts=TS, actor_role="system", update=bad)
+                )
+            else:
+                calls.append(say(store, (a, b)[n % 2], f"m{n}", f"c{n}"))
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        failed = [n for n, r in enumerate(results) if isinstance(r, BaseException)]
+        assert failed == [3, 10, 17, 24]
+        assert all(isinstance(results[n], NotFoundError) for n in failed)
+        for conv in (a, b):
+            texts = [e.body["text"] for e in await store.events(conv)]
+            sent = [f"m{n}" for n in range(30) if n % 7 != 3 and (a, b)[n % 2] == conv]
+            assert texts == sent
+            assert [e.seq for e in await store.events(conv)] == list(range(1, len(sent) + 1))
+
+
 async def test_other_writes_take_their_turn_between_batches(store: SQLiteStore) -> None:
     """Writes other than appends queue with them (FIFO), so a flood of appends neither
     starves them nor interleaves with a batch's transaction."""
