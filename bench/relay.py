@@ -10,6 +10,10 @@ router offers each to an agent, the agent accepts, and the pairs are ready.
 Measured, open loop (messages are due at fixed times whatever the server answers; latency counts
 from the due time):
 
+- **warm-up** (not measured, reported as ``warmup``): the fixed-rate load for ``warmup_s``, on
+  the hub and the bare relay alike, so that the step below is the steady state — not every
+  conversation's first messages at once (each fills the hub's message-path cache; each first
+  agent reply sets first_response_at) nor a fresh process's first full collections.
 - **fixed rate**: ``rate`` messages/s of ~150 bytes for ``duration_s``, half visitor → agent,
   half agent → visitor: end-to-end latency visitor-send → agent-receive p50/p99 (and the other
   way), ack latency p50/p99, achieved rate, ``lost`` (acked, never delivered to the peer within
@@ -19,9 +23,12 @@ from the due time):
   if the fixed-rate step failed) on the same conversations until the verdict changes; a step
   passes when p99 < 50 ms, the achieved rate is ≥ 95 % of the offered one and nothing is lost,
   duplicated, unacked, refused or disconnected.
-  ``max_rate_p99_lt_50ms`` is the highest passing rate: the **sustained rate**.
-- **two hub processes**: the fixed-rate load with every visitor on one hub process and every
-  agent on another, so each message crosses Redis pub/sub.
+  ``max_rate_p99_lt_50ms`` is the highest passing rate: the **sustained rate**. Every step
+  starts from an idle server: after each one the benchmark waits until the server's CPU is
+  below 20 % of a core (``settle_s``, at most 10 s), so what an overloaded step left behind
+  is not charged to the next.
+- **two hub processes**: the fixed-rate load (after its own warm-up) with every visitor on one
+  hub process and every agent on another, so each message crosses Redis pub/sub.
 
 Baseline, same run, same generator code, same conversations and load shape: the bare Starlette
 relay (``_bare_relay``: same uvicorn settings, no routing, auth, persistence or Redis). The hub
@@ -72,6 +79,11 @@ class Plan:
     agents: int = 25  # in all, split over the generators
     capacity: int = 50
     rate: float = TARGET_RATE
+    # At the fixed rate before anything is measured, reported as ``warmup``: every
+    # conversation's first messages (which fill the hub's message-path cache, and whose first
+    # agent reply sets first_response_at) and the first full collections of a fresh process
+    # would otherwise all land in the first second of the measured step.
+    warmup_s: float = 3.0
     duration_s: float = 10.0
     bare_duration_s: float = 5.0
     grace_s: float = 5.0
@@ -112,12 +124,17 @@ def measure(plan: Plan) -> dict[str, Any]:
             _hub_target(plan, Path(tmp) / "one", processes=1) as hub,
             _bare_target(plan, Path(tmp)) as bare,
         ):
+            warmup = hub.step("w", plan.rate, plan.warmup_s, grace) if plan.warmup_s else None
+            if plan.warmup_s:
+                bare.step("w", plan.rate, plan.warmup_s, grace)
             fixed = hub.step("f", plan.rate, plan.duration_s, grace)
             bare_fixed = bare.step("f", plan.rate, plan.bare_duration_s, grace)
             hub_ramp, bare_ramp = _Ramp(plan, fixed), _Ramp(plan, bare_fixed)
             _run_ramps(plan, [(hub, hub_ramp), (bare, bare_ramp)])
             tracebacks = hub.tracebacks()
         with _hub_target(plan, Path(tmp) / "two", processes=2) as pair:
+            if plan.warmup_s:
+                pair.step("w", plan.rate, plan.warmup_s, grace)
             two = pair.step("f", plan.rate, plan.two_process_duration_s, grace)
             two_ramp = _Ramp(plan, two)
             if plan.two_process_ramp:
@@ -133,6 +150,7 @@ def measure(plan: Plan) -> dict[str, Any]:
         "duration_s": plan.duration_s,
         "message_bytes": len(TEXT.encode()),
         **fixed,
+        "warmup": {"duration_s": plan.warmup_s, **(_brief(warmup) if warmup else {})},
         "max_rate_p99_lt_50ms": max_rate,
         "ramp": hub_ramp.steps,
         "setup": hub.setup,
@@ -357,8 +375,25 @@ def _step(
         "generators_cpu_pct": generators,
     }
     call_all(gens, "forget", [{"sid": sid}] * len(gens))
-    time.sleep(0.2)  # let the server settle before the next step
-    return _aggregate(results, rate, cpu)
+    settled = _settle(pids)
+    return {**_aggregate(results, rate, cpu), "settle_s": settled}
+
+
+SETTLE_PCT = 20.0  # a server below this share of a core between steps has caught up
+SETTLE_MAX_S = 10.0
+
+
+def _settle(pids: list[int]) -> float:
+    """Wait until the server is idle again (its CPU over 0.2 s below `SETTLE_PCT`, at most
+    `SETTLE_MAX_S`): a step that overloaded it leaves work behind — queued commits, a long
+    write-ahead log to checkpoint, dirty pages to write back — that would otherwise be charged
+    to the next step. Returns the seconds waited."""
+    started = time.perf_counter()
+    while True:
+        meter = CPUMeter(pids)
+        time.sleep(0.2)
+        if meter.pct() < SETTLE_PCT or time.perf_counter() - started > SETTLE_MAX_S:
+            return round(time.perf_counter() - started, 2)
 
 
 def _aggregate(results: list[dict[str, Any]], rate: float, cpu: dict[str, Any]) -> dict[str, Any]:
@@ -437,6 +472,7 @@ def _brief(step: dict[str, Any]) -> dict[str, Any]:
         "generator_cpu_pct",
         "generator_saturated",
         "ok",
+        "settle_s",
     )
     return {k: step[k] for k in keys}
 

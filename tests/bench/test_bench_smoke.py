@@ -79,6 +79,7 @@ def test_relay_at_a_tiny_size() -> None:
         agents=2,
         capacity=5,
         rate=20,
+        warmup_s=0.5,
         duration_s=1.0,
         bare_duration_s=1.0,
         grace_s=5.0,
