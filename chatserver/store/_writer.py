@@ -264,11 +264,15 @@ class GroupCommitWriter:
         """Plan ``batch`` and have the thread write and commit it; returns its outcomes, the
         next batch if one was started behind its COMMIT, and what is still to be settled."""
         planner = await batch.reads  # the thread rolled back if BEGIN or a read failed
-        rows: list[EventRow] = []
-        updates: dict[str, dict[str, Any]] = {}
-        outcomes = [planner.plan(pending.items, rows, updates) for pending in batch.groups]
-        statements = insert_statements(rows)
-        statements += update_statements(planner.last_seq, planner.touched, updates)
+        try:
+            rows: list[EventRow] = []
+            updates: dict[str, dict[str, Any]] = {}
+            outcomes = [planner.plan(pending.items, rows, updates) for pending in batch.groups]
+            statements = insert_statements(rows)
+            statements += update_statements(planner.last_seq, planner.touched, updates)
+        except BaseException:  # never leave the batch's transaction open behind us
+            await loop.run_in_executor(self._thread, _rollback_sync, self._batch_conn)
+            raise
         writing = loop.run_in_executor(self._thread, self._write_and_commit, statements)
         # While the thread writes and commits this batch (SQLite runs without the GIL), wake
         # the callers of the one before it, let them queue their next events, and send the

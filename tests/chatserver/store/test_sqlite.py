@@ -268,6 +268,32 @@ async def test_batches_started_behind_a_failing_one_are_put_back_and_commit(db: 
             assert [e.seq for e in await store.events(conv)] == list(range(1, len(sent) + 1))
 
 
+async def test_a_batch_that_fails_in_python_leaves_no_transaction_open(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If planning a batch raises (a bug, say), its callers get the error, the transaction
+    its thread began is rolled back, and the next batch commits as usual."""
+    from chatserver.store import _batch
+
+    (conv,) = await seed(store)
+    real_plan = _batch.BatchPlanner.plan
+    calls = 0
+
+    def plan_failing_once(self: Any, *args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("planner bug")
+        return real_plan(self, *args)
+
+    monkeypatch.setattr(_batch.BatchPlanner, "plan", plan_failing_once)
+    with pytest.raises(RuntimeError, match="planner bug"):
+        await say(store, conv, "lost to the bug")
+    assert (await say(store, conv, "after")).seq == 1
+    await store.update_conversation(conv, priority=3)  # a job on the other connection
+    assert [e.body["text"] for e in await store.events(conv)] == ["after"]
+
+
 async def test_other_writes_take_their_turn_between_batches(store: SQLiteStore) -> None:
     """Writes other than appends queue with them (FIFO), so a flood of appends neither
     starves them nor interleaves with a batch's transaction."""
