@@ -29,6 +29,15 @@ from chatserver.store.base import AgentRecord, TokenRecord, iso_now
 log = logging.getLogger("chatserver")
 
 SESSION_COOKIE = "chat_session"
+
+#: The cyclic collector's thresholds for the hub process (CPython's are 700, 10, 10). Under
+#: load most objects a message makes live for milliseconds — its frames, futures, the store's
+#: rows — but at the default thresholds enough of them are still alive at each young
+#: collection to be promoted, so a generation-1 pass (7–14 ms) ran every ~1.2 s and a full one
+#: (25–47 ms) every few seconds, each stopping every conversation on the process: most of the
+#: relay's p99 at 2,000 msg/s (docs/benchmarks.md). With 50,000 the young ones are dead by the
+#: time a collection comes; cyclic garbage is still collected, only later.
+GC_THRESHOLDS = (50_000, 20, 10)
 STAFF_ROLES = frozenset({"supervisor", "analyst", "admin"})
 
 
@@ -235,6 +244,7 @@ def create_app(settings: Settings) -> HubApp:
         # collector's way.
         gc.collect()
         gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
         log.info(
             "hub ready", extra={"node": settings.node_id, "topics": list(ctx.routing_config.topics)}
         )
