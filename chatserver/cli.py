@@ -128,6 +128,7 @@ def serve(args: argparse.Namespace, data: Path | None) -> int:
 
     from chatserver.app import create_app
     from chatserver.private_redis import PrivateRedis, PrivateRedisError
+    from chatserver.wsprotocol import HubWebSocketProtocol
 
     settings = from_environment(
         host=args.host,
@@ -152,7 +153,7 @@ def serve(args: argparse.Namespace, data: Path | None) -> int:
             create_app(settings),
             host=settings.host,
             port=settings.port,
-            ws="websockets-sansio",
+            ws=HubWebSocketProtocol,  # uvicorn's websockets-sansio, paused at a high-water mark
             ws_max_size=settings.max_frame_bytes,
             ws_per_message_deflate=False,
             ws_ping_interval=WS_PING_INTERVAL_S,
