@@ -22,8 +22,10 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 
 __all__ = ["HIGH_WATER", "HubWebSocketProtocol"]
 
-#: Messages a connection may have waiting for the application before reading stops.
-HIGH_WATER = 16
+#: Messages a connection may have waiting for the application before reading stops: enough
+#: that a hub keeping up never pauses (16 measured no faster), few enough that a client flooding
+#: an overloaded hub holds at most 4 × ``ws_max_size`` bytes of it (256 KiB at the defaults).
+HIGH_WATER = 4
 
 
 class HubWebSocketProtocol(WebSocketsSansIOProtocol):
