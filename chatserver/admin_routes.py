@@ -54,7 +54,16 @@ from chatserver.accounts import (
     revokes_sessions,
 )
 from chatserver.auth import ROLES, hash_password
-from chatserver.console_routes import Refused, agent_json, api, ctx_of, error, page, signed_in
+from chatserver.console_routes import (
+    Refused,
+    agent_json,
+    api,
+    ctx_of,
+    error,
+    page,
+    require_signed_in,
+    signed_in,
+)
 from chatserver.context import HubContext, stored_routing
 from chatserver.store.base import (
     AgentRecord,
@@ -76,9 +85,7 @@ _DOCUMENT_ATTEMPTS = 20
 
 
 async def require_admin(request: Request) -> AgentRecord:
-    agent = await signed_in(request)
-    if agent is None:
-        raise Refused(error(401, "unauthorized", "not signed in"))
+    agent = await require_signed_in(request)
     if "admin" not in agent.roles:
         raise Refused(error(403, "forbidden", "only an admin can manage agents and topics"))
     return agent

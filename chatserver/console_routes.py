@@ -137,6 +137,14 @@ async def signed_in(request: Request) -> AgentRecord | None:
     return await ctx_of(request).authenticate(request_token(request))
 
 
+async def require_signed_in(request: Request) -> AgentRecord:
+    """The signed-in caller, or `Refused` with the 401 every API answers without one."""
+    agent = await signed_in(request)
+    if agent is None:
+        raise Refused(error(401, "unauthorized", "not signed in"))
+    return agent
+
+
 def canned_store(request: Request) -> CannedResponses:
     return cast(CannedResponses, ctx_of(request).store)
 
@@ -250,9 +258,7 @@ async def visible_conversation(
     request: Request,
 ) -> tuple[ConversationRecord, list[StoredEvent]]:
     """The path's conversation and its events, if the caller may see it (`may_see`)."""
-    agent = await signed_in(request)
-    if agent is None:
-        raise Refused(error(401, "unauthorized", "not signed in"))
+    agent = await require_signed_in(request)
     conv_id = request.path_params["conversation_id"]
     conv = await ctx_of(request).store.get_conversation(conv_id)
     if conv is None:
@@ -322,16 +328,13 @@ async def earlier_transcript(request: Request) -> Response:
 
 
 async def tags(request: Request) -> Response:
-    if await signed_in(request) is None:
-        return error(401, "unauthorized", "not signed in")
+    await require_signed_in(request)
     used = await canned_store(request).used_tags()
     return JSONResponse({"tags": used}, headers=_NO_STORE)
 
 
 async def online_agents(request: Request) -> Response:
-    me = await signed_in(request)
-    if me is None:
-        return error(401, "unauthorized", "not signed in")
+    me = await require_signed_in(request)
     ctx = ctx_of(request)
     out = []
     for state in await ctx.router.agents():
@@ -353,9 +356,7 @@ async def online_agents(request: Request) -> Response:
 
 
 async def canned_list(request: Request) -> Response:
-    agent = await signed_in(request)
-    if agent is None:
-        return error(401, "unauthorized", "not signed in")
+    agent = await require_signed_in(request)
     items = await canned_store(request).list_canned(agent.id)
     return JSONResponse(
         {"canned": [canned_json(c) for c in items], "can_share": "admin" in agent.roles},
@@ -363,27 +364,29 @@ async def canned_list(request: Request) -> Response:
     )
 
 
-def read_canned(body: object) -> tuple[str, str, bool] | JSONResponse:
-    """Validate a canned response's JSON body → (shortcut, text, shared), or the 400 answer.
+def read_canned(body: object) -> tuple[str, str, bool]:
+    """Validate a canned response's JSON body → (shortcut, text, shared), or `Refused` (400).
 
     The shortcut loses a leading ``/`` and is lowercased; the text is trimmed."""
     if not isinstance(body, dict):
-        return error(400, "bad_request", "expected a JSON object with shortcut and text")
+        raise Refused(error(400, "bad_request", "expected a JSON object with shortcut and text"))
     shortcut = body.get("shortcut")
     text = body.get("text")
     shared = body.get("shared", False)
     if not isinstance(shortcut, str) or not SHORTCUT.match(shortcut.strip().lstrip("/").lower()):
-        return error(
-            400,
-            "bad_request",
-            "shortcut: 1 to 32 letters, digits, '-' or '_', starting with a letter or digit",
+        raise Refused(
+            error(
+                400,
+                "bad_request",
+                "shortcut: 1 to 32 letters, digits, '-' or '_', starting with a letter or digit",
+            )
         )
     if not isinstance(text, str) or not text.strip():
-        return error(400, "bad_request", "text: must not be empty")
+        raise Refused(error(400, "bad_request", "text: must not be empty"))
     if len(text.strip()) > MAX_CANNED_TEXT:
-        return error(400, "bad_request", f"text: at most {MAX_CANNED_TEXT} characters")
+        raise Refused(error(400, "bad_request", f"text: at most {MAX_CANNED_TEXT} characters"))
     if not isinstance(shared, bool):
-        return error(400, "bad_request", "shared: must be true or false")
+        raise Refused(error(400, "bad_request", "shared: must be true or false"))
     return shortcut.strip().lstrip("/").lower(), text.strip(), shared
 
 
@@ -395,13 +398,8 @@ async def json_body(request: Request) -> object:
 
 
 async def canned_add(request: Request) -> Response:
-    agent = await signed_in(request)
-    if agent is None:
-        return error(401, "unauthorized", "not signed in")
-    read = read_canned(await json_body(request))
-    if isinstance(read, JSONResponse):
-        return read
-    key, text, shared = read
+    agent = await require_signed_in(request)
+    key, text, shared = read_canned(await json_body(request))
     if shared and "admin" not in agent.roles:
         return error(403, "forbidden", "only an admin can add shared responses")
     try:
@@ -413,9 +411,7 @@ async def canned_add(request: Request) -> Response:
     return JSONResponse(canned_json(made), status_code=201, headers=_NO_STORE)
 
 
-async def editable_canned(
-    request: Request, agent: AgentRecord, verb: str
-) -> CannedResponse | JSONResponse:
+async def editable_canned(request: Request, agent: AgentRecord, verb: str) -> CannedResponse:
     """The canned response named in the path if ``agent`` may change it: its own (someone
     else's is 404, as if it did not exist), or a shared one when ``agent`` is an admin (403)."""
     raw = request.path_params["canned_id"]
@@ -423,24 +419,17 @@ async def editable_canned(
     is_id = raw.isascii() and raw.isdigit() and len(raw) <= 18
     item = await canned_store(request).get_canned(int(raw)) if is_id else None
     if item is None or (item.owner_id is not None and item.owner_id != agent.id):
-        return error(404, "not_found", f"no canned response {raw!r}")
+        raise Refused(error(404, "not_found", f"no canned response {raw!r}"))
     if item.owner_id is None and "admin" not in agent.roles:
-        return error(403, "forbidden", f"only an admin can {verb} shared responses")
+        raise Refused(error(403, "forbidden", f"only an admin can {verb} shared responses"))
     return item
 
 
 async def canned_update(request: Request) -> Response:
-    agent = await signed_in(request)
-    if agent is None:
-        return error(401, "unauthorized", "not signed in")
+    agent = await require_signed_in(request)
     item = await editable_canned(request, agent, "edit")
-    if isinstance(item, JSONResponse):
-        return item
     body = await json_body(request)
-    read = read_canned(body)
-    if isinstance(read, JSONResponse):
-        return read
-    key, text, shared = read
+    key, text, shared = read_canned(body)
     if isinstance(body, dict) and "shared" in body and shared != (item.owner_id is None):
         return error(
             400,
@@ -457,12 +446,8 @@ async def canned_update(request: Request) -> Response:
 
 
 async def canned_delete(request: Request) -> Response:
-    agent = await signed_in(request)
-    if agent is None:
-        return error(401, "unauthorized", "not signed in")
+    agent = await require_signed_in(request)
     item = await editable_canned(request, agent, "delete")
-    if isinstance(item, JSONResponse):
-        return item
     try:
         await canned_store(request).delete_canned(item.id)
     except NotFoundError:
@@ -482,12 +467,12 @@ def routes() -> list[BaseRoute]:
             api(earlier_transcript),
             methods=["GET"],
         ),
-        Route("/api/v1/tags", tags, methods=["GET"]),
-        Route("/api/v1/agents/online", online_agents, methods=["GET"]),
-        Route("/api/v1/canned", canned_list, methods=["GET"]),
-        Route("/api/v1/canned", canned_add, methods=["POST"]),
-        Route("/api/v1/canned/{canned_id}", canned_update, methods=["PUT"]),
-        Route("/api/v1/canned/{canned_id}", canned_delete, methods=["DELETE"]),
+        Route("/api/v1/tags", api(tags), methods=["GET"]),
+        Route("/api/v1/agents/online", api(online_agents), methods=["GET"]),
+        Route("/api/v1/canned", api(canned_list), methods=["GET"]),
+        Route("/api/v1/canned", api(canned_add), methods=["POST"]),
+        Route("/api/v1/canned/{canned_id}", api(canned_update), methods=["PUT"]),
+        Route("/api/v1/canned/{canned_id}", api(canned_delete), methods=["DELETE"]),
         Mount("/console/static", StaticFiles(directory=UI_DIR / "static"), name="console-static"),
     ]
 
