@@ -347,6 +347,14 @@ function L.schedule(c)
   end
 end
 
+-- A waiting conversation judged again against its (relaxed or reconfigured) requirements:
+-- its next relaxation rescheduled, and tried against every free agent at the end of the call,
+-- recording a decision only if its step moved. kind: the record's kind.
+function L.rejudge(c, kind)
+  L.schedule(c)
+  L.change(c, L.step_of(c) == c.step, kind)
+end
+
 function L.enqueue(c)
   local score = L.fmt(c.score)
   redis.call('ZADD', L.k('waiting'), score, c.id)
@@ -789,9 +797,7 @@ function L.advance()
   for _, id in ipairs(due) do
     local c = L.conv(id)
     if c and c.state == 'waiting' then
-      L.schedule(c)
-      local step = L.step_of(c)
-      L.change(c, step == c.step, 'relaxed')
+      L.rejudge(c, 'relaxed')
     else
       redis.call('ZREM', L.k('due'), id)
     end

@@ -14,9 +14,7 @@ local ids = redis.call('ZRANGE', KEYS[3], 0, -1)
 for _, id in ipairs(ids) do
   local c = L.conv(id)
   if c and c.state == 'waiting' then
-    L.schedule(c)
-    local step = L.step_of(c)
-    L.change(c, step == c.step, 'reconfigured')
+    L.rejudge(c, 'reconfigured')
   end
 end
 L.dirty_all()
