@@ -244,9 +244,9 @@ class GroupCommitWriter:
                 ahead = self._start(loop)
             batch, ahead = ahead, None
             try:
-                outcomes, ahead, done = await self._commit(loop, batch, done)
+                outcomes, ahead = await self._commit(loop, batch, done)
             except Exception as exc:  # the batch failed as a whole; go on with the next one
-                _settle(done)
+                _settle(done)  # if _commit failed before it could
                 error = store_error(exc, "append") if isinstance(exc, sqlite3.Error) else exc
                 outcomes = [error] * len(batch.groups)
             self._batches += 1
@@ -260,9 +260,10 @@ class GroupCommitWriter:
 
     async def _commit(
         self, loop: asyncio.AbstractEventLoop, batch: _Batch, done: list[tuple[Pending, Outcome]]
-    ) -> tuple[list[Outcome], _Batch | None, list[tuple[Pending, Outcome]]]:
-        """Plan ``batch`` and have the thread write and commit it; returns its outcomes, the
-        next batch if one was started behind its COMMIT, and what is still to be settled."""
+    ) -> tuple[list[Outcome], _Batch | None]:
+        """Plan ``batch`` and have the thread write and commit it, settling ``done`` (the batch
+        before it) meanwhile; returns its outcomes and the next batch if one was started
+        behind its COMMIT."""
         planner = await batch.reads  # the thread rolled back if BEGIN or a read failed
         try:
             rows: list[EventRow] = []
@@ -290,8 +291,8 @@ class GroupCommitWriter:
         if not committed:  # a constraint failed (and was rolled back): group by group
             await self._put_back(ahead)
             groups = batch.groups
-            return await loop.run_in_executor(self._thread, self._one_by_one, groups), None, []
-        return outcomes, ahead, []
+            return await loop.run_in_executor(self._thread, self._one_by_one, groups), None
+        return outcomes, ahead
 
     async def _put_back(self, ahead: _Batch | None) -> None:
         """Undo a batch started behind one that failed: roll back its BEGIN (if it ran) and
