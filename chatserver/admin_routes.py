@@ -1,7 +1,7 @@
 """The admin pages and their API: agent accounts and the routing topics (docs/admin.md).
 
-Pages (server-rendered from `agent_ui/templates/admin_*.html`, scripts under
-`agent_ui/static/admin/`); signed out → redirect to `/login`, signed in without the admin
+Pages (server-rendered from `chatserver/web/assets/templates/admin_*.html`, scripts under
+`chatserver/web/assets/static/admin/`); signed out → redirect to `/login`, signed in without the admin
 role → 403:
 
 - `GET /admin/agents` — agents: create, edit skills, capacity, roles and display name,

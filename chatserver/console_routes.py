@@ -1,6 +1,6 @@
 """The agent console's HTTP routes: its two pages, its assets, and the small API it reads.
 
-Pages (server-rendered from `agent_ui/templates/`, scripts and styles from `agent_ui/static/`):
+Pages (server-rendered from `web/assets/templates/`, scripts and styles from `web/assets/static/`):
 
 - `GET /login` — the sign-in form; it posts to `POST /api/v1/auth/login`, which sets the
   HttpOnly session cookie, then goes to `/dashboard` (supervisors and admins without the agent
@@ -31,7 +31,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any, cast
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -52,8 +51,8 @@ from chatserver.store.base import (
     StoredEvent,
     iso_now,
 )
+from chatserver.web.assets import STATIC_DIR, TEMPLATES_DIR
 
-UI_DIR = Path(__file__).resolve().parent.parent / "agent_ui"
 SESSION_COOKIE = "chat_session"
 STAFF_ROLES = frozenset({"supervisor", "analyst", "admin"})
 DASHBOARD_ROLES = frozenset({"supervisor", "admin"})
@@ -80,7 +79,7 @@ _PAGE_POLICY = "; ".join(
 _NO_STORE = {"Cache-Control": "no-store"}
 
 _templates = Environment(
-    loader=FileSystemLoader(UI_DIR / "templates"),
+    loader=FileSystemLoader(TEMPLATES_DIR),
     autoescape=select_autoescape(["html", "j2"]),
     auto_reload=False,
 )
@@ -473,8 +472,8 @@ def routes() -> list[BaseRoute]:
         Route("/api/v1/canned", api(canned_add), methods=["POST"]),
         Route("/api/v1/canned/{canned_id}", api(canned_update), methods=["PUT"]),
         Route("/api/v1/canned/{canned_id}", api(canned_delete), methods=["DELETE"]),
-        Mount("/console/static", StaticFiles(directory=UI_DIR / "static"), name="console-static"),
+        Mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static"),
     ]
 
 
-__all__ = ["UI_DIR", "routes"]
+__all__ = ["routes"]

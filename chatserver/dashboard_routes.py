@@ -5,7 +5,7 @@ anything, so analysts, who may already read any transcript, get the read-only fi
 Signed out, a page redirects to ``/login``; a plain agent gets a 403 page, and the API 401 or
 403 JSON.
 
-Pages (server-rendered from ``agent_ui/templates/dashboard*.html``):
+Pages (server-rendered from ``chatserver/web/assets/templates/dashboard*.html``):
 
 - ``GET /dashboard`` — the live floor (polled every 1.5 s), the charts and the agent table.
 - ``GET /dashboard/conversations`` — conversations by period, topic, agent, status and tag, a

@@ -9,7 +9,7 @@ Everything here is static except two small pieces that depend on the settings:
 - `GET /widget/config?site=…` — `{"site","topics","languages"}` for the pre-chat form: the
   topics and languages in force now, which admins may edit at run time (`docs/admin.md`).
 
-The files live in the repository's `widget/` folder (no build step): `loader.js` is served as
+The files live in `chatserver/web/assets/widget/` (no build step): `loader.js` is served as
 `/widget.js`, `frame.html` as `/widget/frame`, `app/` and `locales/` under `/widget/…`, and
 `demo/` as `/demo`. `docs/widget.md` describes the widget itself.
 """
@@ -17,7 +17,6 @@ The files live in the repository's `widget/` folder (no build step): `loader.js`
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -25,8 +24,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from chatserver.settings import Settings
-
-WIDGET_DIR = Path(__file__).resolve().parent.parent / "widget"
+from chatserver.web.assets import WIDGET_DIR
 
 # A CSP source expression for an origin: scheme://host[:port], host may start with "*.".
 _ORIGIN = re.compile(r"^https?://((\*\.)?[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(:[0-9]{1,5})?$")
@@ -143,4 +141,4 @@ def routes(
     ]
 
 
-__all__ = ["WIDGET_DIR", "frame_ancestors", "frame_policy", "routes"]
+__all__ = ["frame_ancestors", "frame_policy", "routes"]

@@ -1,7 +1,7 @@
 """`chatserver report --html FILE`: one self-contained page of the figures, charts included.
 
 The page needs nothing but itself: the styles, the data and Chart.js (the file vendored at
-``agent_ui/static/vendor/chart.umd.js``, which the dashboard serves too) are inlined, so it
+``chatserver/web/assets/static/vendor/chart.umd.js``, which the dashboard serves too) are inlined, so it
 can be mailed around and opened offline. It is rendered from the very `figures.summary` dict
 the HTTP API returns. Without the vendored file (an install without the front end) the page
 still renders, tables and figures without the charts.
@@ -19,7 +19,10 @@ from markupsafe import Markup
 
 __all__ = ["CHART_JS", "render_html", "render_text"]
 
-CHART_JS = Path(__file__).resolve().parents[2] / "agent_ui" / "static" / "vendor" / "chart.umd.js"
+# The dashboard's copy, read as a file (analytics imports nothing of the web layer).
+CHART_JS = (
+    Path(__file__).resolve().parents[1] / "web" / "assets" / "static" / "vendor" / "chart.umd.js"
+)
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("chatserver.analytics", "templates"),

@@ -7,8 +7,9 @@ import json
 import pytest
 from playwright.async_api import Browser, expect
 
+from chatserver.web.assets import WIDGET_DIR
 from tests.chatserver.integration.conftest import Hub
-from tests.support.browser import ROOT, Shots
+from tests.support.browser import Shots
 from tests.widget.conftest import (
     Widget,
     accept_next,
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.browser
 
 
 def table(code: str) -> dict[str, str]:
-    data: dict[str, str] = json.loads((ROOT / "widget" / "locales" / f"{code}.json").read_text())
+    data: dict[str, str] = json.loads((WIDGET_DIR / "locales" / f"{code}.json").read_text())
     return data
 
 

@@ -1,6 +1,6 @@
 // @ts-check
 /**
- * Strings: one table per locale in `widget/locales/<code>.json`, loaded on demand; only the one
+ * Strings: one table per locale in `chatserver/web/assets/widget/locales/<code>.json`, loaded on demand; only the one
  * in use is downloaded. `t("queue_position", {n: 2})` fills `{n}`.
  */
 
