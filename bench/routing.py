@@ -52,8 +52,11 @@ async def _script_usec(client: aioredis.Redis) -> tuple[float, int, float]:
     """(wall µs inside scripts, script calls, server CPU seconds) so far."""
     stats = (await client.info("commandstats")).get("cmdstat_evalsha", {})
     cpu = await client.info("cpu")
-    return (float(stats.get("usec", 0)), int(stats.get("calls", 0)),
-            float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"]))
+    return (
+        float(stats.get("usec", 0)),
+        int(stats.get("calls", 0)),
+        float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"]),
+    )
 
 
 async def _throughput(client: aioredis.Redis, cycles: int) -> dict[str, Any]:
@@ -142,8 +145,7 @@ async def _run(quick: bool) -> dict[str, Any]:
         "redis_us_per_script": throughput["redis_us_per_script"],
         "redis_cpu_us_per_cycle": throughput["redis_cpu_us_per_cycle"],
         "client_cpu_us_per_cycle": throughput["client_cpu_us_per_cycle"],
-        "setup": {"agents": AGENTS, "tasks": TASKS, "batch": BATCH,
-                  "cycles": throughput["cycles"]},
+        "setup": {"agents": AGENTS, "tasks": TASKS, "batch": BATCH, "cycles": throughput["cycles"]},
     }
 
 

@@ -47,8 +47,12 @@ _ERRORS: dict[str, type[RoutingError]] = {
 
 def ms(now: float) -> int:
     """``now`` in seconds → the integer milliseconds the scripts take."""
-    if isinstance(now, bool) or not isinstance(now, int | float) or not math.isfinite(now) \
-            or now < 0:
+    if (
+        isinstance(now, bool)
+        or not isinstance(now, int | float)
+        or not math.isfinite(now)
+        or now < 0
+    ):
         raise RoutingError(f"now must be a finite number of seconds >= 0, got {now!r}")
     return round(now * 1000)
 
@@ -112,11 +116,17 @@ def explanation_from(raw: Any) -> dict[str, Any]:
     if "c" in record:  # compact candidates: [agent id, load, capacity, idle since ms, excluded]
         now_ms = round(record["ts"] * 1000)
         record["candidates"] = [
-            {"agent_id": agent, "load": load, "capacity": capacity,
-             "ratio": round(load / capacity, 3) if capacity > 0 else 1,
-             "idle_s": round((now_ms - idle) / 1000, 1),
-             "eligible": not excluded, "excluded": excluded or None}
-            for agent, load, capacity, idle, excluded in as_list(record.pop("c"))]
+            {
+                "agent_id": agent,
+                "load": load,
+                "capacity": capacity,
+                "ratio": round(load / capacity, 3) if capacity > 0 else 1,
+                "idle_s": round((now_ms - idle) / 1000, 1),
+                "eligible": not excluded,
+                "excluded": excluded or None,
+            }
+            for agent, load, capacity, idle, excluded in as_list(record.pop("c"))
+        ]
     if record.get("required") == []:
         record["required"] = {}
     return record
@@ -124,15 +134,21 @@ def explanation_from(raw: Any) -> dict[str, Any]:
 
 def _assignment_from(data: dict[str, Any]) -> Assignment:
     a = data["assignment"]
-    return Assignment(conversation_id=a["conversation_id"], agent_id=a["agent_id"],
-                      offer_id=a["offer_id"], explanation=explanation_from(data.get("decision")))
+    return Assignment(
+        conversation_id=a["conversation_id"],
+        agent_id=a["agent_id"],
+        offer_id=a["offer_id"],
+        explanation=explanation_from(data.get("decision")),
+    )
 
 
 def _tick_from(data: dict[str, Any]) -> TickResult:
-    return TickResult(expired=[offer_from(o) for o in as_list(data.get("expired"))],
-                      offers=offers_from(data),
-                      requeued=[str(x) for x in as_list(data.get("requeued"))],
-                      dead_nodes=[str(x) for x in as_list(data.get("dead_nodes"))])
+    return TickResult(
+        expired=[offer_from(o) for o in as_list(data.get("expired"))],
+        offers=offers_from(data),
+        requeued=[str(x) for x in as_list(data.get("requeued"))],
+        dead_nodes=[str(x) for x in as_list(data.get("dead_nodes"))],
+    )
 
 
 def _nothing(data: dict[str, Any]) -> None:
@@ -191,16 +207,25 @@ class Calls:
     def k(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
 
-    def _call(self, script: str, now: float, keys: list[str], args: list[Any],
-              parse: Callable[[dict[str, Any]], T]) -> Call[T]:
+    def _call(
+        self,
+        script: str,
+        now: float,
+        keys: list[str],
+        args: list[Any],
+        parse: Callable[[dict[str, Any]], T],
+    ) -> Call[T]:
         token = f"{self._token}.{next(self._seq):x}"
-        return Call(script, [self.k("agents"), self.config_key, *keys],
-                    [ms(now), token, self.node_id, *args], parse)
+        return Call(
+            script,
+            [self.k("agents"), self.config_key, *keys],
+            [ms(now), token, self.node_id, *args],
+            parse,
+        )
 
     @staticmethod
     def _check_capacity(capacity: int) -> None:
-        if isinstance(capacity, bool) or not isinstance(capacity, int) \
-                or not 0 <= capacity <= 1000:
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or not 0 <= capacity <= 1000:
             raise RoutingError(f"capacity must be an integer 0..1000, got {capacity!r}")
 
     def request_args(self, req: ConversationRequest) -> list[Any]:
@@ -211,99 +236,148 @@ class Calls:
             raise ConfigError(f"unknown language {req.language!r} (configured: {known})")
         priority = topic.priority if req.priority is None else req.priority
         lo, hi = PRIORITY_RANGE
-        if isinstance(priority, bool) or not isinstance(priority, int) \
-                or not lo <= priority <= hi:
+        if isinstance(priority, bool) or not isinstance(priority, int) or not lo <= priority <= hi:
             raise RoutingError(f"priority must be an integer {lo}..{hi}, got {priority!r}")
         avoid = sorted({check_id(a, "avoid entry") for a in req.avoid})
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in req.meta.items()):
             raise RoutingError("meta must map strings to strings")
-        return [req.conversation_id, req.topic, req.language, priority,
-                req.preferred_agent or "", json.dumps(avoid) if avoid else "[]",
-                json.dumps(req.meta) if req.meta else "{}"]
+        return [
+            req.conversation_id,
+            req.topic,
+            req.language,
+            priority,
+            req.preferred_agent or "",
+            json.dumps(avoid) if avoid else "[]",
+            json.dumps(req.meta) if req.meta else "{}",
+        ]
 
     # One builder per operation ------------------------------------------------------------
 
     def heartbeat(self, now: float) -> Call[None]:
         return self._call("heartbeat", now, [self.k("nodes")], [], _nothing)
 
-    def upsert_agent(self, agent_id: str, skills: dict[str, int], capacity: int,
-                     now: float) -> Call[list[Offer]]:
+    def upsert_agent(
+        self, agent_id: str, skills: dict[str, int], capacity: int, now: float
+    ) -> Call[list[Offer]]:
         check_id(agent_id, "agent_id")
         for skill, level in skills.items():
             check_id(skill, "skill name")
-            if isinstance(level, bool) or not isinstance(level, int) \
-                    or not 1 <= level <= MAX_LEVEL:
-                raise RoutingError(f"skill {skill!r}: level must be 1..{MAX_LEVEL}, "
-                                   f"got {level!r}")
+            if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= MAX_LEVEL:
+                raise RoutingError(f"skill {skill!r}: level must be 1..{MAX_LEVEL}, got {level!r}")
         self._check_capacity(capacity)
-        return self._call("upsert_agent", now, [self.k("agent", agent_id), self.k("free")],
-                          [agent_id, json.dumps(skills), capacity], offers_from)
+        return self._call(
+            "upsert_agent",
+            now,
+            [self.k("agent", agent_id), self.k("free")],
+            [agent_id, json.dumps(skills), capacity],
+            offers_from,
+        )
 
-    def set_status(self, agent_id: str, status: Literal["online", "away", "offline"],
-                   now: float) -> Call[list[Offer]]:
+    def set_status(
+        self, agent_id: str, status: Literal["online", "away", "offline"], now: float
+    ) -> Call[list[Offer]]:
         if status not in ("online", "away", "offline"):
             raise RoutingError(f"status must be online, away or offline, got {status!r}")
-        return self._call("set_status", now,
-                          [self.k("agent", agent_id), self.k("free"), self.k("orphans")],
-                          [agent_id, status], offers_from)
+        return self._call(
+            "set_status",
+            now,
+            [self.k("agent", agent_id), self.k("free"), self.k("orphans")],
+            [agent_id, status],
+            offers_from,
+        )
 
     def set_capacity(self, agent_id: str, capacity: int, now: float) -> Call[list[Offer]]:
         self._check_capacity(capacity)
-        return self._call("set_capacity", now, [self.k("agent", agent_id), self.k("free")],
-                          [agent_id, capacity], offers_from)
+        return self._call(
+            "set_capacity",
+            now,
+            [self.k("agent", agent_id), self.k("free")],
+            [agent_id, capacity],
+            offers_from,
+        )
 
     def request(self, req: ConversationRequest, now: float) -> Call[RouteResult]:
         args = self.request_args(req)
-        return self._call("request", now,
-                          [self.k("conv", req.conversation_id), self.k("q", req.topic),
-                           self.k("waiting"), self.k("skill", req.topic)],
-                          args, route_result_from)
+        return self._call(
+            "request",
+            now,
+            [
+                self.k("conv", req.conversation_id),
+                self.k("q", req.topic),
+                self.k("waiting"),
+                self.k("skill", req.topic),
+            ],
+            args,
+            route_result_from,
+        )
 
     def accept(self, offer_id: str, agent_id: str, now: float) -> Call[Assignment]:
-        return self._call("accept", now,
-                          [self.k("offer", offer_id), self.k("offers_due"),
-                           self.k("agent", agent_id)],
-                          [offer_id, agent_id], _assignment_from)
+        return self._call(
+            "accept",
+            now,
+            [self.k("offer", offer_id), self.k("offers_due"), self.k("agent", agent_id)],
+            [offer_id, agent_id],
+            _assignment_from,
+        )
 
     def decline(self, offer_id: str, agent_id: str, now: float) -> Call[list[Offer]]:
-        return self._call("decline", now,
-                          [self.k("offer", offer_id), self.k("offers_due"),
-                           self.k("agent", agent_id)],
-                          [offer_id, agent_id], offers_from)
+        return self._call(
+            "decline",
+            now,
+            [self.k("offer", offer_id), self.k("offers_due"), self.k("agent", agent_id)],
+            [offer_id, agent_id],
+            offers_from,
+        )
 
     def release(self, conversation_id: str, now: float) -> Call[list[Offer]]:
-        return self._call("release", now, [self.k("conv", conversation_id)],
-                          [conversation_id], offers_from)
+        return self._call(
+            "release", now, [self.k("conv", conversation_id)], [conversation_id], offers_from
+        )
 
     def cancel(self, conversation_id: str, now: float) -> Call[list[Offer]]:
-        return self._call("cancel", now, [self.k("conv", conversation_id)],
-                          [conversation_id], offers_from)
+        return self._call(
+            "cancel", now, [self.k("conv", conversation_id)], [conversation_id], offers_from
+        )
 
-    def transfer(self, conversation_id: str, now: float, to_agent: str | None,
-                 to_topic: str | None) -> Call[RouteResult]:
+    def transfer(
+        self, conversation_id: str, now: float, to_agent: str | None, to_topic: str | None
+    ) -> Call[RouteResult]:
         if to_topic is not None:
             self.config.topic(to_topic)
-        return self._call("transfer", now, [self.k("conv", conversation_id)],
-                          [conversation_id, to_agent or "", to_topic or ""], route_result_from)
+        return self._call(
+            "transfer",
+            now,
+            [self.k("conv", conversation_id)],
+            [conversation_id, to_agent or "", to_topic or ""],
+            route_result_from,
+        )
 
-    def restore_assignment(self, req: ConversationRequest, agent_id: str,
-                           now: float) -> Call[None]:
+    def restore_assignment(self, req: ConversationRequest, agent_id: str, now: float) -> Call[None]:
         args = self.request_args(req)
-        return self._call("restore", now,
-                          [self.k("conv", req.conversation_id), self.k("agent", agent_id)],
-                          [*args, agent_id], _nothing)
+        return self._call(
+            "restore",
+            now,
+            [self.k("conv", req.conversation_id), self.k("agent", agent_id)],
+            [*args, agent_id],
+            _nothing,
+        )
 
     def tick(self, now: float) -> Call[TickResult]:
-        return self._call("tick", now,
-                          [self.k("offers_due"), self.k("nodes"), self.k("orphans"),
-                           self.k("due")],
-                          [], _tick_from)
+        return self._call(
+            "tick",
+            now,
+            [self.k("offers_due"), self.k("nodes"), self.k("orphans"), self.k("due")],
+            [],
+            _tick_from,
+        )
 
     def snapshot(self, now: float, agent_id: str | None, agents_only: bool) -> Call[Any]:
-        return Call("snapshot", [self.k("agents"), self.config_key],
-                    [ms(now), "", self.node_id, agent_id or "",
-                     "agents" if agents_only else "all"], lambda data: data)
+        return Call(
+            "snapshot",
+            [self.k("agents"), self.config_key],
+            [ms(now), "", self.node_id, agent_id or "", "agents" if agents_only else "all"],
+            lambda data: data,
+        )
 
 
-__all__ = ["Call", "Calls", "as_list", "decode", "explanation_from", "missing_config", "ms",
-           "text"]
+__all__ = ["Call", "Calls", "as_list", "decode", "explanation_from", "missing_config", "ms", "text"]

@@ -56,8 +56,10 @@ class Scripts:
     """Every routing script registered on one client."""
 
     def __init__(self, client: aioredis.Redis, *, strict: bool = False) -> None:
-        self._by_name = {name: client.register_script(script_source(name, strict=strict))
-                         for name in SCRIPT_NAMES}
+        self._by_name = {
+            name: client.register_script(script_source(name, strict=strict))
+            for name in SCRIPT_NAMES
+        }
 
     def __getitem__(self, name: str) -> AsyncScript:
         return self._by_name[name]

@@ -92,8 +92,9 @@ class RoutingConfig:
             known = ", ".join(sorted(self.topics))
             raise ConfigError(f"unknown topic {name!r} (configured: {known})") from None
 
-    def requirements(self, topic: str, language: str,
-                     waited_s: float) -> tuple[int, dict[str, int]]:
+    def requirements(
+        self, topic: str, language: str, waited_s: float
+    ) -> tuple[int, dict[str, int]]:
         """(step index, {skill: minimum level}) for a conversation that has waited ``waited_s``.
 
         Step 0 is the topic's base requirement; step i is in force once ``relax[i-1].after_s``
@@ -135,8 +136,9 @@ class RoutingConfig:
                 tl, ll = t.levels(i)
                 steps.append({"at": ms(s.after_s), "tl": tl, "ll": ll})
             any_agent = t.topic_level == 0 or any(st["tl"] == 0 for st in steps)
-            fields[f"t:{name}"] = dump({"tl": t.topic_level, "ll": t.language_level,
-                                        "steps": steps, "any": any_agent})
+            fields[f"t:{name}"] = dump(
+                {"tl": t.topic_level, "ll": t.language_level, "steps": steps, "any": any_agent}
+            )
             names.append([name, any_agent])
         fields["names"] = dump(names)
         return fields
@@ -157,15 +159,17 @@ def _number(value: object, where: str, *, zero_ok: bool) -> float:
 
 def _level(value: object, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_LEVEL:
-        raise ConfigError(f"{where}: must be an integer from 0 (not required) to {MAX_LEVEL}, "
-                          f"got {value!r}")
+        raise ConfigError(
+            f"{where}: must be an integer from 0 (not required) to {MAX_LEVEL}, got {value!r}"
+        )
     return value
 
 
 def _name(value: object, where: str) -> str:
     if not isinstance(value, str) or not _NAME.match(value):
-        raise ConfigError(f"{where}: must be a name of letters, digits, '_', '.' or '-', "
-                          f"got {value!r}")
+        raise ConfigError(
+            f"{where}: must be a name of letters, digits, '_', '.' or '-', got {value!r}"
+        )
     return value
 
 
@@ -181,8 +185,9 @@ _DEFAULT_RELAX = (RelaxStep(60.0, None, 1), RelaxStep(120.0, None, 0))
 
 def _relax(value: object, where: str, tl: int, ll: int) -> tuple[RelaxStep, ...]:
     if not isinstance(value, list):
-        raise ConfigError(f"{where}: must be a list of steps like {{after_s = 60, "
-                          f"language_level = 1}}")
+        raise ConfigError(
+            f"{where}: must be a list of steps like {{after_s = 60, language_level = 1}}"
+        )
     steps: list[RelaxStep] = []
     previous = 0.0
     for i, raw in enumerate(value):
@@ -193,22 +198,33 @@ def _relax(value: object, where: str, tl: int, ll: int) -> tuple[RelaxStep, ...]
         if "after_s" not in raw:
             raise ConfigError(f"{at}.after_s: missing")
         after = raw["after_s"]
-        if (isinstance(after, bool) or not isinstance(after, int | float)
-                or not math.isfinite(after) or after <= previous):
+        if (
+            isinstance(after, bool)
+            or not isinstance(after, int | float)
+            or not math.isfinite(after)
+            or after <= previous
+        ):
             what = "previous step's after_s" if i else "0"
             raise ConfigError(f"{at}.after_s: must be a number > {what}")
         after = _number(after, f"{at}.after_s", zero_ok=False)
         new_tl = _level(raw["topic_level"], f"{at}.topic_level") if "topic_level" in raw else None
-        new_ll = (_level(raw["language_level"], f"{at}.language_level")
-                  if "language_level" in raw else None)
+        new_ll = (
+            _level(raw["language_level"], f"{at}.language_level")
+            if "language_level" in raw
+            else None
+        )
         if new_tl is None and new_ll is None:
             raise ConfigError(f"{at}: a step must set topic_level and/or language_level")
         if new_tl is not None and new_tl > tl:
-            raise ConfigError(f"{at}.topic_level: a relaxation step cannot raise the level "
-                              f"({new_tl} > {tl} in force before it)")
+            raise ConfigError(
+                f"{at}.topic_level: a relaxation step cannot raise the level "
+                f"({new_tl} > {tl} in force before it)"
+            )
         if new_ll is not None and new_ll > ll:
-            raise ConfigError(f"{at}.language_level: a relaxation step cannot raise the level "
-                              f"({new_ll} > {ll} in force before it)")
+            raise ConfigError(
+                f"{at}.language_level: a relaxation step cannot raise the level "
+                f"({new_ll} > {ll} in force before it)"
+            )
         tl = tl if new_tl is None else new_tl
         ll = ll if new_ll is None else new_ll
         steps.append(RelaxStep(after, new_tl, new_ll))
@@ -225,13 +241,15 @@ def _topic(name: str, raw: object, where: str) -> TopicConfig:
     priority = raw.get("priority", 0)
     lo, hi = PRIORITY_RANGE
     if isinstance(priority, bool) or not isinstance(priority, int) or not lo <= priority <= hi:
-        raise ConfigError(f"{where}.priority: must be an integer from {lo} to {hi}, "
-                          f"got {priority!r}")
+        raise ConfigError(
+            f"{where}.priority: must be an integer from {lo} to {hi}, got {priority!r}"
+        )
     if "relax" in raw:
         relax = _relax(raw["relax"], f"{where}.relax", tl, ll)
     else:  # default: after 60 s any language level, after 120 s no language needed
-        relax = tuple(s for s in _DEFAULT_RELAX if s.language_level is not None
-                      and s.language_level < ll)
+        relax = tuple(
+            s for s in _DEFAULT_RELAX if s.language_level is not None and s.language_level < ll
+        )
     return TopicConfig(name, tl, ll, priority, relax)
 
 
@@ -323,15 +341,21 @@ def topic_document(topic: TopicConfig) -> dict[str, Any]:
         if s.language_level is not None:
             step["language_level"] = s.language_level
         steps.append(step)
-    return {"topic_level": topic.topic_level, "language_level": topic.language_level,
-            "priority": topic.priority, "relax": steps}
+    return {
+        "topic_level": topic.topic_level,
+        "language_level": topic.language_level,
+        "priority": topic.priority,
+        "relax": steps,
+    }
 
 
 def to_document(config: RoutingConfig) -> dict[str, Any]:
     """The topics and languages of ``config`` as plain JSON-able data, topics in order:
     ``apply_document(config, to_document(config)) == config``."""
-    return {"languages": list(config.languages),
-            "topics": {name: topic_document(t) for name, t in config.topics.items()}}
+    return {
+        "languages": list(config.languages),
+        "topics": {name: topic_document(t) for name, t in config.topics.items()},
+    }
 
 
 def apply_document(base: RoutingConfig, document: object) -> RoutingConfig:
@@ -343,5 +367,15 @@ def apply_document(base: RoutingConfig, document: object) -> RoutingConfig:
     return parse_config(document, base)
 
 
-__all__ = ["DOCUMENT_KEYS", "RelaxStep", "RoutingConfig", "TopicConfig", "apply_document",
-           "default_config", "load_config", "parse_config", "to_document", "topic_document"]
+__all__ = [
+    "DOCUMENT_KEYS",
+    "RelaxStep",
+    "RoutingConfig",
+    "TopicConfig",
+    "apply_document",
+    "default_config",
+    "load_config",
+    "parse_config",
+    "to_document",
+    "topic_document",
+]

@@ -21,8 +21,9 @@ from fractions import Fraction
 HANDLE_TIMES_KEPT = 50
 
 
-def estimate_wait(position: int, handle_times_ms: Sequence[int], capacity: int,
-                  default_handle_ms: int) -> int | None:
+def estimate_wait(
+    position: int, handle_times_ms: Sequence[int], capacity: int, default_handle_ms: int
+) -> int | None:
     """eta_s for ``position`` given recent handle times (ms, newest first) and capacity C."""
     if capacity <= 0:
         return None

@@ -102,5 +102,13 @@ class QueueEntry:
     state: str
 
 
-__all__ = ["AgentState", "AgentStatus", "Assignment", "ConversationRequest", "Offer",
-           "QueueEntry", "RouteResult", "TickResult"]
+__all__ = [
+    "AgentState",
+    "AgentStatus",
+    "Assignment",
+    "ConversationRequest",
+    "Offer",
+    "QueueEntry",
+    "RouteResult",
+    "TickResult",
+]

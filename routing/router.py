@@ -50,8 +50,9 @@ class Router:
     are bound to it (``set_status``) and go offline if it stops calling ``heartbeat``.
     """
 
-    def __init__(self, redis: aioredis.Redis, config: RoutingConfig, *, node_id: str,
-                 prefix: str = "{cs}") -> None:
+    def __init__(
+        self, redis: aioredis.Redis, config: RoutingConfig, *, node_id: str, prefix: str = "{cs}"
+    ) -> None:
         self._calls = Calls(config, node_id, prefix)
         self.redis = redis
         self.config = config
@@ -89,8 +90,9 @@ class Router:
         """This hub node is alive; call it every few seconds (well within heartbeat_timeout_s)."""
         await self._exec(self._calls.heartbeat(now))
 
-    async def upsert_agent(self, agent_id: str, skills: dict[str, int], capacity: int,
-                           now: float) -> list[Offer]:
+    async def upsert_agent(
+        self, agent_id: str, skills: dict[str, int], capacity: int, now: float
+    ) -> list[Offer]:
         """Create an agent (offline) or replace its skills and capacity, keeping status and
         load. If it is online, widened skills or more capacity may produce offers."""
         return await self._exec(self._calls.upsert_agent(agent_id, skills, capacity, now))
@@ -129,15 +131,20 @@ class Router:
         """The visitor left while queued or offered: leave the queue, withdraw any offer."""
         return await self._exec(self._calls.cancel(conversation_id, now))
 
-    async def transfer(self, conversation_id: str, now: float, *, to_agent: str | None = None,
-                       to_topic: str | None = None) -> RouteResult:
+    async def transfer(
+        self,
+        conversation_id: str,
+        now: float,
+        *,
+        to_agent: str | None = None,
+        to_topic: str | None = None,
+    ) -> RouteResult:
         """Release the current holder and either offer the conversation to ``to_agent``
         (online with room, else AgentUnavailable; skills not required) or queue it again —
         under ``to_topic`` if given — keeping its arrival time. The previous holder is avoided."""
         return await self._exec(self._calls.transfer(conversation_id, now, to_agent, to_topic))
 
-    async def restore_assignment(self, req: ConversationRequest, agent_id: str,
-                                 now: float) -> None:
+    async def restore_assignment(self, req: ConversationRequest, agent_id: str, now: float) -> None:
         """After Redis lost its data: put an active chat back on its agent (load + 1, even
         beyond capacity) without routing."""
         await self._exec(self._calls.restore_assignment(req, agent_id, now))
@@ -159,8 +166,9 @@ class Router:
         Every hub process calls this when it learns of the edit; until then it routes with the
         configuration it had, so for about one tick two configurations may be in force."""
         calls = Calls(config, self.node_id, self.prefix)
-        call = calls._call("reconfigure", now, [calls.k("waiting"), calls.k("due")], [],
-                           offers_from)
+        call = calls._call(
+            "reconfigure", now, [calls.k("waiting"), calls.k("due")], [], offers_from
+        )
         self._calls = calls
         self.config = config
         await self._store_config()
@@ -170,16 +178,16 @@ class Router:
 
     async def position(self, conversation_id: str, now: float) -> tuple[int | None, int | None]:
         """(position, eta_s) of a waiting conversation; (None, None) if it is not waiting."""
-        state, pos, eta = await self.redis.hmget(self._k("conv", conversation_id),
-                                                 ["state", "pos", "eta"])
+        state, pos, eta = await self.redis.hmget(
+            self._k("conv", conversation_id), ["state", "pos", "eta"]
+        )
         if state is None or text(state) != "waiting" or not pos:
             return None, None
         return int(text(pos)), (int(text(eta)) if eta else None)
 
     async def conversation_agent(self, conversation_id: str) -> str | None:
         """The agent holding the conversation (accepted), or None."""
-        state, agent = await self.redis.hmget(self._k("conv", conversation_id),
-                                              ["state", "agent"])
+        state, agent = await self.redis.hmget(self._k("conv", conversation_id), ["state", "agent"])
         if state is None or text(state) != "active" or not agent:
             return None
         return text(agent)
@@ -189,11 +197,11 @@ class Router:
         rows = await self.redis.lrange(self._k("explain", conversation_id), 0, -1)
         return [explanation_from(r) for r in rows]
 
-    async def snapshot(self, now: float = 0.0, *, agent_id: str | None = None,
-                       agents_only: bool = False) -> dict[str, Any]:
+    async def snapshot(
+        self, now: float = 0.0, *, agent_id: str | None = None, agents_only: bool = False
+    ) -> dict[str, Any]:
         """One consistent picture of the routing state (read-only script), as plain data."""
-        data: dict[str, Any] = await self._exec(
-            self._calls.snapshot(now, agent_id, agents_only))
+        data: dict[str, Any] = await self._exec(self._calls.snapshot(now, agent_id, agents_only))
         data["agents"] = as_list(data.get("agents"))
         for a in data["agents"]:
             a["active"] = sorted(as_list(a.get("active")))
@@ -208,8 +216,9 @@ class Router:
             data["waiting"] = as_list(data.get("waiting"))
             data["free"] = sorted(as_list(data.get("free")))
             data["queues"] = {t: as_list(v) for t, v in (data.get("queues") or {}).items()}
-            data["handle_times"] = {t: [int(x) for x in as_list(v)]
-                                    for t, v in (data.get("handle_times") or {}).items()}
+            data["handle_times"] = {
+                t: [int(x) for x in as_list(v)] for t, v in (data.get("handle_times") or {}).items()
+            }
             for name in ("nodes", "orphans", "stats"):
                 flat = as_list(data.get(name))
                 data[name] = {flat[i]: float(flat[i + 1]) for i in range(0, len(flat), 2)}
@@ -217,11 +226,17 @@ class Router:
 
     @staticmethod
     def _agent_state(a: dict[str, Any]) -> AgentState:
-        return AgentState(agent_id=a["agent_id"], status=a["status"], capacity=a["capacity"],
-                          load=a["load"], active=list(a["active"]),
-                          reserved=sorted(o["conversation_id"] for o in a["offers"]),
-                          node=a.get("node"), skills=dict(a["skills"]),
-                          idle_since=a["idle_since"] / 1000)
+        return AgentState(
+            agent_id=a["agent_id"],
+            status=a["status"],
+            capacity=a["capacity"],
+            load=a["load"],
+            active=list(a["active"]),
+            reserved=sorted(o["conversation_id"] for o in a["offers"]),
+            node=a.get("node"),
+            skills=dict(a["skills"]),
+            idle_since=a["idle_since"] / 1000,
+        )
 
     async def agents(self) -> list[AgentState]:
         snap = await self.snapshot(agents_only=True)
@@ -241,10 +256,18 @@ class Router:
                 c = convs.get(o["conversation_id"])
                 if c is None:
                     continue
-                out.append(Offer(offer_id=o["offer_id"], conversation_id=c["conversation_id"],
-                                 agent_id=agent_id, deadline=o["deadline"] / 1000,
-                                 topic=c["topic"], language=c["language"],
-                                 arrived_at=c["arrived_at"] / 1000, meta=c["meta"]))
+                out.append(
+                    Offer(
+                        offer_id=o["offer_id"],
+                        conversation_id=c["conversation_id"],
+                        agent_id=agent_id,
+                        deadline=o["deadline"] / 1000,
+                        topic=c["topic"],
+                        language=c["language"],
+                        arrived_at=c["arrived_at"] / 1000,
+                        meta=c["meta"],
+                    )
+                )
         return sorted(out, key=lambda o: (o.deadline, o.offer_id))
 
     async def queue(self, now: float) -> list[QueueEntry]:
@@ -256,10 +279,18 @@ class Router:
             c = convs.get(cid)
             if c is None:
                 continue
-            out.append(QueueEntry(conversation_id=cid, topic=c["topic"], language=c["language"],
-                                  priority=c["priority"], arrived_at=c["arrived_at"] / 1000,
-                                  position=c.get("position") or 0, eta_s=c.get("eta_s"),
-                                  state=c["state"]))
+            out.append(
+                QueueEntry(
+                    conversation_id=cid,
+                    topic=c["topic"],
+                    language=c["language"],
+                    priority=c["priority"],
+                    arrived_at=c["arrived_at"] / 1000,
+                    position=c.get("position") or 0,
+                    eta_s=c.get("eta_s"),
+                    state=c["state"],
+                )
+            )
         return out
 
     async def stats(self, now: float) -> dict[str, Any]:
@@ -276,8 +307,9 @@ class Router:
             ht = snap["handle_times"].get(name, [])
             topics[name] = {
                 "waiting": len(waiting),
-                "longest_wait_s": max(((now_ms - c["arrived_at"]) / 1000 for c in waiting),
-                                      default=0.0),
+                "longest_wait_s": max(
+                    ((now_ms - c["arrived_at"]) / 1000 for c in waiting), default=0.0
+                ),
                 "agents_online": len(staff),
                 "capacity": sum(a["capacity"] for a in staff),
                 "load": sum(a["load"] for a in staff),
@@ -322,8 +354,9 @@ class Batch:
         self._calls.append(self._router._calls.heartbeat(now))
         return self
 
-    def upsert_agent(self, agent_id: str, skills: dict[str, int], capacity: int,
-                     now: float) -> Batch:
+    def upsert_agent(
+        self, agent_id: str, skills: dict[str, int], capacity: int, now: float
+    ) -> Batch:
         self._calls.append(self._router._calls.upsert_agent(agent_id, skills, capacity, now))
         return self
 
@@ -380,8 +413,11 @@ class Batch:
         for _ in range(2):
             # Calls refused before running (script cache flushed, configuration lost) did
             # nothing: repair and send just those again.
-            retry = [i for i, raw in enumerate(raws)
-                     if isinstance(raw, NoScriptError) or missing_config(raw)]
+            retry = [
+                i
+                for i, raw in enumerate(raws)
+                if isinstance(raw, NoScriptError) or missing_config(raw)
+            ]
             if not retry:
                 break
             if any(missing_config(raws[i]) for i in retry):

@@ -141,6 +141,8 @@ def _side_by_side(
             pending = next(groups, None)
         else:
             yield parent, []
+
+
 _BODY = itemgetter(5)
 _EVENT_COLUMNS = (
     "e.conversation_id, e.seq, e.ts, e.kind, e.actor_role, e.actor_id, e.actor_name,"

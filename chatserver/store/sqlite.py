@@ -134,9 +134,7 @@ class SQLiteStore:
         await reader.execute("PRAGMA query_only = ON")
         self._writer, self._reader = writer, reader
         self._turnstile = open_turnstile(self.path)
-        group = self._group = GroupCommitWriter(
-            writer, batches, self.max_batch, self._turnstile
-        )
+        group = self._group = GroupCommitWriter(writer, batches, self.max_batch, self._turnstile)
         if checkpoints is not None and self.checkpoint_interval:
             self._checkpointer = Checkpointer(
                 checkpoints,

@@ -97,7 +97,10 @@ CORPUS: list[tuple[str, str]] = [
     ("mixed 0176 １２３４５６７８", "mixed [PHONE]"),
     ("from ١٩٢.١٦٨.١.٢٠ and ２５５.２５５.２５５.０", "from [IP] and [IP]"),
     ("order #٥٥٥١٢٣٤٥٦٧ on ٢٠٢٦-٠٥-٠١", "order #٥٥٥١٢٣٤٥٦٧ on ٢٠٢٦-٠٥-٠١"),
-    ("bad ٩٩٩.١.١.١, version ٢.٣.١٤, ticket #٤٨٢١٣", "bad ٩٩٩.١.١.١, version ٢.٣.١٤, ticket #٤٨٢١٣"),
+    (
+        "bad ٩٩٩.١.١.١, version ٢.٣.١٤, ticket #٤٨٢١٣",
+        "bad ٩٩٩.١.١.١, version ٢.٣.١٤, ticket #٤٨٢١٣",
+    ),
     ("date ٠١.٠٥.٢٠٢٦ and ٠١٢ ٣٤", "date ٠١.٠٥.٢٠٢٦ and ٠١٢ ٣٤"),
 ]
 
@@ -174,7 +177,11 @@ def test_known_names_and_emails_become_the_pseudonym_and_a_placeholder() -> None
         (["Işık"], "IŞIK, ışık, işik, ISIK", "P, P, P, ISIK"),
         (["İlker"], "Straße, ﬁne: İlker.", "Straße, ﬁne: P."),  # text folds longer
         # German: "ß", "ẞ" and "ss" fold alike, so the usual upper case "SS" matches.
-        (["Jörg Weiß"], "Herr WEISS, Herr Weiß, Herr WEIẞ, Herr weiss", "Herr P, Herr P, Herr P, Herr P"),
+        (
+            ["Jörg Weiß"],
+            "Herr WEISS, Herr Weiß, Herr WEIẞ, Herr weiss",
+            "Herr P, Herr P, Herr P, Herr P",
+        ),
         (["Jörg Weiss"], "weiß; Weißmann", "P; Weißmann"),
         (["Straßer"], "STRASSER und straßer.", "P und P."),
         # Greek: final sigma, and the upper case.
@@ -257,8 +264,7 @@ def test_finding_names_matches_the_definition() -> None:
     alphabet = [*letters, " ", "_", "-", ".", "'"]
     for _ in range(4000):
         names = [
-            "".join(rng.choice([*letters, " "]) for _ in range(rng.randint(1, 6)))
-            for _ in range(2)
+            "".join(rng.choice([*letters, " "]) for _ in range(rng.randint(1, 6))) for _ in range(2)
         ]
         known = KnownPII("<P>", names, [])
         # The names themselves, in other cases, among the letters.
@@ -375,7 +381,14 @@ def test_the_batch_path_on_random_conversations() -> None:
 
 
 # Each script's digits, and the ASCII text they stand for.
-_SCRIPTS = ["٠١٢٣٤٥٦٧٨٩", "۰۱۲۳۴۵۶۷۸۹", "०१२३४५६७८९", "০১২৩৪৫৬৭৮৯", "０１２３４５６７８９", "๐๑๒๓๔๕๖๗๘๙"]
+_SCRIPTS = [
+    "٠١٢٣٤٥٦٧٨٩",
+    "۰۱۲۳۴۵۶۷۸۹",
+    "०१२३४५६७८९",
+    "০১২৩৪৫৬৭৮৯",
+    "０１２３４５６７８９",
+    "๐๑๒๓๔๕๖๗๘๙",
+]
 
 
 def test_numbers_in_other_scripts_are_redacted_as_in_ascii() -> None:

@@ -20,8 +20,9 @@ from routing import (
 from routing.config import parse_config
 
 
-async def _work(url: str, config: dict[str, Any], index: int, seconds: float,
-                counts: dict[str, int]) -> None:
+async def _work(
+    url: str, config: dict[str, Any], index: int, seconds: float, counts: dict[str, int]
+) -> None:
     rng = random.Random(index)
     client = aioredis.Redis.from_url(url)
     router = Router(client, parse_config(config), node_id=f"node{index}")
@@ -29,8 +30,11 @@ async def _work(url: str, config: dict[str, Any], index: int, seconds: float,
     try:
         await router.heartbeat(time.time())
         for agent in agents:
-            skills = {"general": rng.randint(1, 5), "billing": rng.randint(1, 5),
-                      rng.choice(["en", "es"]): rng.randint(1, 5)}
+            skills = {
+                "general": rng.randint(1, 5),
+                "billing": rng.randint(1, 5),
+                rng.choice(["en", "es"]): rng.randint(1, 5),
+            }
             await router.upsert_agent(agent, skills, rng.randint(1, 3), time.time())
             await router.set_status(agent, "online", time.time())
         active: list[str] = []
@@ -41,8 +45,12 @@ async def _work(url: str, config: dict[str, Any], index: int, seconds: float,
             roll = rng.random()
             if roll < 0.35:
                 n += 1
-                req = ConversationRequest(f"w{index}-{n}", rng.choice(["general", "billing"]),
-                                          rng.choice(["en", "es"]), rng.randint(0, 2))
+                req = ConversationRequest(
+                    f"w{index}-{n}",
+                    rng.choice(["general", "billing"]),
+                    rng.choice(["en", "es"]),
+                    rng.randint(0, 2),
+                )
                 await router.request(req, now)
                 counts["requests"] += 1
             elif roll < 0.65:
@@ -77,8 +85,7 @@ async def _work(url: str, config: dict[str, Any], index: int, seconds: float,
         await client.aclose()
 
 
-def work(url: str, config: dict[str, Any], index: int, seconds: float,
-         results: Any) -> None:
+def work(url: str, config: dict[str, Any], index: int, seconds: float, results: Any) -> None:
     """Process entry point (spawn): run, then report counts through the queue."""
     counts = dict.fromkeys(["requests", "accepted", "declined", "released", "lost_races"], 0)
     try:

@@ -100,8 +100,9 @@ async def events(redis: aioredis.Redis, router: Router) -> AsyncIterator[EventLo
         await log.close()
 
 
-async def online(router: Router, agent_id: str, skills: dict[str, int], capacity: int,
-                 now: float) -> None:
+async def online(
+    router: Router, agent_id: str, skills: dict[str, int], capacity: int, now: float
+) -> None:
     await router.upsert_agent(agent_id, skills, capacity, now)
     await router.set_status(agent_id, "online", now)
 

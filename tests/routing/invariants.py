@@ -44,8 +44,13 @@ def cooling(c: dict[str, Any], agent_id: str, now_ms: int) -> bool:
     return bool(entry) and bool(entry[0] > now_ms)
 
 
-def eligible_ignoring_room(config: RoutingConfig, agents: dict[str, dict[str, Any]],
-                           a: dict[str, Any], c: dict[str, Any], now_ms: int) -> bool:
+def eligible_ignoring_room(
+    config: RoutingConfig,
+    agents: dict[str, dict[str, Any]],
+    a: dict[str, Any],
+    c: dict[str, Any],
+    now_ms: int,
+) -> bool:
     """Rule 1 without the capacity test, plus the preferred-agent window and the cooldown."""
     _, tl, ll = _levels(config, c, now_ms)
     if not qualified(a, c, tl, ll):
@@ -56,8 +61,10 @@ def eligible_ignoring_room(config: RoutingConfig, agents: dict[str, dict[str, An
         if p is not None and qualified(p, c, tl, ll) and not cooling(c, pref, now_ms):
             return bool(a["agent_id"] == pref)
     if cooling(c, a["agent_id"], now_ms):
-        others = any(qualified(b, c, tl, ll) and not cooling(c, b["agent_id"], now_ms)
-                     for b in agents.values())
+        others = any(
+            qualified(b, c, tl, ll) and not cooling(c, b["agent_id"], now_ms)
+            for b in agents.values()
+        )
         if others:
             return False
     return True
@@ -92,8 +99,11 @@ class Checker:
         out: list[str] = []
         agents = {a["agent_id"]: a for a in snap["agents"]}
         convs = {c["conversation_id"]: c for c in snap["conversations"]}
-        offers = {o["offer_id"]: (a["agent_id"], o["conversation_id"])
-                  for a in snap["agents"] for o in a["offers"]}
+        offers = {
+            o["offer_id"]: (a["agent_id"], o["conversation_id"])
+            for a in snap["agents"]
+            for o in a["offers"]
+        }
         fresh = {oid: v for oid, v in offers.items() if oid not in self.prev_offers}
 
         # Capacity and load bookkeeping.
@@ -105,10 +115,13 @@ class Checker:
                 got_new = any(ag == a["agent_id"] for ag, _ in fresh.values())
                 grew = a["load"] > self.prev_load.get(a["agent_id"], 0)
                 if got_new or grew or not new_offers:
-                    out.append(f"agent {a['agent_id']}: over capacity {a['load']}/"
-                               f"{a['capacity']} after a new offer")
-        free = sorted(a["agent_id"] for a in agents.values()
-                      if a["status"] == "online" and has_room(a))
+                    out.append(
+                        f"agent {a['agent_id']}: over capacity {a['load']}/"
+                        f"{a['capacity']} after a new offer"
+                    )
+        free = sorted(
+            a["agent_id"] for a in agents.values() if a["status"] == "online" and has_room(a)
+        )
         if free != snap["free"]:
             out.append(f"free set {snap['free']} != online agents with room {free}")
 
@@ -132,8 +145,9 @@ class Checker:
                     out.append(f"waiting {cid} missing from its queues")
             elif state == "offered":
                 if offers.get(c["offer_id"]) != (c["agent_id"], cid):
-                    out.append(f"offered {cid}: offer {c['offer_id']} not reserved on "
-                               f"{c['agent_id']}")
+                    out.append(
+                        f"offered {cid}: offer {c['offer_id']} not reserved on {c['agent_id']}"
+                    )
             elif state == "active":
                 a = agents.get(c["agent_id"])
                 if a is None or cid not in a["active"]:
@@ -152,31 +166,44 @@ class Checker:
                     continue
                 step, tl, ll = _levels(cfg, c, now_ms)
                 if not qualified(a, c, tl, ll):
-                    out.append(f"offer {oid}: {aid} does not meet {cid}'s requirements at "
-                               f"step {step} (topic {tl}, language {ll}), skills {a['skills']}")
+                    out.append(
+                        f"offer {oid}: {aid} does not meet {cid}'s requirements at "
+                        f"step {step} (topic {tl}, language {ll}), skills {a['skills']}"
+                    )
                 elif not eligible_ignoring_room(cfg, agents, a, c, now_ms):
-                    out.append(f"offer {oid}: {aid} is not eligible for {cid} (preferred agent "
-                               f"window or cooldown)")
+                    out.append(
+                        f"offer {oid}: {aid} is not eligible for {cid} (preferred agent "
+                        f"window or cooldown)"
+                    )
                 if len(fresh) == 1:
                     # The only offer of the call: loads were as now, the winner's one less.
                     won = {**a, "load": a["load"] - 1}
                     for b in agents.values():
-                        if b["agent_id"] != aid and has_room(b) \
-                                and eligible_ignoring_room(cfg, agents, b, c, now_ms) \
-                                and rank(b) < rank(won):
-                            out.append(f"offer {oid}: {b['agent_id']} ranks before {aid} "
-                                       f"for {cid} (rule 2)")
+                        if (
+                            b["agent_id"] != aid
+                            and has_room(b)
+                            and eligible_ignoring_room(cfg, agents, b, c, now_ms)
+                            and rank(b) < rank(won)
+                        ):
+                            out.append(
+                                f"offer {oid}: {b['agent_id']} ranks before {aid} "
+                                f"for {cid} (rule 2)"
+                            )
                 for w in waiting:
                     if score(w) < score(c) and eligible_ignoring_room(cfg, agents, a, w, now_ms):
-                        out.append(f"offer {oid}: {aid} got {cid} while {w['conversation_id']} "
-                                   f"(ahead of it) waits and {aid} is eligible for it")
+                        out.append(
+                            f"offer {oid}: {aid} got {cid} while {w['conversation_id']} "
+                            f"(ahead of it) waits and {aid} is eligible for it"
+                        )
 
         # No eligible agent with room while a conversation it could take waits.
         for c in waiting:
             for a in agents.values():
                 if has_room(a) and eligible_ignoring_room(cfg, agents, a, c, now_ms):
-                    out.append(f"{c['conversation_id']} waits while {a['agent_id']} "
-                               f"({a['load']}/{a['capacity']}) is eligible for it")
+                    out.append(
+                        f"{c['conversation_id']} waits while {a['agent_id']} "
+                        f"({a['load']}/{a['capacity']}) is eligible for it"
+                    )
 
         # Positions and wait estimates.
         for topic, ids in snap["queues"].items():
@@ -186,11 +213,17 @@ class Checker:
                 if c is None:
                     out.append(f"queue {topic} lists unknown {cid}")
                     continue
-                cap = sum(a["capacity"] for a in agents.values()
-                          if qualified(a, {**c, "avoid": []}, tcfg.topic_level,
-                                       tcfg.language_level))
-                eta = estimate_wait(i, snap["handle_times"].get(topic, []), cap,
-                                    round(cfg.handle_time_default_s * 1000))
+                cap = sum(
+                    a["capacity"]
+                    for a in agents.values()
+                    if qualified(a, {**c, "avoid": []}, tcfg.topic_level, tcfg.language_level)
+                )
+                eta = estimate_wait(
+                    i,
+                    snap["handle_times"].get(topic, []),
+                    cap,
+                    round(cfg.handle_time_default_s * 1000),
+                )
                 if (c["position"], c["eta_s"]) != (i, eta):
                     out.append(f"{cid}: position/eta {c['position']}/{c['eta_s']} != {i}/{eta}")
 

@@ -19,7 +19,9 @@ from tests.routing.conftest import T0, EventLog, online, tick
 from tests.support.redis_server import RedisServer
 
 
-def req(cid: str, topic: str = "general", language: str = "en", **kw: object) -> ConversationRequest:
+def req(
+    cid: str, topic: str = "general", language: str = "en", **kw: object
+) -> ConversationRequest:
     return ConversationRequest(cid, topic, language, **kw)  # type: ignore[arg-type]
 
 
@@ -39,9 +41,13 @@ async def test_transfer_to_a_named_agent(router: Router, events: EventLog) -> No
     assert (result.offer.agent_id, result.offer.arrived_at) == ("expert", T0)
     assert (await router.pending_offers("a"))[0].conversation_id == "c2"  # a was freed
     evs = await events.drain()
-    assert events.of("requeued", evs)[0] == {"type": "requeued", "conversation_id": "c1",
-                                             "agent_id": "a", "reason": "transfer",
-                                             "ts": T0 + 2}
+    assert events.of("requeued", evs)[0] == {
+        "type": "requeued",
+        "conversation_id": "c1",
+        "agent_id": "a",
+        "reason": "transfer",
+        "ts": T0 + 2,
+    }
     assert (await router.explain("c1"))[-1]["kind"] == "transfer"
     # Declined: c1 waits — a (the previous holder) is avoided, nobody else has the skills.
     assert await router.decline(result.offer.offer_id, "expert", T0 + 3) == []
@@ -80,8 +86,7 @@ async def test_transfer_to_a_topic_keeps_arrival_and_avoids_the_holder(router: R
     record = (await router.explain("c1"))[-1]
     assert {c["agent_id"]: c["excluded"] for c in record["candidates"]}["a"] == "avoided"
     offers = (await tick(router, T0 + 120)).offers  # 120 s since the original arrival
-    assert [(o.conversation_id, o.agent_id, o.topic) for o in offers] == [
-        ("c1", "b", "billing")]
+    assert [(o.conversation_id, o.agent_id, o.topic) for o in offers] == [("c1", "b", "billing")]
 
 
 async def test_transfer_back_to_the_queue(router: Router) -> None:
@@ -93,8 +98,9 @@ async def test_transfer_back_to_the_queue(router: Router) -> None:
     assert result.offer.agent_id == "b" and result.agents_online == 2
 
 
-async def test_restore_assignment_after_redis_lost_its_data(router: Router,
-                                                            redis: aioredis.Redis) -> None:
+async def test_restore_assignment_after_redis_lost_its_data(
+    router: Router, redis: aioredis.Redis
+) -> None:
     await online(router, "a", {"general": 1, "en": 1}, 1, T0)
     await held(router, "c1", "a", T0)
     await redis.flushall()  # Redis lost everything
@@ -133,7 +139,8 @@ async def test_cancel_while_waiting_or_offered(router: Router, events: EventLog)
     evs = await events.drain()
     assert [e["conversation_id"] for e in events.of("dequeued", evs)] == ["c2", "c3"]
     assert [(e["conversation_id"], e["reason"]) for e in events.of("offer_withdrawn", evs)] == [
-        ("c1", "cancelled")]
+        ("c1", "cancelled")
+    ]
     with pytest.raises(UnknownConversation):
         await router.cancel("c1", T0 + 5)
     with pytest.raises(UnknownConversation):
@@ -181,7 +188,11 @@ async def test_upsert_keeps_status_and_load(router: Router) -> None:
     state = await router.agent("a")
     assert state is not None
     assert (state.status, state.load, state.skills, state.node) == (
-        "online", 1, {"general": 3, "es": 2}, "n1")
+        "online",
+        1,
+        {"general": 3, "es": 2},
+        "n1",
+    )
     assert await router.agent("nobody") is None
     assert [a.agent_id for a in await router.agents()] == ["a"]
 
@@ -205,20 +216,32 @@ async def test_stats(router: Router) -> None:
     await router.release("c1", T0 + 40)
     await router.request(req("w1", "billing"), T0 + 50)
     stats = await router.stats(T0 + 60)
-    assert stats["topics"]["general"] == {"waiting": 0, "longest_wait_s": 0.0,
-                                          "agents_online": 1, "capacity": 2, "load": 0,
-                                          "handle_time_s": 40.0}
+    assert stats["topics"]["general"] == {
+        "waiting": 0,
+        "longest_wait_s": 0.0,
+        "agents_online": 1,
+        "capacity": 2,
+        "load": 0,
+        "handle_time_s": 40.0,
+    }
     assert stats["topics"]["billing"]["waiting"] == 1
     assert stats["topics"]["billing"]["longest_wait_s"] == 10.0
     assert stats["topics"]["billing"]["agents_online"] == 0
-    assert stats["totals"] == {"waiting": 1, "offered": 0, "active": 0, "longest_wait_s": 10.0,
-                               "agents_online": 1, "agents_away": 1, "capacity": 2, "load": 0}
+    assert stats["totals"] == {
+        "waiting": 1,
+        "offered": 0,
+        "active": 0,
+        "longest_wait_s": 10.0,
+        "agents_online": 1,
+        "agents_away": 1,
+        "capacity": 2,
+        "load": 0,
+    }
     assert stats["counters"]["accepted"] == 1 and stats["counters"]["released"] == 1
     assert stats["nodes"] == {"n1": 60.0}
 
 
-async def test_prefixes_isolate_deployments(redis: aioredis.Redis,
-                                            config: RoutingConfig) -> None:
+async def test_prefixes_isolate_deployments(redis: aioredis.Redis, config: RoutingConfig) -> None:
     one = Router(redis, config, node_id="n1", prefix="{one}")
     two = Router(redis, config, node_id="n1", prefix="{two}")
     await online(one, "a", {"general": 1, "en": 1}, 1, T0)
@@ -253,8 +276,9 @@ async def test_batch_sends_independent_calls_in_one_round_trip(router: Router) -
     assert released[1].expired == [] and await router.batch().execute() == []
 
 
-async def test_works_with_a_decoding_client(redis_server: RedisServer,
-                                            config: RoutingConfig) -> None:
+async def test_works_with_a_decoding_client(
+    redis_server: RedisServer, config: RoutingConfig
+) -> None:
     client = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
     try:
         await client.flushall()

@@ -41,9 +41,10 @@ async def test_processes_route_concurrently(redis_server: RedisServer) -> None:
     checker = Checker(config)
     ctx = multiprocessing.get_context("spawn")
     results = ctx.Queue()
-    procs = [ctx.Process(target=_worker.work,
-                         args=(redis_server.url, CONFIG, i, SECONDS, results))
-             for i in range(PROCESSES)]
+    procs = [
+        ctx.Process(target=_worker.work, args=(redis_server.url, CONFIG, i, SECONDS, results))
+        for i in range(PROCESSES)
+    ]
     for p in procs:
         p.start()
     samples = 0

@@ -6,7 +6,9 @@ from routing import ConversationRequest, Router
 from tests.routing.conftest import T0, online
 
 
-def req(cid: str, topic: str = "billing", language: str = "en", **kw: object) -> ConversationRequest:
+def req(
+    cid: str, topic: str = "billing", language: str = "en", **kw: object
+) -> ConversationRequest:
     return ConversationRequest(cid, topic, language, **kw)  # type: ignore[arg-type]
 
 
@@ -34,8 +36,15 @@ async def test_rule1_only_an_eligible_agent_is_offered(router: Router) -> None:
     assert cands["lowlevel"]["excluded"] == "level en 1 < 2"
     assert cands["full"]["excluded"] == "full 1/1"
     assert cands["avoided"]["excluded"] == "avoided"
-    assert cands["ok"] == {"agent_id": "ok", "load": 0, "capacity": 3, "ratio": 0,
-                           "idle_s": 1, "eligible": True, "excluded": None}
+    assert cands["ok"] == {
+        "agent_id": "ok",
+        "load": 0,
+        "capacity": 3,
+        "ratio": 0,
+        "idle_s": 1,
+        "eligible": True,
+        "excluded": None,
+    }
     assert records[-1]["required"] == {"billing": 2, "en": 2}
 
 

@@ -9,8 +9,18 @@ from tests.routing.conftest import T0, EventLog, online, tick
 from tests.support.redis_server import RedisServer
 
 FIELDS = {
-    "offered": {"offer_id", "conversation_id", "agent_id", "node", "deadline", "expires_in_s",
-                "topic", "language", "arrived_at", "meta"},
+    "offered": {
+        "offer_id",
+        "conversation_id",
+        "agent_id",
+        "node",
+        "deadline",
+        "expires_in_s",
+        "topic",
+        "language",
+        "arrived_at",
+        "meta",
+    },
     "offer_withdrawn": {"offer_id", "conversation_id", "agent_id", "node", "reason"},
     "assigned": {"conversation_id", "agent_id", "offer_id"},
     "queue": {"conversation_id", "position", "eta_s"},
@@ -37,19 +47,47 @@ async def test_rule9_every_decision_is_explained(router: Router) -> None:
     assert [r["kind"] for r in records] == ["queued", "offer", "accepted", "released"]
     queued, offer = records[0], records[1]
     assert queued == {
-        "ts": T0 + 3, "kind": "queued", "step": 0, "required": {"billing": 2, "en": 2},
-        "winner": None, "candidates_total": 3,
+        "ts": T0 + 3,
+        "kind": "queued",
+        "step": 0,
+        "required": {"billing": 2, "en": 2},
+        "winner": None,
+        "candidates_total": 3,
         "candidates": [
-            {"agent_id": "en1", "load": 0, "capacity": 1, "ratio": 0, "idle_s": 2,
-             "eligible": False, "excluded": "level en 1 < 2"},
-            {"agent_id": "en2", "load": 1, "capacity": 1, "ratio": 1, "idle_s": 3,
-             "eligible": False, "excluded": "full 1/1"},
-            {"agent_id": "off", "load": 0, "capacity": 2, "ratio": 0, "idle_s": 3,
-             "eligible": False, "excluded": "status offline"},
+            {
+                "agent_id": "en1",
+                "load": 0,
+                "capacity": 1,
+                "ratio": 0,
+                "idle_s": 2,
+                "eligible": False,
+                "excluded": "level en 1 < 2",
+            },
+            {
+                "agent_id": "en2",
+                "load": 1,
+                "capacity": 1,
+                "ratio": 1,
+                "idle_s": 3,
+                "eligible": False,
+                "excluded": "full 1/1",
+            },
+            {
+                "agent_id": "off",
+                "load": 0,
+                "capacity": 2,
+                "ratio": 0,
+                "idle_s": 3,
+                "eligible": False,
+                "excluded": "status offline",
+            },
         ],
     }
     assert (offer["step"], offer["required"], offer["winner"]) == (
-        1, {"billing": 2, "en": 1}, "en1")
+        1,
+        {"billing": 2, "en": 1},
+        "en1",
+    )
     assert [c["eligible"] for c in offer["candidates"]] == [True, False, False]
     assert assignment.explanation == offer
     assert records[3]["handle_s"] == 36
@@ -67,8 +105,7 @@ async def test_rule9_only_the_last_20_records_are_kept(router: Router) -> None:
     assert await router.explain("never-seen") == []
 
 
-async def test_rule10_events_carry_the_documented_fields(router: Router,
-                                                         events: EventLog) -> None:
+async def test_rule10_events_carry_the_documented_fields(router: Router, events: EventLog) -> None:
     await online(router, "a", {"general": 1, "en": 1}, 1, T0)
     first = (await router.request(ConversationRequest("c1", "general", "en"), T0 + 1)).offer
     assert first is not None
@@ -87,12 +124,14 @@ async def test_rule10_events_carry_the_documented_fields(router: Router,
     assert seen == set(FIELDS)
     for e in evs:
         assert set(e) == FIELDS[e["type"]] | {"type", "ts"} | (
-            {"reason"} if e["type"] == "presence" and "reason" in e else set()), e
+            {"reason"} if e["type"] == "presence" and "reason" in e else set()
+        ), e
         assert isinstance(e["ts"], int | float)
 
 
-async def test_rule10_any_subscriber_receives_the_events(router: Router, events: EventLog,
-                                                         redis_server: RedisServer) -> None:
+async def test_rule10_any_subscriber_receives_the_events(
+    router: Router, events: EventLog, redis_server: RedisServer
+) -> None:
     other = aioredis.Redis.from_url(redis_server.url)  # e.g. another hub process
     log = EventLog(other, router.events_channel)
     await log.start()

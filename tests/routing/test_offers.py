@@ -23,8 +23,7 @@ def req(cid: str, topic: str = "general", language: str = "en") -> ConversationR
     return ConversationRequest(cid, topic, language, meta={"visitor": "Ann", "preview": "hi"})
 
 
-async def test_rule4_offer_reserves_and_accept_activates(router: Router,
-                                                         events: EventLog) -> None:
+async def test_rule4_offer_reserves_and_accept_activates(router: Router, events: EventLog) -> None:
     await online(router, "a", {"general": 1, "en": 1}, 2, T0)
     result = await router.request(req("c1"), T0 + 1)
     offer = result.offer
@@ -47,9 +46,15 @@ async def test_rule4_offer_reserves_and_accept_activates(router: Router,
     offered = events.of("offered", evs)[0]
     assert offered["deadline"] == T0 + 31 and offered["expires_in_s"] == 30
     assert offered["node"] == "n1" and offered["meta"] == {"visitor": "Ann", "preview": "hi"}
-    assert events.of("assigned", evs) == [{"type": "assigned", "conversation_id": "c1",
-                                           "agent_id": "a", "offer_id": offer.offer_id,
-                                           "ts": T0 + 5}]
+    assert events.of("assigned", evs) == [
+        {
+            "type": "assigned",
+            "conversation_id": "c1",
+            "agent_id": "a",
+            "offer_id": offer.offer_id,
+            "ts": T0 + 5,
+        }
+    ]
 
 
 async def test_rule4_timeout_is_configurable(redis: aioredis.Redis) -> None:
@@ -68,9 +73,17 @@ async def test_rule4_decline_reroutes_to_another_agent(router: Router, events: E
     assert [(o.conversation_id, o.agent_id) for o in offers] == [("c1", "b")]
     evs = await events.drain()
     withdrawn = events.of("offer_withdrawn", evs)
-    assert withdrawn == [{"type": "offer_withdrawn", "offer_id": first.offer_id,
-                          "conversation_id": "c1", "agent_id": "a", "node": "n1",
-                          "reason": "declined", "ts": T0 + 3}]
+    assert withdrawn == [
+        {
+            "type": "offer_withdrawn",
+            "offer_id": first.offer_id,
+            "conversation_id": "c1",
+            "agent_id": "a",
+            "node": "n1",
+            "reason": "declined",
+            "ts": T0 + 3,
+        }
+    ]
     record = (await router.explain("c1"))[-1]
     cand = {c["agent_id"]: c["excluded"] for c in record["candidates"]}
     assert cand["a"] == "declined earlier" and record["winner"] == "b"
@@ -78,8 +91,9 @@ async def test_rule4_decline_reroutes_to_another_agent(router: Router, events: E
         await router.accept(first.offer_id, "a", T0 + 4)
 
 
-async def test_rule4_timeout_reroutes_and_late_accept_fails(router: Router,
-                                                            events: EventLog) -> None:
+async def test_rule4_timeout_reroutes_and_late_accept_fails(
+    router: Router, events: EventLog
+) -> None:
     await online(router, "a", {"general": 1, "en": 1}, 1, T0)
     await online(router, "b", {"general": 1, "en": 1}, 1, T0 + 1)
     first = (await router.request(req("c1"), T0 + 2)).offer
@@ -149,8 +163,9 @@ async def test_rule4_cooldown_waits_for_another_agent_then_ends(router: Router) 
     assert [(o.conversation_id, o.agent_id) for o in result.offers] == [("c1", "b")]
 
 
-async def test_rule4_two_missed_offers_in_a_row_set_the_agent_away(router: Router,
-                                                                   events: EventLog) -> None:
+async def test_rule4_two_missed_offers_in_a_row_set_the_agent_away(
+    router: Router, events: EventLog
+) -> None:
     await online(router, "a", {"general": 1, "en": 1}, 2, T0)
     first = (await router.request(req("c1"), T0)).offer
     assert first is not None
@@ -168,12 +183,19 @@ async def test_rule4_two_missed_offers_in_a_row_set_the_agent_away(router: Route
     assert fourth.conversation_id == "c2"
     assert await router.position("c2", T0 + 92) == (1, None)
     presence = events.of("presence", await events.drain())
-    assert presence[-1] == {"type": "presence", "agent_id": "a", "status": "away", "node": "n1",
-                            "reason": "missed_offers", "ts": T0 + 92}
+    assert presence[-1] == {
+        "type": "presence",
+        "agent_id": "a",
+        "status": "away",
+        "node": "n1",
+        "reason": "missed_offers",
+        "ts": T0 + 92,
+    }
 
 
-async def test_rule4_expiry_is_processed_exactly_once(redis_server: RedisServer,
-                                                      config: RoutingConfig) -> None:
+async def test_rule4_expiry_is_processed_exactly_once(
+    redis_server: RedisServer, config: RoutingConfig
+) -> None:
     clients = [aioredis.Redis.from_url(redis_server.url) for _ in range(4)]
     try:
         await clients[0].flushall()

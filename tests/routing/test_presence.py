@@ -24,7 +24,8 @@ async def two_nodes(redis: aioredis.Redis, config: RoutingConfig) -> tuple[Route
 
 
 async def test_rule7_dead_node_agents_go_offline_and_chats_requeue_after_grace(
-        redis: aioredis.Redis, config: RoutingConfig, router: Router, events: EventLog) -> None:
+    redis: aioredis.Redis, config: RoutingConfig, router: Router, events: EventLog
+) -> None:
     n1, _ = await two_nodes(redis, config)
     active = (await n1.request(req("kept"), T0 + 1)).offer
     assert active is not None and active.agent_id == "b"
@@ -42,7 +43,11 @@ async def test_rule7_dead_node_agents_go_offline_and_chats_requeue_after_grace(
     await n1.accept(dead.offers[0].offer_id, "a", T0 + 16)
     b = await n1.agent("b")
     assert b is not None and (b.status, b.node, b.active, b.reserved) == (
-        "offline", None, ["kept"], [])
+        "offline",
+        None,
+        ["kept"],
+        [],
+    )
     assert await n1.conversation_agent("kept") == "b"  # still b's during the grace period
     new = await n1.request(req("new"), T0 + 20)
     assert new.position == 1
@@ -56,19 +61,33 @@ async def test_rule7_dead_node_agents_go_offline_and_chats_requeue_after_grace(
     assert await n1.position("new", T0 + 45) == (2, 600)
     evs = await events.drain()
     presence = [e for e in events.of("presence", evs) if e["agent_id"] == "b"]
-    assert presence[-1] == {"type": "presence", "agent_id": "b", "status": "offline",
-                            "node": "n2", "reason": "node_dead", "ts": T0 + 15}
+    assert presence[-1] == {
+        "type": "presence",
+        "agent_id": "b",
+        "status": "offline",
+        "node": "n2",
+        "reason": "node_dead",
+        "ts": T0 + 15,
+    }
     withdrawn = events.of("offer_withdrawn", evs)
     assert [(e["conversation_id"], e["reason"]) for e in withdrawn] == [
-        ("pending", "agent_offline")]
-    assert events.of("requeued", evs) == [{"type": "requeued", "conversation_id": "kept",
-                                           "agent_id": "b", "reason": "agent_offline",
-                                           "ts": T0 + 45}]
+        ("pending", "agent_offline")
+    ]
+    assert events.of("requeued", evs) == [
+        {
+            "type": "requeued",
+            "conversation_id": "kept",
+            "agent_id": "b",
+            "reason": "agent_offline",
+            "ts": T0 + 45,
+        }
+    ]
     assert (await n1.stats(T0 + 45))["nodes"] == {"n1": 0}
 
 
-async def test_rule7_agent_reconnecting_elsewhere_keeps_its_chats(redis: aioredis.Redis,
-                                                                  config: RoutingConfig) -> None:
+async def test_rule7_agent_reconnecting_elsewhere_keeps_its_chats(
+    redis: aioredis.Redis, config: RoutingConfig
+) -> None:
     n1, _ = await two_nodes(redis, config)
     offer = (await n1.request(req("kept"), T0 + 1)).offer
     assert offer is not None and offer.agent_id == "b"
@@ -83,7 +102,8 @@ async def test_rule7_agent_reconnecting_elsewhere_keeps_its_chats(redis: aioredi
 
 
 async def test_rule7_agent_moved_before_its_old_node_died_is_unaffected(
-        redis: aioredis.Redis, config: RoutingConfig) -> None:
+    redis: aioredis.Redis, config: RoutingConfig
+) -> None:
     n1, _ = await two_nodes(redis, config)
     await n1.set_status("b", "online", T0 + 1)
     await n1.heartbeat(T0 + 15)

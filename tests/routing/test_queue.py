@@ -7,7 +7,9 @@ from routing.eta import estimate_wait
 from tests.routing.conftest import T0, EventLog, online, tick
 
 
-def req(cid: str, topic: str = "general", language: str = "en", **kw: object) -> ConversationRequest:
+def req(
+    cid: str, topic: str = "general", language: str = "en", **kw: object
+) -> ConversationRequest:
     return ConversationRequest(cid, topic, language, **kw)  # type: ignore[arg-type]
 
 
@@ -29,7 +31,10 @@ async def test_rule3_waiting_order_is_priority_then_arrival(router: Router) -> N
     assert [(await router.position(c, T0 + 3))[0] for c in ("c3", "c1", "c2")] == [1, 2, 3]
     queue = await router.queue(T0 + 3)
     assert [(q.conversation_id, q.priority, q.position) for q in queue] == [
-        ("c3", 2, 1), ("c1", 0, 2), ("c2", 0, 3)]
+        ("c3", 2, 1),
+        ("c1", 0, 2),
+        ("c2", 0, 3),
+    ]
     offers = await router.release("busy", T0 + 10)
     assert [(o.conversation_id, o.agent_id) for o in offers] == [("c3", "a")]
     await router.accept(offers[0].offer_id, "a", T0 + 10)
@@ -109,8 +114,9 @@ async def test_rule3_capacity_frees_when_a_reservation_lapses(router: Router) ->
     assert [(o.conversation_id, o.agent_id) for o in offers] == [("c1", "b")]
 
 
-async def test_rule8_positions_and_estimates_are_published(router: Router,
-                                                           events: EventLog) -> None:
+async def test_rule8_positions_and_estimates_are_published(
+    router: Router, events: EventLog
+) -> None:
     await online(router, "a", {"general": 1, "en": 1}, 2, T0)
     await fill(router, "a", ["x1", "x2"], T0)
     for i, cid in enumerate(["w1", "w2", "w3"], start=1):
@@ -119,28 +125,38 @@ async def test_rule8_positions_and_estimates_are_published(router: Router,
         assert (result.position, result.eta_s) == (i, 150 * i)
     queue_events = events.of("queue", await events.drain())
     assert [(e["conversation_id"], e["position"], e["eta_s"]) for e in queue_events] == [
-        ("w1", 1, 150), ("w2", 2, 300), ("w3", 3, 450)]
+        ("w1", 1, 150),
+        ("w2", 2, 300),
+        ("w3", 3, 450),
+    ]
     # x1 took 60 s: H = 60 → the queue moves and every estimate changes.
     offers = await router.release("x1", T0 + 60)
     assert [o.conversation_id for o in offers] == ["w1"]
     evs = await events.drain()
     assert [e["conversation_id"] for e in events.of("dequeued", evs)] == ["w1"]
-    assert [(e["conversation_id"], e["position"], e["eta_s"]) for e in events.of("queue", evs)
-            ] == [("w2", 1, 30), ("w3", 2, 60)]
+    assert [(e["conversation_id"], e["position"], e["eta_s"]) for e in events.of("queue", evs)] == [
+        ("w2", 1, 30),
+        ("w3", 2, 60),
+    ]
     assert await router.position("w3", T0 + 60) == (2, 60)
     assert await router.position("w1", T0 + 60) == (None, None)
     assert estimate_wait(2, [60_000], 2, 300_000) == 60
     # Capacity changes the estimate too: C = 3 → ceil(1 × 60 / 3) = 20.
     await router.set_capacity("a", 3, T0 + 61)  # also offers w2
     evs = await events.drain()
-    assert [(e["conversation_id"], e["position"], e["eta_s"]) for e in events.of("queue", evs)
-            ] == [("w3", 1, 20)]
+    assert [(e["conversation_id"], e["position"], e["eta_s"]) for e in events.of("queue", evs)] == [
+        ("w3", 1, 20)
+    ]
 
 
 async def test_rule8_no_estimate_without_capacity(router: Router) -> None:
     result = await router.request(req("c1"), T0)
     assert (result.status, result.position, result.eta_s, result.agents_online) == (
-        "queued", 1, None, 0)
+        "queued",
+        1,
+        None,
+        0,
+    )
 
 
 def test_rule8_formula() -> None:

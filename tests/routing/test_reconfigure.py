@@ -38,17 +38,32 @@ def test_document_round_trips_through_json(config: RoutingConfig) -> None:
 
 
 def test_document_is_the_toml_shape() -> None:
-    config = make_config(topics={
-        "billing": {"topic_level": 2, "language_level": 2, "priority": 3,
-                    "relax": [{"after_s": 12.5, "language_level": 1},
-                              {"after_s": 60, "topic_level": 1, "language_level": 0}]},
-    })
+    config = make_config(
+        topics={
+            "billing": {
+                "topic_level": 2,
+                "language_level": 2,
+                "priority": 3,
+                "relax": [
+                    {"after_s": 12.5, "language_level": 1},
+                    {"after_s": 60, "topic_level": 1, "language_level": 0},
+                ],
+            },
+        }
+    )
     assert to_document(config) == {
         "languages": ["en", "es", "ar"],
-        "topics": {"billing": {"topic_level": 2, "language_level": 2, "priority": 3,
-                               "relax": [{"after_s": 12.5, "language_level": 1},
-                                         {"after_s": 60, "topic_level": 1,
-                                          "language_level": 0}]}},
+        "topics": {
+            "billing": {
+                "topic_level": 2,
+                "language_level": 2,
+                "priority": 3,
+                "relax": [
+                    {"after_s": 12.5, "language_level": 1},
+                    {"after_s": 60, "topic_level": 1, "language_level": 0},
+                ],
+            }
+        },
     }
 
 
@@ -66,15 +81,29 @@ def test_document_keeps_the_base_timings_and_replaces_topics_and_languages() -> 
     [
         ([], "routing document: must be an object with languages and topics"),
         ({"offer_timeout_s": 5}, "offer_timeout_s: unknown key (known: languages, topics)"),
-        ({"topics": {"billing": {"topic_level": 6}}},
-         "topics.billing.topic_level: must be an integer from 0 (not required) to 5, got 6"),
-        ({"topics": {"billing": {"relax": [{"after_s": 60, "language_level": 1},
-                                           {"after_s": 30, "language_level": 0}]}}},
-         "topics.billing.relax[1].after_s: must be a number > previous step's after_s"),
+        (
+            {"topics": {"billing": {"topic_level": 6}}},
+            "topics.billing.topic_level: must be an integer from 0 (not required) to 5, got 6",
+        ),
+        (
+            {
+                "topics": {
+                    "billing": {
+                        "relax": [
+                            {"after_s": 60, "language_level": 1},
+                            {"after_s": 30, "language_level": 0},
+                        ]
+                    }
+                }
+            },
+            "topics.billing.relax[1].after_s: must be a number > previous step's after_s",
+        ),
         ({"topics": {"en": {}}}, "topics.en: a topic cannot share its name with a language"),
         ({"languages": ["en", "en"]}, "languages: each language must appear once"),
-        ({"languages": ["en", "billing"]},
-         "topics.billing: a topic cannot share its name with a language"),
+        (
+            {"languages": ["en", "billing"]},
+            "topics.billing: a topic cannot share its name with a language",
+        ),
         ({"topics": {}}, "topics: must hold at least one [topics.<name>] table"),
     ],
 )
@@ -134,9 +163,14 @@ async def test_a_new_topic_is_routed_and_the_old_one_kept_waiting(router: Router
 async def test_relaxation_schedule_follows_the_edit(router: Router) -> None:
     await online(router, "x", {"billing": 2}, 1, T0)  # no language skill: needs step 2
     await router.request(billing("c1"), T0)  # steps at 60 s and 120 s
-    config = edited(router.config, billing={
-        "topic_level": 2, "language_level": 2,
-        "relax": [{"after_s": 20, "language_level": 1}, {"after_s": 40, "language_level": 0}]})
+    config = edited(
+        router.config,
+        billing={
+            "topic_level": 2,
+            "language_level": 2,
+            "relax": [{"after_s": 20, "language_level": 1}, {"after_s": 40, "language_level": 0}],
+        },
+    )
     assert await router.reconfigure(config, T0 + 10) == []
     assert (await tick(router, T0 + 39.9)).offers == []
     due = await tick(router, T0 + 40)  # the old schedule would wait until T0 + 120
@@ -148,8 +182,14 @@ async def test_relaxation_schedule_follows_the_edit(router: Router) -> None:
 async def test_a_step_already_passed_applies_at_once(router: Router) -> None:
     await online(router, "x", {"billing": 2, "en": 1}, 1, T0)
     await router.request(billing("c1"), T0)
-    config = edited(router.config, billing={
-        "topic_level": 2, "language_level": 2, "relax": [{"after_s": 30, "language_level": 1}]})
+    config = edited(
+        router.config,
+        billing={
+            "topic_level": 2,
+            "language_level": 2,
+            "relax": [{"after_s": 30, "language_level": 1}],
+        },
+    )
     offers = await router.reconfigure(config, T0 + 45)  # 45 s waited: step 1 is in force now
     assert [o.conversation_id for o in offers] == ["c1"]
     assert (await router.explain("c1"))[-1]["step"] == 1
@@ -169,8 +209,9 @@ async def test_removed_topic_waits_under_fallback_levels(router: Router) -> None
     assert "vip" not in (await router.stats(T0 + 5))["topics"]
 
 
-async def test_two_processes_switch_independently(redis: aioredis.Redis,
-                                                  config: RoutingConfig) -> None:
+async def test_two_processes_switch_independently(
+    redis: aioredis.Redis, config: RoutingConfig
+) -> None:
     """Each process routes with the configuration it has; the stored configurations live side
     by side under their content hashes until every process has switched."""
     a = Router(redis, config, node_id="a")
@@ -190,8 +231,9 @@ async def test_two_processes_switch_independently(redis: aioredis.Redis,
     assert sorted(o.conversation_id for o in await a.pending_offers("x")) == ["r1", "r2"]
 
 
-async def test_reconfigure_survives_lost_configuration(redis: aioredis.Redis,
-                                                       router: Router) -> None:
+async def test_reconfigure_survives_lost_configuration(
+    redis: aioredis.Redis, router: Router
+) -> None:
     """Redis flushed between the edit and the next call: the router stores it again."""
     config = edited(router.config, returns={"topic_level": 1, "language_level": 1, "relax": []})
     await router.reconfigure(config, T0)

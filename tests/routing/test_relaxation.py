@@ -55,10 +55,15 @@ async def test_rule5_several_steps_due_at_once_keep_queue_order(router: Router) 
 
 
 async def test_rule5_topic_level_can_relax_to_anyone(redis: aioredis.Redis) -> None:
-    config = make_config(topics={
-        "billing": {"topic_level": 3, "language_level": 1, "relax": [
-            {"after_s": 30, "topic_level": 1}, {"after_s": 90, "topic_level": 0}]},
-    })
+    config = make_config(
+        topics={
+            "billing": {
+                "topic_level": 3,
+                "language_level": 1,
+                "relax": [{"after_s": 30, "topic_level": 1}, {"after_s": 90, "topic_level": 0}],
+            },
+        }
+    )
     r = Router(redis, config, node_id="n1")
     await r.heartbeat(T0)
     await online(r, "junior", {"billing": 1, "en": 1}, 1, T0)
@@ -74,7 +79,8 @@ async def test_rule5_topic_level_can_relax_to_anyone(redis: aioredis.Redis) -> N
 
 
 async def test_rule5_relaxed_conversation_ahead_of_one_rerouted_in_the_same_call(
-        router: Router) -> None:
+    router: Router,
+) -> None:
     """One call both relaxes an older conversation and re-routes a newer one: the agent who
     can now take either gets the older (regression: the freed agent's scan went first)."""
     await online(router, "x", {"general": 1, "en": 1}, 2, T0 - 10)  # idle longest

@@ -60,8 +60,9 @@ async def scenario(router: Router) -> None:
     assert (await router.stats(T0 + 41))["counters"]["released"] == 1
 
 
-async def test_scripts_reload_after_script_flush(redis: aioredis.Redis,
-                                                 config: RoutingConfig) -> None:
+async def test_scripts_reload_after_script_flush(
+    redis: aioredis.Redis, config: RoutingConfig
+) -> None:
     router = Router(redis, config, node_id="n1")
     await redis.script_flush()
     sha = router._scripts["request"].sha
@@ -71,13 +72,16 @@ async def test_scripts_reload_after_script_flush(redis: aioredis.Redis,
     await redis.script_flush()  # again, mid-life
     await online(router, "b", {"general": 1, "en": 1}, 1, T0 + 50)
     await redis.script_flush()  # and under a batch (plain EVALSHA pipeline)
-    results = await router.batch().heartbeat(T0 + 51) \
-        .request(ConversationRequest("c9", "general", "en"), T0 + 51).execute()
+    results = (
+        await router.batch()
+        .heartbeat(T0 + 51)
+        .request(ConversationRequest("c9", "general", "en"), T0 + 51)
+        .execute()
+    )
     assert results[0] is None and results[1].status == "queued"  # b took c2 when it came
 
 
-async def test_every_key_carries_the_hash_tag(redis: aioredis.Redis,
-                                              config: RoutingConfig) -> None:
+async def test_every_key_carries_the_hash_tag(redis: aioredis.Redis, config: RoutingConfig) -> None:
     router = Router(redis, config, node_id="n1")
     declared: list[str] = []
     for name in SCRIPT_NAMES:
@@ -96,8 +100,9 @@ async def test_every_key_carries_the_hash_tag(redis: aioredis.Redis,
 
 
 def _cli(port: int, *args: str) -> str:
-    done = subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True,
-                          text=True, timeout=10)
+    done = subprocess.run(
+        ["redis-cli", "-p", str(port), *args], capture_output=True, text=True, timeout=10
+    )
     return done.stdout.strip()
 
 
@@ -121,10 +126,26 @@ def cluster_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     tmp_path = tmp_path_factory.mktemp("cluster")
     port = _cluster_port()
     proc = subprocess.Popen(
-        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
-         "--cluster-enabled", "yes", "--cluster-config-file", str(tmp_path / "nodes.conf"),
-         "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            redis_server_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            str(tmp_path / "nodes.conf"),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         while _cli(port, "ping") != "PONG":
@@ -141,8 +162,9 @@ def cluster_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 
 
 @pytest.mark.parametrize("strict", [False, True])
-async def test_scripts_run_on_redis_cluster(cluster_node: int, config: RoutingConfig,
-                                            strict: bool) -> None:
+async def test_scripts_run_on_redis_cluster(
+    cluster_node: int, config: RoutingConfig, strict: bool
+) -> None:
     """The scripts run on Redis Cluster. Strict (#!lua) scripts make Redis refuse any key
     outside the declared keys' slot, so the scenario passing proves the hash tag holds."""
     client = RedisCluster(host="127.0.0.1", port=cluster_node)
@@ -160,7 +182,8 @@ async def test_scripts_run_on_redis_cluster(cluster_node: int, config: RoutingCo
 
 
 async def test_configuration_is_stored_again_when_redis_loses_it(
-        redis: aioredis.Redis, config: RoutingConfig) -> None:
+    redis: aioredis.Redis, config: RoutingConfig
+) -> None:
     router = Router(redis, config, node_id="n1")
     await online(router, "a", {"general": 1, "en": 1}, 1, T0)
     key = router._calls.config_key
@@ -175,6 +198,10 @@ async def test_configuration_is_stored_again_when_redis_loses_it(
     result = await router.request(ConversationRequest("c1", "general", "en"), T0)
     assert result.status == "offered" and await redis.exists(key)
     await redis.delete(key)
-    results = await router.batch().request(ConversationRequest("c2", "general", "en"), T0) \
-        .tick(T0).execute()
+    results = (
+        await router.batch()
+        .request(ConversationRequest("c2", "general", "en"), T0)
+        .tick(T0)
+        .execute()
+    )
     assert results[0].status == "queued" and results[1].expired == []

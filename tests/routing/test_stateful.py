@@ -28,35 +28,49 @@ from tests.support.redis_server import RedisServer
 
 T = TypeVar("T")
 
-CONFIG: RoutingConfig = parse_config({
-    "offer_timeout_s": 20,
-    "preferred_window_s": 10,
-    "heartbeat_timeout_s": 15,
-    "grace_s": 20,
-    "reoffer_cooldown_s": 15,
-    "handle_time_default_s": 120,
-    "languages": ["en", "es"],
-    "topics": {
-        "billing": {"topic_level": 2, "language_level": 2, "relax": [
-            {"after_s": 30, "language_level": 1},
-            {"after_s": 60, "language_level": 0},
-            {"after_s": 90, "topic_level": 0},
-        ]},
-        "tech": {"topic_level": 3, "language_level": 1, "relax": [
-            {"after_s": 40, "topic_level": 1},
-        ]},
-        "general": {"topic_level": 1, "language_level": 1, "relax": []},
-    },
-})
+CONFIG: RoutingConfig = parse_config(
+    {
+        "offer_timeout_s": 20,
+        "preferred_window_s": 10,
+        "heartbeat_timeout_s": 15,
+        "grace_s": 20,
+        "reoffer_cooldown_s": 15,
+        "handle_time_default_s": 120,
+        "languages": ["en", "es"],
+        "topics": {
+            "billing": {
+                "topic_level": 2,
+                "language_level": 2,
+                "relax": [
+                    {"after_s": 30, "language_level": 1},
+                    {"after_s": 60, "language_level": 0},
+                    {"after_s": 90, "topic_level": 0},
+                ],
+            },
+            "tech": {
+                "topic_level": 3,
+                "language_level": 1,
+                "relax": [
+                    {"after_s": 40, "topic_level": 1},
+                ],
+            },
+            "general": {"topic_level": 1, "language_level": 1, "relax": []},
+        },
+    }
+)
 AGENTS = ["a1", "a2", "a3", "a4", "a5"]
 NODES = ["n1", "n2"]
 levels = st.integers(min_value=1, max_value=5)
-skills_st = st.dictionaries(st.sampled_from(["billing", "tech", "general", "en", "es"]), levels,
-                            max_size=5)
+skills_st = st.dictionaries(
+    st.sampled_from(["billing", "tech", "general", "en", "es"]), levels, max_size=5
+)
 # Mostly short steps (offers, windows and cooldowns overlap), sometimes long ones (timeouts,
 # relaxation, dead nodes).
-advance = st.one_of(st.just(0), st.integers(min_value=0, max_value=4_000),
-                    st.integers(min_value=0, max_value=30_000))
+advance = st.one_of(
+    st.just(0),
+    st.integers(min_value=0, max_value=4_000),
+    st.integers(min_value=0, max_value=30_000),
+)
 
 
 class RoutingMachine(RuleBasedStateMachine):
@@ -106,26 +120,36 @@ class RoutingMachine(RuleBasedStateMachine):
         self.run(self.redis.aclose())
         self.loop.close()
 
-    @initialize(team=st.lists(st.tuples(skills_st, st.integers(min_value=1, max_value=3)),
-                              min_size=2, max_size=4))
+    @initialize(
+        team=st.lists(
+            st.tuples(skills_st, st.integers(min_value=1, max_value=3)), min_size=2, max_size=4
+        )
+    )
     def start(self, team: list[tuple[dict[str, int], int]]) -> None:
         self.run(self.redis.flushall())
         self.step(0)
         for i, (skills, capacity) in enumerate(team):
             agent, node = AGENTS[i], NODES[i % len(NODES)]
             base = {"billing": 2, "general": 1, "en": 2}  # overlapping skills: real choices
-            self.call(self.routers[node].upsert_agent(agent, {**base, **skills}, capacity,
-                                                     self.now))
+            self.call(
+                self.routers[node].upsert_agent(agent, {**base, **skills}, capacity, self.now)
+            )
             self.call(self.routers[node].set_status(agent, "online", self.now))
             self.home[agent] = node
         self.snap = self.run(self.any_router().snapshot(self.now))
 
     # Agents ---------------------------------------------------------------------------------
 
-    @rule(agent=st.sampled_from(AGENTS), node=st.sampled_from(NODES), skills=skills_st,
-          capacity=st.integers(min_value=0, max_value=3), ms=advance)
-    def agent_joins(self, agent: str, node: str, skills: dict[str, int], capacity: int,
-                    ms: int) -> None:
+    @rule(
+        agent=st.sampled_from(AGENTS),
+        node=st.sampled_from(NODES),
+        skills=skills_st,
+        capacity=st.integers(min_value=0, max_value=3),
+        ms=advance,
+    )
+    def agent_joins(
+        self, agent: str, node: str, skills: dict[str, int], capacity: int, ms: int
+    ) -> None:
         self.step(ms)
         if not self.alive[node]:
             node = next((n for n in NODES if self.alive[n]), node)
@@ -134,9 +158,11 @@ class RoutingMachine(RuleBasedStateMachine):
         self.call(r.set_status(agent, "online", self.now))
         self.home[agent] = node
 
-    @rule(agent=st.sampled_from(AGENTS),
-          status=st.sampled_from(["online", "online", "away", "offline"]),
-          ms=advance)
+    @rule(
+        agent=st.sampled_from(AGENTS),
+        status=st.sampled_from(["online", "online", "away", "offline"]),
+        ms=advance,
+    )
     def agent_status(self, agent: str, status: str, ms: int) -> None:
         self.step(ms)
         node = self.home.get(agent)
@@ -145,8 +171,7 @@ class RoutingMachine(RuleBasedStateMachine):
             return
         self.call(self.routers[node].set_status(agent, status, self.now))  # type: ignore[arg-type]
 
-    @rule(agent=st.sampled_from(AGENTS), capacity=st.integers(min_value=0, max_value=4),
-          ms=advance)
+    @rule(agent=st.sampled_from(AGENTS), capacity=st.integers(min_value=0, max_value=4), ms=advance)
     def agent_capacity(self, agent: str, capacity: int, ms: int) -> None:
         self.step(ms)
         if agent not in self.home:
@@ -163,16 +188,28 @@ class RoutingMachine(RuleBasedStateMachine):
 
     # Conversations --------------------------------------------------------------------------
 
-    @rule(topic=st.sampled_from(["billing", "tech", "general"]),
-          language=st.sampled_from(["en", "es"]), priority=st.integers(min_value=0, max_value=2),
-          preferred=st.one_of(st.none(), st.none(), st.sampled_from(AGENTS)),
-          avoid=st.lists(st.sampled_from(AGENTS), max_size=1), ms=advance)
-    def arrive(self, topic: str, language: str, priority: int, preferred: str | None,
-               avoid: list[str], ms: int) -> None:
+    @rule(
+        topic=st.sampled_from(["billing", "tech", "general"]),
+        language=st.sampled_from(["en", "es"]),
+        priority=st.integers(min_value=0, max_value=2),
+        preferred=st.one_of(st.none(), st.none(), st.sampled_from(AGENTS)),
+        avoid=st.lists(st.sampled_from(AGENTS), max_size=1),
+        ms=advance,
+    )
+    def arrive(
+        self,
+        topic: str,
+        language: str,
+        priority: int,
+        preferred: str | None,
+        avoid: list[str],
+        ms: int,
+    ) -> None:
         self.step(ms)
         self.count += 1
-        req = ConversationRequest(f"c{self.count}", topic, language, priority, preferred,
-                                  tuple(avoid))
+        req = ConversationRequest(
+            f"c{self.count}", topic, language, priority, preferred, tuple(avoid)
+        )
         result = self.call(self.any_router().request(req, self.now))
         assert result.status in ("queued", "offered")
         if result.status == "queued":
@@ -180,8 +217,11 @@ class RoutingMachine(RuleBasedStateMachine):
 
     def _offers(self) -> list[tuple[str, str]]:
         """(offer id, agent) in a replayable order (offer ids themselves are random)."""
-        found = sorted((a["agent_id"], o["conversation_id"], o["offer_id"])
-                       for a in self.snap["agents"] for o in a["offers"])
+        found = sorted(
+            (a["agent_id"], o["conversation_id"], o["offer_id"])
+            for a in self.snap["agents"]
+            for o in a["offers"]
+        )
         return [(offer_id, agent) for agent, _, offer_id in found]
 
     @precondition(lambda self: any(a["offers"] for a in self.snap["agents"]))
@@ -189,8 +229,12 @@ class RoutingMachine(RuleBasedStateMachine):
     def accept(self, data: st.DataObject, ms: int) -> None:
         offers = self._offers()
         offer_id, agent = offers[data.draw(st.integers(0, len(offers) - 1))]
-        deadline = next(o["deadline"] for a in self.snap["agents"] for o in a["offers"]
-                        if o["offer_id"] == offer_id)
+        deadline = next(
+            o["deadline"]
+            for a in self.snap["agents"]
+            for o in a["offers"]
+            if o["offer_id"] == offer_id
+        )
         self.step(ms)
         if self.now_ms >= deadline:
             with pytest.raises(OfferExpired):
@@ -216,8 +260,7 @@ class RoutingMachine(RuleBasedStateMachine):
         self.call(self.any_router().release(cid, self.now))
 
     @precondition(lambda self: any(a["active"] for a in self.snap["agents"]))
-    @rule(data=st.data(), topic=st.sampled_from([None, "billing", "tech", "general"]),
-          ms=advance)
+    @rule(data=st.data(), topic=st.sampled_from([None, "billing", "tech", "general"]), ms=advance)
     def transfer_to_queue(self, data: st.DataObject, topic: str | None, ms: int) -> None:
         active = sorted(c for a in self.snap["agents"] for c in a["active"])
         cid = data.draw(st.sampled_from(active))
@@ -228,8 +271,9 @@ class RoutingMachine(RuleBasedStateMachine):
     @precondition(lambda self: any(c["state"] != "active" for c in self.snap["conversations"]))
     @rule(data=st.data(), ms=advance)
     def cancel(self, data: st.DataObject, ms: int) -> None:
-        ids = sorted(c["conversation_id"] for c in self.snap["conversations"]
-                     if c["state"] != "active")
+        ids = sorted(
+            c["conversation_id"] for c in self.snap["conversations"] if c["state"] != "active"
+        )
         cid = data.draw(st.sampled_from(ids))
         self.step(ms)
         self.call(self.any_router().cancel(cid, self.now))
@@ -269,10 +313,13 @@ class RoutingMachine(RuleBasedStateMachine):
 @pytest.mark.timeout(240)
 def test_routing_state_machine(redis_server: RedisServer) -> None:
     RoutingMachine.url = redis_server.url
-    run_state_machine_as_test(RoutingMachine, settings=settings(
-        max_examples=60,
-        stateful_step_count=40,
-        deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-        database=None,
-    ))
+    run_state_machine_as_test(
+        RoutingMachine,
+        settings=settings(
+            max_examples=60,
+            stateful_step_count=40,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+            database=None,
+        ),
+    )

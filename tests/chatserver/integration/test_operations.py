@@ -232,7 +232,9 @@ def test_serve_starts_a_private_redis_and_demo_accounts(tmp_path: Path) -> None:
 
 def test_serve_refuses_a_bad_routing_file(tmp_path: Path) -> None:
     bad = tmp_path / "routing.toml"
-    bad.write_text('[topics.billing]\nrelax = [{after_s = 60}, {after_s = 30, language_level = 1}]\n')
+    bad.write_text(
+        "[topics.billing]\nrelax = [{after_s = 60}, {after_s = 30, language_level = 1}]\n"
+    )
     r = run_cli(tmp_path / "d", "serve", "--port", "1", "--routing-config", str(bad))
     assert r.returncode == 2, r.stderr
     assert "topics.billing.relax" in r.stderr
