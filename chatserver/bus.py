@@ -158,6 +158,6 @@ class Bus:
                 backoff = min(backoff * 2, 2.0)
             finally:
                 try:
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
                 except Exception:  # the connection may already be gone
                     pass

@@ -3,6 +3,8 @@ of which changes end an agent's sessions."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from chatserver.accounts import (
@@ -20,7 +22,7 @@ from chatserver.accounts import (
 KNOWN = ("general", "billing", "en", "es")
 
 
-def refused(field: str, call, *args, **kwargs) -> str:  # type: ignore[no-untyped-def]
+def refused(field: str, call: Callable[..., object], *args: object, **kwargs: object) -> str:
     with pytest.raises(AccountError) as info:
         call(*args, **kwargs)
     assert info.value.field == field
@@ -44,10 +46,10 @@ def test_display_name() -> None:
 
 def test_capacity() -> None:
     assert check_capacity(1) == 1 and check_capacity(50) == 50
-    for bad in (0, 51, -1):
-        assert refused("capacity", check_capacity, bad) == "capacity must be 1..50"
-    for bad in (True, 2.5, "3", None):
-        assert "whole number" in refused("capacity", check_capacity, bad)
+    for out_of_range in (0, 51, -1):
+        assert refused("capacity", check_capacity, out_of_range) == "capacity must be 1..50"
+    for not_whole in (True, 2.5, "3", None):
+        assert "whole number" in refused("capacity", check_capacity, not_whole)
 
 
 def test_roles() -> None:

@@ -4,6 +4,7 @@ sessions and routing — plus every refusal shown next to its field."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, expect
@@ -125,8 +126,8 @@ async def test_capacity_and_skills_take_effect_for_a_connected_agent(
 
 
 async def test_disable_ends_sessions_takes_offline_and_requeues(
-    hub: Hub, browser: Browser, shots: Shots, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+    hub: Hub, browser: Browser, shots: Shots, tmp_path: Path
+) -> None:
     await add_agent(hub.data_dir, "ann", skills={"billing": 3, "en": 5}, display_name="Ann Lee")
     await add_agent(hub.data_dir, "bob", skills={"billing": 3, "en": 5}, display_name="Bob Ray")
     toml = routing_file(tmp_path, grace_s=1)

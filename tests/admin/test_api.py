@@ -25,14 +25,14 @@ async def test_malformed_bodies_and_wrong_types(hub: Hub) -> None:
             ("POST", "/api/v1/admin/topics"),
             ("PUT", "/api/v1/admin/languages"),
         ]:
-            for body in (b"{not json", b"[1, 2]", b'"text"'):
+            for raw in (b"{not json", b"[1, 2]", b'"text"'):
                 r = await http.request(
                     method,
                     f"{server.http}{path}",
-                    content=body,
+                    content=raw,
                     headers={"Authorization": f"Bearer {token}"},
                 )
-                assert r.status_code == 400, (path, body, r.text)
+                assert r.status_code == 400, (path, raw, r.text)
                 assert r.json() == {"error": "bad_request", "message": "expected a JSON object"}
 
     cases = [

@@ -5,6 +5,7 @@ survives Redis losing its data); disabling closes that socket wherever it is."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import redis.asyncio as aioredis
 
@@ -49,8 +50,8 @@ async def test_concurrent_topic_edits_on_two_processes_all_land(hub: Hub) -> Non
 
 
 async def test_agent_changes_reach_the_process_holding_its_socket(
-    make_hub, private_redis: RedisServer
-) -> None:  # type: ignore[no-untyped-def]
+    make_hub: Callable[[RedisServer], Hub], private_redis: RedisServer
+) -> None:
     hub: Hub = make_hub(private_redis)
     await add_agent(hub.data_dir, "kim", skills={"general": 3, "en": 5}, display_name="Kim")
     a, b = await start_hub(hub, servers=2)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -404,15 +405,15 @@ async def test_topics_and_languages_in_use_are_kept(
 
 
 async def test_edited_topics_win_over_the_routing_file_after_a_restart(
-    hub: Hub, browser: Browser, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+    hub: Hub, browser: Browser, tmp_path: Path
+) -> None:
     toml = tmp_path / "routing.toml"
     toml.write_text(
         'languages = ["en", "de"]\n\n[topics.general]\ntopic_level = 1\nlanguage_level = 1\n',
         encoding="utf-8",
     )
     env = {"CHATSERVER_ROUTING_CONFIG": str(toml)}
-    (server,) = await start_hub(hub, **env)
+    (server,) = await start_hub(hub, CHATSERVER_ROUTING_CONFIG=str(toml))
     assert await widget_config(server) == {
         "site": "default",
         "topics": ["general"],

@@ -650,7 +650,7 @@ def test_the_csv_block_writes_what_csv_writer_writes(values: dict[str, Any]) -> 
 
     # The conversation's own columns are the same on every row; the others vary.
     shared = {k: v for k, v in values.items() if k in ("cid", "topic", "language")}
-    rows = []
+    rows: list[tuple[Any, ...]] = []  # MessageRow-like, but any values (see the parameters)
     for seq in (1, 2, 3):
         row = {
             "cid": "c1", "seq": seq, "ts": "2026-03-01T10:00:00.000Z", "topic": "billing",

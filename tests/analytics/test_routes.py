@@ -13,11 +13,11 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from starlette.applications import Starlette
+from starlette.types import Message
 
 from chatserver.analytics import routes
 from chatserver.analytics.figures import summary
@@ -118,11 +118,11 @@ async def test_the_export_is_streamed_in_chunks(app: Starlette) -> None:
     bodies: list[bytes] = []
     more: list[bool] = []
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         await asyncio.sleep(3600)
         return {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         if message["type"] == "http.response.body":
             bodies.append(message.get("body", b""))
             more.append(message.get("more_body", False))

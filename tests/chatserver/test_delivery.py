@@ -71,7 +71,9 @@ async def test_a_full_queue_closes_at_once_with_try_again_later() -> None:
     await settle()
     assert socket.sent == ["0"]  # what was queued is dropped, not sent late
     assert socket.closed == [(SLOW_CLIENT_CLOSE, "send queue full; reconnect and resume")]
-    assert client.state is ClientState.CLOSED and not client.writing
+    # Read afresh: mypy would keep `client.state` narrowed to CLOSING across the await.
+    state: ClientState = client.state
+    assert state is ClientState.CLOSED and not client.writing
 
 
 async def test_closing_an_idle_client_sends_the_close_frame() -> None:

@@ -18,7 +18,8 @@ from tests.support.browser import ARTIFACTS as ARTIFACTS_ROOT
 from tests.support.peer import Peer
 from tests.support.server import ServerProcess
 
-__all__ = ["hub", "hub_env"]  # fixtures shared with the hub's integration tests
+# The fixtures shared with the hub's integration tests, and the skills the agents here get.
+__all__ = ["ALL_SKILLS", "hub", "hub_env"]
 
 ARTIFACTS = ARTIFACTS_ROOT / "console"
 

@@ -87,7 +87,7 @@ class EventLog:
         return [e for e in (self.seen if events is None else events) if e["type"] == kind]
 
     async def close(self) -> None:
-        await self.pubsub.aclose()  # type: ignore[no-untyped-call]
+        await self.pubsub.aclose()
 
 
 @pytest.fixture

@@ -221,7 +221,9 @@ async def test_two_processes_switch_independently(
     await online(b, "x", {"returns": 2, "en": 2}, 2, T0)
     new = edited(config, returns={"topic_level": 1, "language_level": 1, "relax": []})
     await a.reconfigure(new, T0 + 1)
-    keys = sorted(k.decode() for k in await redis.keys("{cs}:config:*"))
+    keys = sorted(
+        k.decode() if isinstance(k, bytes) else k for k in await redis.keys("{cs}:config:*")
+    )
     assert len(keys) == 2
     with pytest.raises(ConfigError):
         await b.request(ConversationRequest("r1", "returns", "en"), T0 + 2)

@@ -6,6 +6,7 @@ Screenshots of each state go to `test-artifacts/widget/<test>/`.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import httpx
@@ -25,12 +26,16 @@ from tests.support.browser import ARTIFACTS as ARTIFACTS_ROOT
 from tests.support.peer import Peer
 from tests.support.server import ServerProcess
 
-__all__ = ["hub", "hub_env"]  # fixtures shared with the hub's integration tests
+# The fixtures shared with the hub's integration tests, and the skills the agents here get.
+__all__ = ["ALL_SKILLS", "hub", "hub_env"]
 
 ARTIFACTS = ARTIFACTS_ROOT / "widget"
 FRAME = 'iframe[title="Chat"]'
 
 expect.set_options(timeout=10_000)
+
+#: What each page made by `new_page` reported: its page errors and dialogs.
+_PAGE_ERRORS: weakref.WeakKeyDictionary[Page, list[str]] = weakref.WeakKeyDictionary()
 
 
 async def start_hub(hub: Hub, *, agents: tuple[str, ...] = ("ann",), **env: str) -> ServerProcess:
@@ -52,8 +57,13 @@ async def new_page(
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("dialog", lambda d: errors.append(f"dialog: {d.message}"))
-    page.errors = errors  # type: ignore[attr-defined]
+    _PAGE_ERRORS[page] = errors
     return context, page
+
+
+def page_errors(page: Page) -> list[str]:
+    """What a page made by `new_page` reported: page errors, and dialogs as "dialog: <message>"."""
+    return _PAGE_ERRORS[page]
 
 
 class Widget:

@@ -9,7 +9,14 @@ from playwright.async_api import Browser, expect
 
 from tests.chatserver.integration.conftest import Hub, add_agent
 from tests.support.browser import Shots
-from tests.widget.conftest import Widget, accept_next, agent_says, new_page, transcript
+from tests.widget.conftest import (
+    Widget,
+    accept_next,
+    agent_says,
+    new_page,
+    page_errors,
+    transcript,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -157,5 +164,5 @@ async def test_whole_flow(hub: Hub, browser: Browser, shots: Shots) -> None:
     # Closing the panel gives the focus back to the launcher.
     await widget.ui.get_by_role("button", name="Minimize chat").click()
     await expect(page.get_by_role("button", name="Open chat")).to_be_focused()
-    assert page.errors == []  # type: ignore[attr-defined]
+    assert page_errors(page) == []
     await context.close()

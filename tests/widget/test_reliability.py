@@ -17,6 +17,7 @@ from tests.widget.conftest import (
     agent_online,
     agent_says,
     new_page,
+    page_errors,
     start_hub,
 )
 from tests.widget.netcut import NetCut
@@ -98,7 +99,7 @@ async def test_network_drop_loses_nothing_and_repeats_nothing(
     await asyncio.sleep(1.5)  # room for a stray duplicate to arrive
     assert visitor_texts(ann, conv) == []
     assert await widget.messages() == expected
-    assert page.errors == []  # type: ignore[attr-defined]
+    assert page_errors(page) == []
     await context.close()
 
 

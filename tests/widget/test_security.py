@@ -17,6 +17,7 @@ from tests.widget.conftest import (
     agent_online,
     agent_says,
     new_page,
+    page_errors,
     start_hub,
 )
 from tests.widget.netcut import HostPage
@@ -70,7 +71,7 @@ async def test_markup_from_the_agent_is_shown_as_text_and_runs_nothing(
     )
     assert counts == {"img": 0, "script": 0, "italic": 0, "links": []}
     await asyncio.sleep(0.5)
-    assert page.errors == []  # type: ignore[attr-defined]  (no alert dialog, no page error)
+    assert page_errors(page) == []  # no alert dialog, no page error
     await shots.take(page, "markup-as-text")
     await context.close()
 

@@ -33,7 +33,9 @@ def _conversation_row(data_dir: Path, conv: str) -> sqlite3.Row:
     db = sqlite3.connect(f"file:{data_dir / 'chat.db'}?mode=ro", uri=True)
     db.row_factory = sqlite3.Row
     try:
-        row = db.execute("SELECT * FROM conversations WHERE id = ?", (conv,)).fetchone()
+        row: sqlite3.Row | None = db.execute(
+            "SELECT * FROM conversations WHERE id = ?", (conv,)
+        ).fetchone()
         assert row is not None
         return row
     finally:

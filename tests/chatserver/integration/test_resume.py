@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from tests.chatserver.integration.conftest import Hub, add_agent
 from tests.chatserver.integration.helpers import assert_exactly_once_in_order, open_chat
+from tests.support.peer import Peer
 
 
-async def _messages(peer, conv: str, until_client_id: str) -> list[dict]:  # type: ignore[no-untyped-def]
+async def _messages(peer: Peer, conv: str, until_client_id: str) -> list[dict[str, Any]]:
     await peer.expect("message", client_id=until_client_id, timeout=10)
     return [
         f for f in peer.inbox if f.get("type") == "message" and f.get("conversation_id") == conv
