@@ -137,7 +137,8 @@
     });
   }
 
-  function post(/** @type {string} */ type, /** @type {any} */ data) {
+  /** @param {string} type @param {any} [data] */
+  function post(type, data) {
     if (!ready || !frame.contentWindow) return outbox.push([type, data]);
     frame.contentWindow.postMessage({ chathub: 1, type: type, data: data }, hubOrigin);
   }
@@ -219,7 +220,7 @@
     },
   };
   label();
-  w[/** @type {any} */ ("ChatHub")] = api;
+  /** @type {Window & {ChatHub?: typeof api}} */ (w).ChatHub = api;
   // Calls made on a stub before this script arrived: window.ChatHub = {q: [["open", []], …]}.
   ((prev && prev.q) || []).forEach(function (/** @type {any[]} */ c) {
     var f = /** @type {any} */ (api)[c[0]];

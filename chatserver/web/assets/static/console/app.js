@@ -856,7 +856,7 @@ function updateCanned() {
 }
 
 function highlightCanned() {
-  const items = $("canned-menu").querySelectorAll("li");
+  const items = /** @type {NodeListOf<HTMLLIElement>} */ ($("canned-menu").querySelectorAll("li"));
   items.forEach((li, i) => li.setAttribute("aria-selected", i === cannedIndex ? "true" : "false"));
   if (items[cannedIndex]) $("message").setAttribute("aria-activedescendant", items[cannedIndex].id);
 }

@@ -58,8 +58,10 @@ export function uuid() {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-/** The hub's e-mail rule: one @, something before it, a dot inside the domain, no spaces. */
-/** @param {string} value */
+/**
+ * The hub's e-mail rule: one `@`, something before it, a dot inside the domain, no spaces.
+ * @param {string} value
+ */
 export function validEmail(value) {
   if (value.length > 254 || /\s/.test(value)) return false;
   const parts = value.split("@");
