@@ -2,13 +2,33 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 
 import pytest
 import redis.asyncio as aioredis
 from playwright.async_api import Browser
 
 from tests.support.browser import ARTIFACTS, Shots, chromium
+from tests.support.clock import REAL, SHIFTS, shifted
 from tests.support.redis_server import RedisServer
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked `clock_shifted` runs on the real clock and on each of `SHIFTS`."""
+    if metafunc.definition.get_closest_marker("clock_shifted") is not None:
+        metafunc.parametrize("clock", [REAL, *SHIFTS], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def clock(request: pytest.FixtureRequest) -> Iterator[datetime | None]:
+    """The test's clock (tests.support.clock): None on the real one, else the shifted "now" at
+    the start. Autouse, so it is set before the test's other fixtures start any process."""
+    shift_id = getattr(request, "param", REAL)
+    if shift_id == REAL:
+        yield None
+        return
+    with shifted(SHIFTS[shift_id]) as now:
+        yield now
 
 
 @pytest.fixture(scope="session")
@@ -36,9 +56,10 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
 
 
 @pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    """Chromium for the browser tests (widget, console, dashboard, admin)."""
-    async with chromium() as b:
+async def browser(clock: datetime | None) -> AsyncIterator[Browser]:
+    """Chromium for the browser tests (widget, console, dashboard, admin); on a shifted clock
+    every context's pages see the shifted time too."""
+    async with chromium(shifted_clock=clock is not None) as b:
         yield b
 
 

@@ -138,6 +138,7 @@ async def test_topic_created_in_the_ui_is_routed_on_both_processes(
     await admin.close()
 
 
+@pytest.mark.clock_shifted
 async def test_edited_relaxation_applies_to_a_conversation_already_waiting(
     hub: Hub, browser: Browser, shots: Shots
 ) -> None:

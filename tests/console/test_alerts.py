@@ -37,6 +37,7 @@ Object.defineProperty(document, "hidden", { configurable: true, get: () => windo
 """
 
 
+@pytest.mark.clock_shifted
 async def test_offer_beeps_notifies_when_hidden_and_expires(
     hub: Hub, browser: Browser, shots: Shots, tmp_path: Path
 ) -> None:

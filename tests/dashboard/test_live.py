@@ -26,6 +26,7 @@ pytestmark = pytest.mark.browser
 WITHIN_MS = 2000
 
 
+@pytest.mark.clock_shifted
 async def test_live_figures_follow_arrivals_and_accepts_within_2_s(
     hub: Hub, browser: Browser, shots: Shots
 ) -> None:
@@ -76,6 +77,7 @@ async def test_live_figures_follow_arrivals_and_accepts_within_2_s(
     await visitor.close()
 
 
+@pytest.mark.clock_shifted
 async def test_sla_breaches_are_highlighted_with_colour_and_text(
     hub: Hub, browser: Browser, shots: Shots
 ) -> None:

@@ -28,7 +28,7 @@ from tests.dashboard.conftest import (
 from tests.support.browser import Shots
 from tests.support.peer import Peer
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.clock_shifted]
 
 
 def seconds_text(s: float | None) -> str:

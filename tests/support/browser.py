@@ -6,10 +6,14 @@ import os
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+
+from tests.support.clock import TZ_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -39,15 +43,36 @@ ALL_SKILLS = {
 
 
 @asynccontextmanager
-async def chromium() -> AsyncIterator[Browser]:
+async def chromium(*, shifted_clock: bool = False) -> AsyncIterator[Browser]:
+    """Chromium; with ``shifted_clock`` every context it opens starts its pages' clock (Date,
+    timers) at this process's "now", which `tests.support.clock` has moved."""
     if not HAVE_CHROMIUM:
         pytest.fail("Chromium is missing: ./dev.sh test installs Debian's `chromium` package")
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        if shifted_clock:
+            _install_clock_on_new_contexts(browser)
         try:
             yield browser
         finally:
             await browser.close()
+
+
+def _install_clock_on_new_contexts(browser: Browser) -> None:
+    new_context = browser.new_context
+
+    async def clocked_context(**options: Any) -> BrowserContext:
+        options.setdefault("timezone_id", os.environ.get(TZ_VARIABLE, "UTC"))
+        context = await new_context(**options)
+        # Time runs on from there (not paused); the pages' Date agrees with the hub's clock.
+        await context.clock.install(time=datetime.now(UTC))
+        return context
+
+    async def clocked_page(**options: Any) -> Page:
+        return await (await clocked_context(**options)).new_page()
+
+    setattr(browser, "new_context", clocked_context)  # noqa: B010 (shadowing a method on purpose)
+    setattr(browser, "new_page", clocked_page)  # noqa: B010
 
 
 class Shots:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
+from tests.support.clock import python_command
 from tests.support.redis_server import free_port
 
 
@@ -58,9 +58,7 @@ class ServerProcess:
             env["REDIS_URL"] = self.redis_url
         env.update(self.env)
         cmd = [
-            sys.executable,
-            "-m",
-            "chatserver",
+            *python_command("chatserver"),
             "serve",
             "--data",
             str(self.data_dir),
@@ -131,7 +129,7 @@ def run_cli(
     }
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "chatserver", "--data", str(data_dir), *args],
+        [*python_command("chatserver"), "--data", str(data_dir), *args],
         input=stdin,
         capture_output=True,
         text=True,

@@ -217,6 +217,7 @@ async def test_analyst_reads_but_cannot_chat(hub: Hub, chat) -> None:  # type: i
     assert r.status_code == 200
 
 
+@pytest.mark.clock_shifted
 async def test_accept_after_deadline_is_a_conflict(hub: Hub) -> None:
     await add_agent(hub.data_dir, "max")
     routing_toml = hub.data_dir / "routing.toml"
@@ -269,6 +270,7 @@ async def test_a_client_that_stops_reading_is_disconnected_and_resumes(hub: Hub)
     assert seqs == sorted(set(seqs)) and seqs[-1] == sent
 
 
+@pytest.mark.clock_shifted
 async def test_expired_agent_token_is_refused(hub: Hub) -> None:
     await add_agent(hub.data_dir, "tess")
     hub.start_server(CHATSERVER_TOKEN_TTL_S="1")
