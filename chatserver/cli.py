@@ -1,5 +1,6 @@
 """`chatserver` — a thin command line that builds the settings and runs things.
 
+chatserver --version
 chatserver serve [--host H] [--port P] [--data DIR]
 chatserver agents add USERNAME --password-stdin --skills billing:5,en:3 --capacity 3 [--role R] [--display-name N]
 chatserver agents list | set USERNAME [...] | disable USERNAME
@@ -10,7 +11,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import secrets
+import shlex
+import shutil
 import signal
 import sys
 import uuid
@@ -18,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from chatserver import logs
+from chatserver import __version__, logs
 from chatserver.accounts import (
     AccountError,
     check_capacity,
@@ -44,6 +48,7 @@ class CLIError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chatserver", description="Live-chat support hub")
+    parser.add_argument("--version", action="version", version=f"chatserver {__version__}")
     parser.add_argument(
         "--data", type=Path, default=None, help="data folder (default ./data, env CHATSERVER_DATA)"
     )
@@ -217,9 +222,11 @@ async def first_run(settings: Settings) -> None:
             )
             lines.append(f"  {username:<6} password {password}   ({', '.join(roles)})")
         base = f"http://{settings.host}:{settings.port}"
+        manage = command_line(settings)
         print(
-            "\nFirst run: demo accounts created (shown once; change them with "
-            "`chatserver agents set USERNAME --password-stdin`):\n" + "\n".join(lines) + "\n"
+            "\nFirst run: demo accounts created (shown once; change a password with\n"
+            f"  {manage} agents set USERNAME --password-stdin\n"
+            "then type the new one):\n" + "\n".join(lines) + "\n"
             f"  Demo page (the widget on a shop page):   {base}/demo\n"
             f"  Agent console (sign in as agent):        {base}/console\n"
             f"  Supervisor dashboard (sign in as admin): {base}/dashboard\n"
@@ -228,6 +235,25 @@ async def first_run(settings: Settings) -> None:
         )
     finally:
         await store.close()
+
+
+def command_line(settings: Settings) -> str:
+    """How to run this command line again, as the user can paste it: what `./dev.sh` says it is
+    (``CHATSERVER_INVOKED_AS``), else `chatserver` when that is on PATH, else this very program;
+    with ``--data`` unless the data folder is the default."""
+    prog = os.environ.get("CHATSERVER_INVOKED_AS")
+    if not prog:
+        me = Path(sys.argv[0]).resolve()
+        on_path = shutil.which("chatserver")
+        if on_path is not None and Path(on_path).resolve() == me:
+            prog = "chatserver"
+        elif me.name == "chatserver" and me.is_file():
+            prog = shlex.quote(str(me))
+        else:  # python -m chatserver
+            prog = f"{shlex.quote(sys.executable)} -m chatserver"
+    if settings.data_dir != Path("data"):
+        prog += f" --data {shlex.quote(str(settings.data_dir))}"
+    return prog
 
 
 # -- agents ---------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -213,6 +214,22 @@ def test_serve_starts_a_private_redis_and_demo_accounts(tmp_path: Path) -> None:
             assert http.get("/demo").status_code == 200
             dashboard = http.get("/dashboard")
             assert dashboard.status_code == 200 and "Dashboard" in dashboard.text
+        # The command it prints to change a password works as printed, from another folder.
+        printed = re.search(r"^  (.+) agents set USERNAME --password-stdin$", out, re.MULTILINE)
+        assert printed is not None, out
+        changed = subprocess.run(
+            f"{printed.group(1)} agents set agent --password-stdin",
+            shell=True,
+            input="a new password 1\n",
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=60,
+        )
+        assert changed.returncode == 0, changed.stderr
+        with httpx.Client(base_url=server.http) as http:
+            login = {"username": "agent", "password": "a new password 1"}
+            assert http.post("/api/v1/auth/login", json=login).status_code == 200
         assert (data / "redis.sock").exists()
         assert httpx.get(f"{server.http}/readyz").json()["redis"] == "ok"
         # A second process on the same data folder shares that Redis.
