@@ -142,8 +142,8 @@ case "$cmd" in
     say "tsc --noEmit (widget, console, dashboard, admin)"
     node_modules/.bin/tsc --noEmit -p chatserver/web/assets/widget/jsconfig.json
     node_modules/.bin/tsc --noEmit -p chatserver/web/assets/static/jsconfig.json
-    say "pytest"
-    exec "$VENV/bin/python" -m pytest "$@"
+    say "pytest (${PYTEST_WORKERS:-2} workers)"
+    exec "$VENV/bin/python" -m pytest -n "${PYTEST_WORKERS:-2}" "$@"
     ;;
   lock)
     # Refreshing the locks is a change like any other: commit it after ./dev.sh test passes.
