@@ -30,6 +30,7 @@ from chatserver.auth import token_hash
 from chatserver.bus import Bus
 from chatserver.hub import Hub
 from chatserver.metrics import Metrics
+from chatserver.redis_pool import CONTROL_CONNECTIONS, PoolMetrics, open_pool
 from chatserver.service import Service
 from chatserver.settings import Settings
 from chatserver.store.base import AgentRecord, RoutingDocuments, TranscriptStore, iso_now
@@ -62,6 +63,8 @@ class HubContext:
     service: Service
     limits: p.Limits
     bus: Bus | None = None
+    #: Heartbeat, tick, epoch, admins' changes and /readyz: never behind a burst (redis_pool).
+    control: aioredis.Redis | None = None
     started_at: float = field(default_factory=time.time)
     epoch: str | None = None
     #: The routing file's configuration (or the shipped one): the base the document is laid on.
@@ -84,11 +87,29 @@ class HubContext:
         await store.open()
         file_config = routing_config
         routing_config, routing_version = await stored_routing(store, file_config)
-        redis = aioredis.Redis.from_url(settings.redis_url, health_check_interval=10)
-        router = routing.Router(
-            redis, routing_config, node_id=settings.node_id, prefix=settings.redis_prefix
-        )
         metrics = Metrics()
+        pools = PoolMetrics(metrics.registry)
+        redis = open_pool(
+            settings.redis_url,
+            name="main",
+            max_connections=settings.redis_max_connections,
+            timeout_s=settings.redis_pool_timeout_s,
+            metrics=pools,
+        )
+        control = open_pool(
+            settings.redis_url,
+            name="control",
+            max_connections=CONTROL_CONNECTIONS,
+            timeout_s=settings.redis_pool_timeout_s,
+            metrics=pools,
+        )
+        router = routing.Router(
+            redis,
+            routing_config,
+            node_id=settings.node_id,
+            prefix=settings.redis_prefix,
+            control=control,
+        )
         hub = Hub(store, metrics, gap_fill_delay_s=settings.gap_fill_delay_s)
         service = Service(settings, store, router, hub, metrics, routing_config)
         limits = p.Limits(
@@ -101,6 +122,7 @@ class HubContext:
             languages=tuple(routing_config.languages),
         )
         ctx = cls(settings, redis, store, routing_config, router, metrics, hub, service, limits)
+        ctx.control = control
         ctx.file_routing_config = file_config
         ctx.routing_version = routing_version
         ctx._routing_checked_at = time.time()
@@ -152,13 +174,18 @@ class HubContext:
                 log.exception("router tick failed")
 
     @property
+    def ctl(self) -> aioredis.Redis:
+        """The control client (see chatserver.redis_pool)."""
+        return self.control if self.control is not None else self.redis
+
+    @property
     def epoch_key(self) -> str:
         return f"{self.settings.redis_prefix}:epoch"
 
     async def _read_epoch(self) -> str:
         """The id of Redis's current life: it changes when Redis is flushed or restarted empty."""
-        await self.redis.set(self.epoch_key, secrets.token_hex(8), nx=True)
-        value = await self.redis.get(self.epoch_key)
+        await self.ctl.set(self.epoch_key, secrets.token_hex(8), nx=True)
+        value = await self.ctl.get(self.epoch_key)
         return value.decode() if isinstance(value, bytes) else str(value)
 
     async def resync(self, now: float) -> None:
@@ -207,7 +234,7 @@ class HubContext:
 
     async def follow_changes(self, now: float) -> None:
         """Apply the changes announced since the last call (see the module docstring)."""
-        entries: Any = await self.redis.xread({self.changes_key: self._changes_seen}, count=500)
+        entries: Any = await self.ctl.xread({self.changes_key: self._changes_seen}, count=500)
         routing_news = False
         agents: dict[str, bool] = {}
         for _stream, items in entries or ():
@@ -296,7 +323,7 @@ class HubContext:
     async def ready(self) -> dict[str, Any]:
         checks: dict[str, Any] = {}
         try:
-            await asyncio.wait_for(self.redis.ping(), 1.0)
+            await asyncio.wait_for(self.ctl.ping(), 1.0)
             checks["redis"] = "ok"
         except Exception as exc:
             checks["redis"] = f"error: {exc!r}"
@@ -325,6 +352,8 @@ class HubContext:
             await self.bus.stop()
         await self.store.close()
         await self.redis.aclose()
+        if self.control is not None:
+            await self.control.aclose()
 
 
 def _text(value: Any) -> str:

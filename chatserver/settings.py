@@ -31,6 +31,10 @@ class Settings:
     data_dir: Path = Path("data")
     redis_url: str | None = None
     redis_prefix: str = "{cs}"
+    # Redis access: commands wait (FIFO) for one of this many connections, up to the timeout;
+    # measured defaults, see chatserver/redis_pool.py and docs/configuration.md.
+    redis_max_connections: int = 32
+    redis_pool_timeout_s: float = 30.0
     routing_config: Path | None = None
     node_id: str = field(default_factory=lambda: "node-" + secrets.token_hex(4))
     # Sites: site id -> allowed origins for /ws/visitor. "self" means the hub's own origin.
@@ -110,6 +114,8 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "CHATSERVER_DATA": ("data_dir", Path),
     "REDIS_URL": ("redis_url", str),
     "CHATSERVER_REDIS_PREFIX": ("redis_prefix", str),
+    "CHATSERVER_REDIS_MAX_CONNECTIONS": ("redis_max_connections", int),
+    "CHATSERVER_REDIS_POOL_TIMEOUT_S": ("redis_pool_timeout_s", float),
     "CHATSERVER_ROUTING_CONFIG": ("routing_config", Path),
     "CHATSERVER_NODE_ID": ("node_id", str),
     "CHATSERVER_SITES": ("sites", _sites),
@@ -158,6 +164,14 @@ def from_environment(environ: Mapping[str, str] | None = None, **overrides: Any)
 def _validate(s: Settings) -> None:
     checks = [
         (1 <= s.port <= 65535, "CHATSERVER_PORT: must be 1..65535"),
+        (
+            2 <= s.redis_max_connections <= 10_000,
+            "CHATSERVER_REDIS_MAX_CONNECTIONS: must be 2..10000 (one is held by pub/sub)",
+        ),
+        (
+            0 < s.redis_pool_timeout_s < float("inf"),
+            "CHATSERVER_REDIS_POOL_TIMEOUT_S: must be > 0 (seconds)",
+        ),
         (s.max_frame_bytes >= 1024, "CHATSERVER_MAX_FRAME_BYTES: must be at least 1024"),
         (s.hello_timeout_s > 0, "CHATSERVER_HELLO_TIMEOUT_S: must be > 0"),
         (s.max_text_chars >= 1, "CHATSERVER_MAX_TEXT_CHARS: must be >= 1"),

@@ -51,8 +51,16 @@ class Router:
     """
 
     def __init__(
-        self, redis: aioredis.Redis, config: RoutingConfig, *, node_id: str, prefix: str = "{cs}"
+        self,
+        redis: aioredis.Redis,
+        config: RoutingConfig,
+        *,
+        node_id: str,
+        prefix: str = "{cs}",
+        control: aioredis.Redis | None = None,
     ) -> None:
+        """``control``, when given, is a client of its own for ``heartbeat`` and ``tick``, so
+        that a node's heartbeat never waits behind a burst of other calls on ``redis``."""
         self._calls = Calls(config, node_id, prefix)
         self.redis = redis
         self.config = config
@@ -60,6 +68,7 @@ class Router:
         self.prefix = prefix
         self.events_channel = f"{prefix}:events"
         self._scripts = Scripts(redis)
+        self._control_scripts = Scripts(control) if control is not None else self._scripts
 
     def _k(self, *parts: str) -> str:
         return self._calls.k(*parts)
@@ -68,8 +77,8 @@ class Router:
         flat = [x for pair in self._calls.config_fields.items() for x in pair]
         await self.redis.hset(self._calls.config_key, items=flat)
 
-    async def _exec(self, call: Call[T]) -> T:
-        script = self._scripts[call.script]
+    async def _exec(self, call: Call[T], *, control: bool = False) -> T:
+        script = (self._control_scripts if control else self._scripts)[call.script]
         try:
             raw = await script(keys=call.keys, args=call.args)
         except ResponseError as exc:
@@ -88,7 +97,7 @@ class Router:
 
     async def heartbeat(self, now: float) -> None:
         """This hub node is alive; call it every few seconds (well within heartbeat_timeout_s)."""
-        await self._exec(self._calls.heartbeat(now))
+        await self._exec(self._calls.heartbeat(now), control=True)
 
     async def upsert_agent(
         self, agent_id: str, skills: dict[str, int], capacity: int, now: float
@@ -153,7 +162,7 @@ class Router:
         """Expire due offers, declare silent nodes dead, requeue orphaned chats after grace,
         apply relaxation steps that came due. Call about every 0.5–1 s from every node: each
         item is processed exactly once, by whichever node gets there first."""
-        return await self._exec(self._calls.tick(now))
+        return await self._exec(self._calls.tick(now), control=True)
 
     async def reconfigure(self, config: RoutingConfig, now: float) -> list[Offer]:
         """Switch to an edited configuration (topics, languages, levels, relaxation steps).
@@ -184,6 +193,11 @@ class Router:
         if state is None or text(state) != "waiting" or not pos:
             return None, None
         return int(text(pos)), (int(text(eta)) if eta else None)
+
+    async def conversation_state(self, conversation_id: str) -> str | None:
+        """"waiting", "offered" or "active"; None if the router does not know it."""
+        state = await self.redis.hget(self._k("conv", conversation_id), "state")
+        return None if state is None else text(state)
 
     async def conversation_agent(self, conversation_id: str) -> str | None:
         """The agent holding the conversation (accepted), or None."""
