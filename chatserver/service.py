@@ -167,9 +167,19 @@ class Service:
             raise p.BadFrame(
                 f"language {cmd.language!r} is not offered; allowed: {', '.join(config.languages)}"
             )
+        retried: ConversationRecord | None = None
         for open_conv in await self.store.list_conversations(
             visitor_id=client.visitor_id, status={"queued", "offered", "active"}
         ):
+            if (open_conv.status, open_conv.topic, open_conv.language) == (
+                "queued",
+                cmd.topic,
+                cmd.language,
+            ):
+                # The same start again: most likely a retry after `unavailable` (stored, not
+                # yet routed). Finish it rather than refuse: the answer is that conversation.
+                retried = open_conv
+                continue
             raise p.Conflict(
                 f"conversation {open_conv.id} is still open; resume it or close it first",
             )
@@ -179,27 +189,32 @@ class Service:
         if visitor is not None and (cmd.name or cmd.email):
             await self.store.update_visitor(visitor.id, name=name, email=email)
         previous = await self.store.list_conversations(visitor_id=client.visitor_id)
+        if retried is not None:
+            previous = [c for c in previous if c.id != retried.id]
         preferred = previous[-1].last_agent_id if previous else None
-        conv_id = new_id()
-        topic_cfg = config.topics[cmd.topic]
-        await self.store.add_conversation(
-            ConversationRecord(
-                id=conv_id,
-                visitor_id=client.visitor_id,
-                site=visitor.site if visitor else self.settings.default_site,
-                topic=cmd.topic,
-                language=cmd.language,
-                status="queued",
-                priority=topic_cfg.priority,
-                created_at=iso_now(now),
-                page_url=cmd.page_url,
+        if retried is not None:
+            conv_id = retried.id
+        else:
+            conv_id = new_id()
+            topic_cfg = config.topics[cmd.topic]
+            await self.store.add_conversation(
+                ConversationRecord(
+                    id=conv_id,
+                    visitor_id=client.visitor_id,
+                    site=visitor.site if visitor else self.settings.default_site,
+                    topic=cmd.topic,
+                    language=cmd.language,
+                    status="queued",
+                    priority=topic_cfg.priority,
+                    created_at=iso_now(now),
+                    page_url=cmd.page_url,
+                )
             )
-        )
-        self.metrics.conversations.labels(cmd.topic).inc()
-        log.info(
-            "conversation started",
-            extra={"conversation_id": conv_id, "topic": cmd.topic, "language": cmd.language},
-        )
+            self.metrics.conversations.labels(cmd.topic).inc()
+            log.info(
+                "conversation started",
+                extra={"conversation_id": conv_id, "topic": cmd.topic, "language": cmd.language},
+            )
         await self.append(
             conv_id,
             "start",
@@ -214,6 +229,7 @@ class Service:
             actor_role="visitor",
             actor_id=client.visitor_id,
             actor_name=name,
+            client_id=f"opened-{conv_id}",  # stored once, however often the start is retried
         )
         if cmd.text:
             await self.append(
@@ -317,6 +333,10 @@ class Service:
             frame["ref"] = cmd.ref
         self.reply(client, frame)
         if client.role == "visitor" and conv.status in ("queued", "offered"):
+            if await self.router.conversation_state(conv.id) is None:
+                # Stored but unknown to the router: its start was answered `unavailable` after
+                # the store had it. Route it now (request is idempotent).
+                await self.requeue(conv, self.now())
             position, eta = await self.router.position(conv.id, self.now())
             if position is not None:
                 self.reply(
@@ -595,7 +615,9 @@ class Service:
         )
         agent = client.agent
         conv_id = assignment.conversation_id
-        await self.store.add_decision(conv_id, iso_now(now), assignment.explanation)
+        # Accepting is idempotent end to end, so the console may send an accept answered
+        # `unavailable` again: the router answers an offer this agent accepted with the same
+        # assignment, and the `assigned` event is stored once per offer (its client_id).
         event = await self.append(
             conv_id,
             "assigned",
@@ -607,6 +629,7 @@ class Service:
             },
             now=now,
             actor_role="system",
+            client_id=f"assigned-{cmd.offer_id}",
             update={
                 "status": "active",
                 "agent_id": agent.id,
@@ -614,8 +637,13 @@ class Service:
                 "assigned_at": iso_now(now),
             },
         )
-        client.held.add(conv_id)
+        if not event.duplicate:
+            await self.store.add_decision(conv_id, iso_now(now), assignment.explanation)
         conv = await self.conversation(conv_id)
+        if event.duplicate and (conv.status != "active" or conv.agent_id != agent.id):
+            # Accepted long ago; the chat has since ended or moved to someone else.
+            raise p.Conflict(f"offer {cmd.offer_id} was accepted earlier; that chat has moved on")
+        client.held.add(conv_id)
         visitor = await self.store.get_visitor(conv.visitor_id)
         first = await self.store.events(conv_id, kinds=["message"], limit=1)
         brief = p.ConversationBrief(
@@ -637,7 +665,8 @@ class Service:
             )
         )
         await self.hub.subscribe(client, conv_id, 0, skip=[event.seq])
-        self.hub.publish(event)
+        if not event.duplicate:
+            self.hub.publish(event)
 
     async def decline(self, client: Client, cmd: p.Decline) -> None:
         try:

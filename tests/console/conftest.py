@@ -42,7 +42,9 @@ async def start_hub(
             display_name=f"{username.title()} Lee",
             roles=roles,
         )
-    server = ServerProcess(hub.data_dir, hub.redis.url, env={**hub.env, **env}, node_id="n0")
+    server = ServerProcess(
+        hub.data_dir, hub.redis_url or hub.redis.url, env={**hub.env, **env}, node_id="n0"
+    )
     server.start()
     hub.servers.append(server)
     return server

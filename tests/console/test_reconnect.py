@@ -12,7 +12,7 @@ from playwright.async_api import Browser, expect
 from tests.chatserver.integration.conftest import Hub
 from tests.console.conftest import Console, start_hub, visitor_says, visitor_starts
 from tests.support.browser import Shots
-from tests.widget.netcut import NetCut
+from tests.support.netcut import NetCut
 
 pytestmark = pytest.mark.browser
 

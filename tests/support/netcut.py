@@ -1,10 +1,12 @@
-"""A TCP proxy a test can cut: the browser's view of a network outage.
+"""A TCP proxy a test can cut: a network outage between the browser and the hub, or between the
+hub and Redis.
 
-The browser talks to the hub only through it. `cut()` aborts every connection and refuses new
-ones (what a dropped Wi-Fi looks like from both ends); `mute_downstream()` keeps connections
-open but swallows what the hub sends (the ack of a message is lost on the way back);
-`restore()` lets traffic through again. Chromium's own offline emulation does not close open
-WebSockets, so the tests use both.
+The browser (or the hub) talks to the other side only through it. `cut()` aborts every
+connection and refuses new ones (what a dropped Wi-Fi looks like from both ends);
+`mute_downstream()` keeps connections open but swallows what comes back (the ack of a message
+is lost on the way); `restore()` lets traffic through again. Chromium's own offline emulation
+does not close open WebSockets, so the tests use both. The proxy runs on the test's event loop:
+start a hub process that talks through it off that loop (`asyncio.to_thread`).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from tests.widget.conftest import (
     new_page,
     start_hub,
 )
-from tests.widget.netcut import HostPage
+from tests.support.netcut import HostPage
 
 pytestmark = pytest.mark.browser
 

@@ -20,7 +20,7 @@ from tests.widget.conftest import (
     page_errors,
     start_hub,
 )
-from tests.widget.netcut import HostPage
+from tests.support.netcut import HostPage
 
 pytestmark = pytest.mark.browser
 

@@ -54,16 +54,23 @@ async def add_agent(
 class Hub:
     """One or more server processes sharing a Redis and a data folder."""
 
-    def __init__(self, data_dir: Path, redis: RedisServer, env: dict[str, str]) -> None:
+    def __init__(
+        self, data_dir: Path, redis: RedisServer, env: dict[str, str], redis_url: str | None = None
+    ) -> None:
         self.data_dir = data_dir
         self.redis = redis
         self.env = env
+        #: Where the hub processes reach Redis, if not at ``redis.url`` (a proxy a test can cut).
+        self.redis_url = redis_url
         self.servers: list[ServerProcess] = []
         self.peers: list[Peer] = []
 
     def start_server(self, **env: str) -> ServerProcess:
         server = ServerProcess(
-            self.data_dir, self.redis.url, env={**self.env, **env}, node_id=f"n{len(self.servers)}"
+            self.data_dir,
+            self.redis_url or self.redis.url,
+            env={**self.env, **env},
+            node_id=f"n{len(self.servers)}",
         )
         server.start()
         self.servers.append(server)

@@ -6,7 +6,7 @@
 
 import { Keep } from "./drafts.js";
 import { AgentSocket } from "./socket.js";
-import { api, el, formatClock, beep, notify, uuid } from "./util.js";
+import { api, backoff, el, formatClock, beep, notify, uuid } from "./util.js";
 
 /** @typedef {Record<string, any>} Frame */
 /**
@@ -40,6 +40,11 @@ let status = "away";
 let wanted = /** @type {"online"|"away"|null} */ (sessionStorage.getItem("console:status"));
 /** @type {Map<string, {kind: string, conv?: string, offer?: string, extra?: any}>} */
 const asks = new Map();
+// Errors after which the same frame is sent again by itself (accept by offer id, a message by
+// its client_id: both idempotent on the hub), after a back-off with jitter that grows each time.
+const RETRYABLE = new Set(["unavailable", "rate_limited", "internal"]);
+/** @type {Map<string, number>} refusals so far, by offer id or client_id */
+const refusals = new Map();
 /** @type {{id:number, shortcut:string, text:string, shared:boolean}[]} */
 let canned = [];
 let cannedIndex = 0;
@@ -230,6 +235,7 @@ function removeOffer(id, why) {
   if (!o) return;
   o.node.remove();
   offers.delete(id);
+  refusals.delete(id);
   renderCounts();
   if (why) toast(why);
 }
@@ -242,6 +248,25 @@ function acceptOffer(id) {
   if (!socket.send({ type: "accept", offer_id: id, ref })) return toast("Not connected yet — try again in a moment.");
   asks.set(ref, { kind: "accept", offer: id });
   o.node.classList.add("busy");
+  /** @type {HTMLElement} */ (o.node.querySelector("button.primary")).textContent = "Accepting…";
+}
+
+/** The hub could not take an accept just now: send it again while the offer stands (the
+ * same offer id; accepting twice is one assignment), else let the offer go.
+ * @param {string} id */
+function acceptAgain(id) {
+  const o = offers.get(id);
+  if (!o) return;
+  const n = (refusals.get(id) || 0) + 1;
+  refusals.set(id, n);
+  const wait = backoff(n);
+  if (Date.now() + wait >= o.deadline) {
+    removeOffer(id, "The server was too busy to take that chat in time; it goes to the next agent.");
+    return;
+  }
+  window.setTimeout(() => {
+    if (offers.has(id)) acceptOffer(id);
+  }, wait);
 }
 
 /** @param {string} id */
@@ -488,9 +513,7 @@ function onResumed(f) {
   chat.resumed = true;
   if (Number(f.last_seq) > chat.lastSeq) chat.lastSeq = Number(f.last_seq);
   // Re-send what was never acknowledged, with the same client_id: stored once.
-  for (const [clientId, p] of chat.pending) {
-    socket.send({ type: "message", conversation_id: chat.id, client_id: clientId, text: p.text, ref: socket.ref() });
-  }
+  for (const clientId of chat.pending.keys()) transmit(chat, clientId);
   chat.readSent = 0;
   markRead(chat);
 }
@@ -503,6 +526,7 @@ function onAck(f) {
       if (p) p.node.classList.add("acked");
     }
     keep.sent(f.client_id); // stored by the hub: nothing to re-send after a reload
+    refusals.delete(f.client_id);
   }
   const ask = f.ref ? asks.get(f.ref) : undefined;
   if (!ask) return;
@@ -522,8 +546,21 @@ function onError(f) {
   const ask = f.ref ? asks.get(f.ref) : undefined;
   if (ask) asks.delete(f.ref);
   if (ask?.kind === "accept") {
-    removeOffer(/** @type {string} */ (ask.offer), f.code === "conflict" ? "Too late: that chat was taken or the offer expired." : f.message);
+    const id = /** @type {string} */ (ask.offer);
+    if (RETRYABLE.has(f.code)) return acceptAgain(id);
+    refusals.delete(id);
+    removeOffer(id, f.code === "conflict" ? "Too late: that chat was taken or the offer expired." : f.message);
     return;
+  }
+  if (ask?.kind === "message" && ask.conv) {
+    const chat = chats.get(ask.conv);
+    const clientId = /** @type {string} */ (ask.extra);
+    if (chat && chat.pending.has(clientId) && RETRYABLE.has(f.code)) {
+      const n = (refusals.get(clientId) || 0) + 1;
+      refusals.set(clientId, n);
+      window.setTimeout(() => transmit(chat, clientId), backoff(n));
+      return;
+    }
   }
   if (ask?.kind === "transfer") {
     showTransferError(f.code === "not_found" ? "That agent is not available any more." : f.message);
@@ -545,7 +582,6 @@ function onError(f) {
     return;
   }
   if (f.code === "rate_limited") return toast("Slow down a little — too many actions at once.");
-  if (f.code === "unavailable") return toast("The server is busy; your message will be retried.");
   toast(f.message || `Error: ${f.code}`);
 }
 
@@ -765,7 +801,18 @@ function sendMessage() {
   keep.setDraft(chat.id, "");
   stopTyping();
   // Sent now if connected; otherwise kept and re-sent after the reconnect's resume.
-  if (chat.resumed) socket.send({ type: "message", conversation_id: chat.id, client_id: clientId, text, ref: socket.ref() });
+  if (chat.resumed) transmit(chat, clientId);
+}
+
+/** Send (again) a message not yet acknowledged, under its client_id.
+ * @param {Chat} chat @param {string} clientId */
+function transmit(chat, clientId) {
+  const p = chat.pending.get(clientId);
+  if (!p || !chat.resumed || chat.status !== "active") return;
+  const ref = socket.ref();
+  if (socket.send({ type: "message", conversation_id: chat.id, client_id: clientId, text: p.text, ref })) {
+    asks.set(ref, { kind: "message", conv: chat.id, extra: clientId });
+  }
 }
 
 function stopTyping() {

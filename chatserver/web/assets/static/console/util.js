@@ -103,3 +103,13 @@ export function uuid() {
   const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
+
+/**
+ * How long to wait before sending again what the hub refused for now (the n-th time, n >= 1):
+ * exponential from 0.5 s to 8 s, drawn from the upper half so a busy moment's refusals spread.
+ * @param {number} n @param {() => number} [random]
+ */
+export function backoff(n, random = Math.random) {
+  const ceiling = Math.min(8000, 500 * 2 ** (n - 1));
+  return ceiling / 2 + random() * (ceiling / 2);
+}

@@ -9,9 +9,14 @@
  * - every message is kept (memory and storage) under its `client_id` until its `ack`, and sent
  *   again with the same `client_id` after each reconnect, once `resumed` has arrived;
  * - stored events are shown once and in `seq` order (see `Transcript`); a hole in `seq` asks
- *   for `resume` from the last complete `seq`.
+ *   for `resume` from the last complete `seq`;
+ * - a frame answered with a retryable error (`unavailable`, `rate_limited`, `internal`) is sent
+ *   again by itself, the same frame (same `client_id`), after a back-off with jitter that grows
+ *   with each refusal (`backoff`, as for reconnecting), so a hub that is busy for a moment is
+ *   not flooded by every widget at once; meanwhile the visitor sees "Connecting you…" or the
+ *   message as sending, never an error.
  */
-import { Connection } from "./connection.js";
+import { Connection, backoff } from "./connection.js";
 import { Store } from "./storage.js";
 import { Transcript } from "./transcript.js";
 import { uuid } from "./text.js";
@@ -77,6 +82,8 @@ export class Session {
     this.scheduled = false;
     /** @type {Set<string>} client_ids sent on the current socket and not yet acknowledged */
     this.inflight = new Set();
+    /** @type {Map<string, number>} retryable refusals so far, by what was refused ("s", "l", a client_id) */
+    this.refusals = new Map();
     this.connection = new Connection({
       url: opts.url,
       onOpen: () => this.hello(),
@@ -338,6 +345,7 @@ export class Session {
         break;
       case "queued":
         if (this.conv && this.conv !== f.conversation_id) return;
+        this.refusals.delete("s");
         this.store.save({ topic: this.pendingStart?.topic || null, language: this.pendingStart?.language || null });
         this.adopt(f.conversation_id);
         this.queue = { position: f.position, eta_s: f.eta_s };
@@ -449,6 +457,7 @@ export class Session {
 
   /** @param {any} f */
   acked(f) {
+    this.refusals.delete(f.client_id || (f.ref === "l" ? "l" : ""));
     if (f.client_id) {
       this.transcript.ack(f.client_id, f.seq, f.ts);
       this.dropOutgoing(f.client_id);
@@ -472,7 +481,7 @@ export class Session {
       const clientId = ref.slice(2);
       this.inflight.delete(clientId);
       if (RETRYABLE.has(code)) {
-        window.setTimeout(() => this.transmit(clientId), 1500 + Math.random() * 1500);
+        this.later(clientId, () => this.transmit(clientId));
       } else {
         this.transcript.fail(clientId, code);
         this.dropOutgoing(clientId);
@@ -481,7 +490,7 @@ export class Session {
       if (code === "conflict") {
         this.connection.drop(); // a conversation is already open: the next welcome names it
       } else if (RETRYABLE.has(code)) {
-        window.setTimeout(() => this.sendStart(), 2000);
+        this.later("s", () => this.sendStart());
       } else {
         this.pendingStart = null;
         this.phase = "prechat";
@@ -500,7 +509,7 @@ export class Session {
       else this.errors.rate = code;
       this.pendingRate = null;
     } else if (ref === "l") {
-      if (RETRYABLE.has(code)) window.setTimeout(() => this.pendingLeave && this.leave(this.pendingLeave), 2000);
+      if (RETRYABLE.has(code)) this.later("l", () => this.pendingLeave && this.leave(this.pendingLeave));
       else {
         this.errors.leave = code;
         this.pendingLeave = null;
@@ -509,6 +518,16 @@ export class Session {
       this.pendingClose = false;
     }
     this.changed();
+  }
+
+  /**
+   * Send again what the hub refused for now, after `backoff(n)` for the n-th refusal of it.
+   * @param {string} key @param {() => void} send
+   */
+  later(key, send) {
+    const n = this.refusals.get(key) || 0;
+    this.refusals.set(key, n + 1);
+    window.setTimeout(send, backoff(n + 1));
   }
 
   /** @param {number} code */

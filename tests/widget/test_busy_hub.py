@@ -1,0 +1,76 @@
+"""A hub that cannot reach Redis for a moment: the visitor's `start` is answered `unavailable`,
+and the widget sends it again by itself, with back-off, while the visitor sees "Connecting you…"
+and no error; once Redis is back the chat starts as if nothing happened (one conversation)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, expect
+
+from tests.chatserver.integration.conftest import Hub, add_agent
+from tests.support.browser import ALL_SKILLS, Shots
+from tests.support.netcut import NetCut
+from tests.support.redis_server import RedisServer
+from tests.widget.conftest import Widget, accept_next, agent_online, new_page
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+async def redis_cut(
+    tmp_path: Path, private_redis: RedisServer
+) -> AsyncIterator[tuple[Hub, NetCut]]:
+    proxy = await NetCut(private_redis.port).start()
+    hub = Hub(tmp_path / "data", private_redis, {}, redis_url=f"redis://127.0.0.1:{proxy.port}")
+    hub.data_dir.mkdir()
+    await add_agent(hub.data_dir, "ann", skills=ALL_SKILLS, display_name="Ann Lee")
+    await asyncio.to_thread(hub.start_server)  # off this loop, which runs the proxy
+    try:
+        yield hub, proxy
+    finally:
+        await hub.close()
+        await proxy.close()
+
+
+async def test_a_start_refused_for_now_goes_through_by_itself(
+    redis_cut: tuple[Hub, NetCut], browser: Browser, shots: Shots
+) -> None:
+    hub, proxy = redis_cut
+    ann = await agent_online(hub)
+    context, page = await new_page(browser)
+    widget = Widget(page)
+    refused: list[str] = []
+    page.on(
+        "websocket",
+        lambda ws: ws.on(
+            "framereceived",
+            lambda f: refused.append(str(f)) if '"unavailable"' in str(f) else None,
+        ),
+    )
+    await page.goto(f"{hub.server.http}/demo")
+    await widget.open()
+    proxy.cut()
+    await widget.start()
+    starting = widget.ui.get_by_role("button", name="Connecting you…")
+    await expect(starting).to_be_visible()
+    # Refused at least twice while Redis is away; still only "Connecting you…", no error.
+    for _ in range(100):
+        if len(refused) >= 2:
+            break
+        await asyncio.sleep(0.1)
+    assert len(refused) >= 2
+    await expect(starting).to_be_visible()
+    await expect(widget.ui.get_by_role("alert")).to_have_count(0)
+    await shots.take(page, "connecting-while-redis-is-away")
+    proxy.restore()
+    conv = await accept_next(ann, timeout=30)
+    await expect(widget.ui.get_by_text("Ann Lee joined the chat")).to_be_visible(timeout=15_000)
+    await shots.take(page, "chatting-after-the-retry")
+    with sqlite3.connect(hub.data_dir / "chat.db") as db:
+        assert [r[0] for r in db.execute("SELECT id FROM conversations")] == [conv]
+    await context.close()
