@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-SCENARIOS = ["relay", "connections", "routing", "persistence", "export"]
+SCENARIOS = ["relay", "connections", "routing", "burst", "persistence", "export"]
 
 
 def machine() -> dict[str, Any]:

@@ -145,6 +145,7 @@ class HubStack:
     agents: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # topic → logins
     redis: RedisServer | None = None
     servers: list[ServerProcess] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # on top of HUB_ENV
 
     def start(self, agents_per_topic: dict[str, int], capacity: int) -> HubStack:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -153,7 +154,7 @@ class HubStack:
         self.redis.start()
         for i in range(self.processes):
             server = ServerProcess(
-                self.data_dir, self.redis.url, env=dict(HUB_ENV), node_id=f"bench-{i}"
+                self.data_dir, self.redis.url, env={**HUB_ENV, **self.env}, node_id=f"bench-{i}"
             )
             server.start(timeout=60)
             self.servers.append(server)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import connections, relay
+from bench import burst, connections, relay
 
 STEP_KEYS = {
     "offered_msg_s",
@@ -123,3 +123,16 @@ def test_connections_at_a_tiny_size() -> None:
         assert not figures["fd_limited"]
     assert "ratio" in result
     assert set(result["targets"].values()) <= {True, False}
+
+
+def test_burst_at_a_tiny_size() -> None:
+    steady = burst.one_run(100, rate=50)
+    at_once = burst.one_run(100, rate=None)
+    for figures in (steady, at_once):
+        assert figures["ok"], figures
+        assert figures["assigned"] == figures["visitors"] == 100
+        assert figures["start_errors"] == figures["accept_errors"] == {}
+        assert figures["time_to_all_assigned_s"] > 0
+        assert figures["to_assigned_p99_s"] >= figures["to_assigned_p50_s"] > 0
+        assert figures["pool_waits"] > 0
+    assert steady["sending_s"] > 1.5 > at_once["sending_s"]
