@@ -10,6 +10,7 @@ from playwright.async_api import Browser, expect
 from chatserver.web.assets import WIDGET_DIR
 from tests.chatserver.integration.conftest import Hub
 from tests.support.browser import Shots
+from tests.support.netcut import HostPage
 from tests.widget.conftest import (
     Widget,
     accept_next,
@@ -18,7 +19,6 @@ from tests.widget.conftest import (
     new_page,
     start_hub,
 )
-from tests.support.netcut import HostPage
 
 pytestmark = pytest.mark.browser
 

@@ -10,6 +10,7 @@ from playwright.async_api import Browser, expect
 
 from tests.chatserver.integration.conftest import Hub
 from tests.support.browser import Shots
+from tests.support.netcut import NetCut
 from tests.support.peer import Peer
 from tests.widget.conftest import (
     Widget,
@@ -20,7 +21,6 @@ from tests.widget.conftest import (
     page_errors,
     start_hub,
 )
-from tests.support.netcut import NetCut
 
 pytestmark = pytest.mark.browser
 

@@ -10,6 +10,7 @@ from playwright.async_api import Browser, Page, expect
 
 from tests.chatserver.integration.conftest import Hub, add_agent
 from tests.support.browser import Shots
+from tests.support.netcut import HostPage
 from tests.widget.conftest import (
     ALL_SKILLS,
     Widget,
@@ -20,7 +21,6 @@ from tests.widget.conftest import (
     page_errors,
     start_hub,
 )
-from tests.support.netcut import HostPage
 
 pytestmark = pytest.mark.browser
 

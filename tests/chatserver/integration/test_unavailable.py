@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from tests.chatserver.integration.conftest import Hub, add_agent
-from tests.support.redis_server import RedisServer
 from tests.support.netcut import NetCut
+from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture
