@@ -241,11 +241,12 @@ async def agent_create(request: Request) -> Response:
             return refused(problems, 409, "conflict")
         return refused(problems)
     password: str = values["password"]
+    hashed = await ctx_of(request).passwords.run(hash_password, password)
     agent = AgentRecord(
         id=uuid.uuid4().hex,
         username=username,
         display_name=display_name,
-        password_hash=hash_password(password),
+        password_hash=hashed,
         skills=values["skills"],
         capacity=values["capacity"],
         roles=values["roles"],
@@ -423,7 +424,7 @@ async def agent_password(request: Request) -> Response:
     except AccountError as exc:
         return invalid(exc.field, str(exc))
     ctx = ctx_of(request)
-    changes = {"password_hash": hash_password(password)}
+    changes = {"password_hash": await ctx.passwords.run(hash_password, password)}
     updated = await ctx.store.update_agent(target.id, **changes)
     await after_change(ctx, updated, changes, tuple(target.roles))
     await audit(

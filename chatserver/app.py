@@ -7,11 +7,12 @@ import gc
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -23,12 +24,14 @@ from chatserver.analytics import routes as analytics_routes
 from chatserver.auth import new_token, token_hash, verify_password
 from chatserver.context import HubContext, load_routing_config
 from chatserver.endpoints import agent_endpoint, visitor_endpoint
+from chatserver.login_throttle import Busy
 from chatserver.settings import Settings
-from chatserver.store.base import AgentRecord, TokenRecord, iso_now
+from chatserver.store.base import AgentRecord, DataLifecycle, TokenRecord, iso_now
+from chatserver.web.client_address import client_address
+from chatserver.web.cross_site import SESSION_COOKIE, CrossSiteGuard
 
 log = logging.getLogger("chatserver")
 
-SESSION_COOKIE = "chat_session"
 
 #: The cyclic collector's thresholds for the hub process (CPython's are 700, 10, 10). Under
 #: load most objects a message makes live for milliseconds — its frames, futures, the store's
@@ -87,12 +90,24 @@ async def login(request: Request) -> Response:
         return error(
             400, "bad_request", "expected a JSON object with string fields username and password"
         )
-    agent = await ctx.store.get_agent_by_username(body["username"].strip())
-    ok = verify_password(agent.password_hash if agent else None, body["password"])
+    username, now = body["username"].strip(), time.time()
+    address = client_address(request.scope, ctx.settings.trusted_proxies)
+    throttle = ctx.login_throttle
+    wait = await throttle.attempt(username, address, now) if throttle is not None else 0
+    if wait:
+        return too_many(f"too many failed sign-ins; try again in {wait:.0f} s", wait)
+    agent = await ctx.store.get_agent_by_username(username)
+    try:
+        ok = await ctx.passwords.run(
+            verify_password, agent.password_hash if agent else None, body["password"]
+        )
+    except Busy:
+        return too_many("too many sign-ins at once; try again in a moment", 1)
     if agent is None or not ok or agent.disabled:
         return error(401, "unauthorized", "wrong username or password")
+    if throttle is not None:
+        await throttle.succeeded(username, address, now)
     token = new_token()
-    now = time.time()
     await ctx.store.add_token(
         TokenRecord(
             token_hash=token_hash(token),
@@ -116,12 +131,30 @@ async def login(request: Request) -> Response:
     return response
 
 
+def too_many(message: str, wait_s: float) -> JSONResponse:
+    return JSONResponse(
+        {"error": "rate_limited", "message": message},
+        status_code=429,
+        headers={"Retry-After": str(max(1, round(wait_s))), "Cache-Control": "no-store"},
+    )
+
+
 async def logout(request: Request) -> Response:
     ctx = ctx_of(request)
     token = bearer_token(request)
     if not token or await ctx.authenticate(token) is None:
         return error(401, "unauthorized", "not signed in")
-    await ctx.store.revoke_token(token_hash(token), iso_now())
+    agent = await ctx.authenticate(token)
+    hashed = token_hash(token)
+    await ctx.store.revoke_token(hashed, iso_now())
+    # This process's sockets of the session close now; the others' at their next tick.
+    for client in ctx.sessions.ended({hashed}):
+        client.begin_close(4401, "signed out")
+    if agent is not None:
+        await cast(DataLifecycle, ctx.store).add_audit(
+            "signed_out", {"agent_id": agent.id}, ts=iso_now(), actor=agent.username,
+            actor_id=agent.id,
+        )  # fmt: skip
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -269,4 +302,5 @@ def create_app(settings: Settings) -> HubApp:
         *admin_routes.routes(),
         *widget_routes.routes(settings, tuple(routing_config.topics), routing_config.languages),
     ]
-    return HubApp(Starlette(routes=routes, lifespan=lifespan))
+    guard = Middleware(CrossSiteGuard, public_url=settings.public_url, extra=settings.staff_origins)
+    return HubApp(Starlette(routes=routes, lifespan=lifespan, middleware=[guard]))

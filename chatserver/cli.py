@@ -327,7 +327,14 @@ async def _agents(args: argparse.Namespace, store: SQLiteStore) -> int:
         raise CLIError(f"no agent {args.username!r}")
     if cmd == "disable":
         await store.update_agent(found.id, disabled=True)
-        await store.revoke_agent_tokens(found.id, iso_now())
+        revoked = await store.revoke_agent_tokens(found.id, iso_now())
+        await store.add_audit(
+            "agent_disabled",
+            {"agent_id": found.id, "username": found.username, "revoked": revoked},
+            ts=iso_now(),
+            actor="cli",
+        )
+        # The hubs close its sockets and take it out of routing at their next tick.
         print(f"agent {found.username} disabled; its sessions are revoked", file=sys.stderr)
         return 0
     # set
@@ -349,9 +356,24 @@ async def _agents(args: argparse.Namespace, store: SQLiteStore) -> int:
             "nothing to change; give --skills, --capacity, --role, --display-name, --password-stdin or --enable"
         )
     await store.update_agent(found.id, **fields)
-    if revokes_sessions(fields, found.roles):
+    revoke = revokes_sessions(fields, found.roles)
+    if revoke:
         await store.revoke_agent_tokens(found.id, iso_now())
-    print(f"agent {found.username} updated: {', '.join(sorted(fields))}", file=sys.stderr)
+    shown = {k: v for k, v in fields.items() if k != "password_hash"}
+    await store.add_audit(
+        "agent_password_reset" if "password_hash" in fields and not shown else "agent_changed",
+        {
+            "agent_id": found.id,
+            "username": found.username,
+            **shown,
+            "password": "password_hash" in fields,
+            "revoked": revoke,
+        },
+        ts=iso_now(),
+        actor="cli",
+    )
+    changed = sorted("password" if k == "password_hash" else k for k in fields)
+    print(f"agent {found.username} updated: {', '.join(changed)}", file=sys.stderr)
     return 0
 
 

@@ -52,8 +52,8 @@ from chatserver.store.base import (
     iso_now,
 )
 from chatserver.web.assets import STATIC_DIR, TEMPLATES_DIR
+from chatserver.web.cross_site import SESSION_COOKIE
 
-SESSION_COOKIE = "chat_session"
 STAFF_ROLES = frozenset({"supervisor", "analyst", "admin"})
 DASHBOARD_ROLES = frozenset({"supervisor", "admin"})
 SHORTCUT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")

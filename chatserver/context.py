@@ -29,11 +29,19 @@ from chatserver import protocol as p
 from chatserver.auth import token_hash
 from chatserver.bus import Bus
 from chatserver.hub import Hub
+from chatserver.login_throttle import LoginThrottle, PasswordChecks
 from chatserver.metrics import Metrics
 from chatserver.redis_pool import CONTROL_CONNECTIONS, PoolMetrics, open_pool
 from chatserver.service import Service
+from chatserver.sessions import OVERLAP_S, Sessions
 from chatserver.settings import Settings
-from chatserver.store.base import AgentRecord, RoutingDocuments, TranscriptStore, iso_now
+from chatserver.store.base import (
+    AgentRecord,
+    RoutingDocuments,
+    TokenRecord,
+    TranscriptStore,
+    iso_now,
+)
 from chatserver.store.sqlite import SQLiteStore
 from routing.config import apply_document
 
@@ -73,6 +81,11 @@ class HubContext:
     routing_version: int = 0
     #: Admins' routing edits on this process take turns (across processes: compare and set).
     routing_edits: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Agent sockets by session token, to close when the session ends (chatserver.sessions).
+    sessions: Sessions = field(default_factory=Sessions)
+    #: argon2 off the event loop, bounded (chatserver.login_throttle).
+    passwords: PasswordChecks = field(default_factory=PasswordChecks)
+    login_throttle: LoginThrottle | None = None
     _changes_seen: str = "0-0"
     _routing_checked_at: float = 0.0
     _closing: bool = False
@@ -123,10 +136,12 @@ class HubContext:
         )
         ctx = cls(settings, redis, store, routing_config, router, metrics, hub, service, limits)
         ctx.control = control
+        ctx.login_throttle = LoginThrottle(redis, settings.redis_prefix)
         ctx.file_routing_config = file_config
         ctx.routing_version = routing_version
         ctx._routing_checked_at = time.time()
         hub.on_router_event = service.on_router_event
+        service.session_alive = ctx.session_alive
         ctx.bus = Bus(
             redis,
             prefix=settings.redis_prefix,
@@ -164,6 +179,7 @@ class HubContext:
                 await self.router.heartbeat(now)
                 result = await self.router.tick(now)
                 await self.service.on_tick(result, now)
+                await self.follow_sessions(now)
                 # Last, so that trouble reading admins' changes never delays the heartbeat.
                 await self.follow_changes(now)
             except asyncio.CancelledError:
@@ -307,6 +323,12 @@ class HubContext:
             self.metrics.longest_wait.labels(topic).set(figures.get("longest_wait_s", 0) or 0)
 
     async def authenticate(self, token: str | None) -> AgentRecord | None:
+        found = await self.session(token)
+        return None if found is None else found[0]
+
+    async def session(self, token: str | None) -> tuple[AgentRecord, TokenRecord] | None:
+        """The agent a live token belongs to, and the token's record; None if it is unknown,
+        revoked, expired, or its agent disabled."""
         if not token:
             return None
         record = await self.store.get_token(token_hash(token))
@@ -318,7 +340,43 @@ class HubContext:
         agent = await self.store.get_agent(record.agent_id)
         if agent is None or agent.disabled:
             return None
-        return agent
+        return agent, record
+
+    async def session_alive(self, client: Any) -> bool:
+        """Whether the session this agent socket signed in with is still live (the store's
+        word, not the last tick's): asked before an accept, so that an agent revoked a moment
+        ago takes no chat in the tick before its socket closes."""
+        token = self.sessions.token_of(client)
+        if token is None:
+            return False
+        record = await self.store.get_token(token)
+        if record is None or record.revoked_at is not None:
+            return False
+        if record.expires_at is not None and record.expires_at <= iso_now():
+            return False
+        agent = await self.store.get_agent(record.agent_id)
+        return agent is not None and not agent.disabled
+
+    async def follow_sessions(self, now: float) -> int:
+        """Close, with 4401, this process's sockets of sessions that ended since the last look
+        (revoked anywhere, by anyone; or expired). Returns how many were closed."""
+        since = (self.sessions.checked_at or self.started_at) - OVERLAP_S
+        revoked = await self.store.tokens_revoked_since(iso_now(since))
+        self.sessions.checked_at = now
+        ended = self.sessions.ended({token for token, _agent in revoked})
+        expired = self.sessions.expired(now)
+        for client in ended:
+            client.begin_close(
+                p.CloseCode.NOT_AUTHENTICATED, "your session was ended; sign in again"
+            )
+        for client in expired:
+            client.begin_close(p.CloseCode.NOT_AUTHENTICATED, "your session expired; sign in again")
+        if ended or expired:
+            log.info(
+                "agent sessions closed",
+                extra={"revoked": len(ended), "expired": len(expired)},
+            )
+        return len(ended) + len(expired)
 
     async def ready(self) -> dict[str, Any]:
         checks: dict[str, Any] = {}
@@ -351,6 +409,7 @@ class HubContext:
         if self.bus is not None:
             await self.bus.stop()
         await self.store.close()
+        self.passwords.close()
         await self.redis.aclose()
         if self.control is not None:
             await self.control.aclose()

@@ -27,9 +27,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 import routing
 from chatserver import protocol as p
 from chatserver.auth import token_hash
+from chatserver.clock import parse_ts
 from chatserver.context import HubContext
 from chatserver.delivery import Client
 from chatserver.store.base import StoreError
+from chatserver.web.cross_site import staff_origins
 
 log = logging.getLogger("chatserver.ws")
 
@@ -195,6 +197,8 @@ async def dispatch(
     except p.ProtocolError as exc:
         ctx.metrics.errors.labels(exc.code).inc()
         client.send(p.frames.error(exc.code, exc.message, ref))
+        if exc.code == "unauthorized":  # the error first, then 4401 (docs/protocol.md)
+            client.begin_close(p.CloseCode.NOT_AUTHENTICATED, exc.message)
     except routing.RoutingError as exc:
         code = getattr(exc, "code", "conflict")
         ctx.metrics.errors.labels(code).inc()
@@ -252,10 +256,21 @@ async def hello(
             p.frames.welcome_visitor(visitor_id, token, ctx.service.summaries(convs), ref=cmd.ref)
         )
         return
-    agent = await ctx.authenticate(cmd.token)
-    if agent is None:
+    origin = handshake.origin
+    settings = ctx.settings
+    if origin is not None and origin not in staff_origins(
+        handshake.host, settings.public_url, settings.staff_origins
+    ):
+        # A page of another origin may not drive an agent's socket (apps send no Origin).
+        proto.close(p.CloseCode.FORBIDDEN, f"origin {origin} may not open an agent connection")
+        return
+    signed_in = await ctx.session(cmd.token)
+    if signed_in is None:
         proto.hello_rejected()
         return
+    agent, session = signed_in
+    expires = parse_ts(session.expires_at) if session.expires_at else None
+    ctx.sessions.add(client, session.token_hash, expires)
     client.agent = agent
     proto.hello_accepted()
     ctx.hub.identify(client)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import routing
@@ -66,6 +67,8 @@ class Service:
         self.router = router
         self.hub = hub
         self.metrics = metrics
+        #: Asked before an accept: is the agent socket's session still live? (HubContext)
+        self.session_alive: Callable[[Client], Awaitable[bool]] | None = None
 
     # -- helpers ----------------------------------------------------------------------------
     @staticmethod
@@ -596,6 +599,9 @@ class Service:
 
     async def accept(self, client: Client, cmd: p.Accept) -> None:
         self.require_chat_role(client)
+        if self.session_alive is not None and not await self.session_alive(client):
+            # Revoked or disabled a moment ago: refused, and the socket closes (4401).
+            raise p.Unauthorized("your session was ended; sign in again")
         now = self.now()
         try:
             assignment = await self.router.accept(cmd.offer_id, client.agent_id or "", now)

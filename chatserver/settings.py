@@ -8,6 +8,7 @@ the defaults.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -43,6 +44,11 @@ class Settings:
     )
     default_site: str = "default"
     public_url: str | None = None
+    # Origins (besides the hub's own and public_url's) that may serve the staff pages: their
+    # unsafe requests and /ws/agent sockets are not refused as cross-site.
+    staff_origins: tuple[str, ...] = ()
+    # Proxies in front of the hub whose X-Forwarded-For names the client (per-address limits).
+    trusted_proxies: tuple[str, ...] = ()
     # Limits.
     max_frame_bytes: int = 65536
     hello_timeout_s: float = 10.0
@@ -99,6 +105,26 @@ def _sites(raw: str) -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in data.items()}
 
 
+def _origins(raw: str) -> tuple[str, ...]:
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    for origin in origins:
+        if not re.fullmatch(r"https?://[^/\s]+", origin):
+            raise ValueError(f"{origin!r} is not an origin; expected e.g. https://support.example")
+    return origins
+
+
+def _addresses(raw: str) -> tuple[str, ...]:
+    import ipaddress
+
+    found = tuple(a.strip() for a in raw.split(",") if a.strip())
+    for address in found:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise ValueError(f"{address!r} is not an IP address") from None
+    return found
+
+
 def _choice(*allowed: str) -> Any:
     def parse(raw: str) -> str:
         if raw not in allowed:
@@ -120,6 +146,8 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "CHATSERVER_NODE_ID": ("node_id", str),
     "CHATSERVER_SITES": ("sites", _sites),
     "CHATSERVER_PUBLIC_URL": ("public_url", str),
+    "CHATSERVER_STAFF_ORIGINS": ("staff_origins", _origins),
+    "CHATSERVER_TRUSTED_PROXIES": ("trusted_proxies", _addresses),
     "CHATSERVER_MAX_FRAME_BYTES": ("max_frame_bytes", int),
     "CHATSERVER_HELLO_TIMEOUT_S": ("hello_timeout_s", float),
     "CHATSERVER_MAX_TEXT_CHARS": ("max_text_chars", int),

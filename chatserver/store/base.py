@@ -323,6 +323,9 @@ class TranscriptStore(Protocol):
     async def revoke_agent_tokens(self, agent_id: str, now: str) -> int:
         """Revoke every live token of the agent; returns how many were revoked."""
 
+    async def tokens_revoked_since(self, since: str) -> list[tuple[str, str]]:
+        """(token hash, agent id) of every token revoked at or after ``since``."""
+
     # visitors
     async def add_visitor(self, visitor: VisitorRecord) -> None: ...
 

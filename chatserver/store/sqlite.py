@@ -447,6 +447,13 @@ class SQLiteStore:
 
         return await self._transaction("revoke agent tokens", work)
 
+    async def tokens_revoked_since(self, since: str) -> list[tuple[str, str]]:
+        codec.check_ts(since, "since")
+        rows = await self._read(
+            "SELECT token_hash, agent_id FROM tokens WHERE revoked_at >= ?", [since]
+        )
+        return [(str(r[0]), str(r[1])) for r in rows]
+
     # --- visitors ---------------------------------------------------------------------------
 
     async def add_visitor(self, visitor: VisitorRecord) -> None:

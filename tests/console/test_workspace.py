@@ -239,9 +239,14 @@ async def test_admin_shares_canned_responses_agents_only_use_them(
     r = await ann.page.request.get(f"{server.http}/api/v1/canned")
     items = (await r.json())["canned"]
     assert [(c["shortcut"], c["shared"]) for c in items] == [("welcome", True)]
-    r = await ann.page.request.delete(f"{server.http}/api/v1/canned/{items[0]['id']}")
-    assert r.status == 403
-    r = await ann.page.request.post(f"{server.http}/api/v1/canned", data={"shortcut": "x"})
+    same_origin = {"Origin": server.http}  # as the console's own fetch sends it
+    r = await ann.page.request.delete(
+        f"{server.http}/api/v1/canned/{items[0]['id']}", headers=same_origin
+    )
+    assert r.status == 403 and "shared" in (await r.json())["message"]
+    r = await ann.page.request.post(
+        f"{server.http}/api/v1/canned", data={"shortcut": "x"}, headers=same_origin
+    )
     assert r.status == 400 and "text" in (await r.json())["message"]
     await ann.page.get_by_role("button", name="Canned responses").click()
     ann_dialog = ann.page.get_by_role("dialog", name="Canned responses")

@@ -145,6 +145,8 @@ async def test_disabled_agent_cannot_sign_in_and_password_change_revokes(hub: Hu
             json={"username": "omar", "password": "another-password"},
         )
         assert ok.status_code == 200
+        # A script keeps no session cookie (with one, writes need an Origin: docs/security.md).
+        http.cookies.clear()
         run_cli(hub.data_dir, "agents", "disable", "pia")
         r2 = await http.post(
             f"{hub.server.http}/api/v1/auth/login", json={"username": "pia", "password": PASSWORD}
