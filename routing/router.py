@@ -195,7 +195,7 @@ class Router:
         return int(text(pos)), (int(text(eta)) if eta else None)
 
     async def conversation_state(self, conversation_id: str) -> str | None:
-        """ "waiting", "offered" or "active"; None if the router does not know it."""
+        """The router's state of it ("waiting", "offered", "active"), or None if it knows none."""
         state = await self.redis.hget(self._k("conv", conversation_id), "state")
         return None if state is None else text(state)
 
