@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -28,6 +29,7 @@ from chatserver.login_throttle import Busy
 from chatserver.settings import Settings
 from chatserver.store.base import AgentRecord, DataLifecycle, TokenRecord, iso_now
 from chatserver.web.client_address import client_address
+from chatserver.web.connections import AcceptErrorLog
 from chatserver.web.cross_site import SESSION_COOKIE, CrossSiteGuard
 
 log = logging.getLogger("chatserver")
@@ -271,6 +273,7 @@ def create_app(settings: Settings) -> HubApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        asyncio.get_running_loop().set_exception_handler(AcceptErrorLog())
         ctx = await HubContext.open(settings, routing_config)
         app.state.ctx = ctx
         # Everything built at start-up lives as long as the process: keep it out of the

@@ -133,6 +133,7 @@ def serve(args: argparse.Namespace, data: Path | None) -> int:
 
     from chatserver.app import create_app
     from chatserver.private_redis import PrivateRedis, PrivateRedisError
+    from chatserver.web.connections import LIMITS, HubHttpProtocol
     from chatserver.wsprotocol import HubWebSocketProtocol
 
     settings = from_environment(
@@ -154,10 +155,17 @@ def serve(args: argparse.Namespace, data: Path | None) -> int:
     try:
         if settings.demo:
             asyncio.run(first_run(settings))
+        LIMITS.configure(
+            total=settings.max_connections or None,
+            per_address=settings.max_connections_per_address or None,
+            header_timeout_s=settings.header_timeout_s,
+            trusted_proxies=settings.trusted_proxies,
+        )
         config = uvicorn.Config(
             create_app(settings),
             host=settings.host,
             port=settings.port,
+            http=HubHttpProtocol,  # uvicorn's h11, with connection caps and a header deadline
             ws=HubWebSocketProtocol,  # uvicorn's websockets-sansio, paused at a high-water mark
             ws_max_size=settings.max_frame_bytes,
             ws_per_message_deflate=False,

@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, cast
 
 import routing
 from chatserver import protocol as p
 from chatserver.auth import new_token, token_hash
 from chatserver.clock import parse_ts
+from chatserver.coalesce import Coalescer, highest_seq
 from chatserver.delivery import Client
 from chatserver.hub import Hub
 from chatserver.metrics import Metrics
@@ -69,6 +70,8 @@ class Service:
         self.metrics = metrics
         #: Asked before an accept: is the agent socket's session still live? (HubContext)
         self.session_alive: Callable[[Client], Awaitable[bool]] | None = None
+        #: typing and read, relayed at most once per interval per conversation and side.
+        self.ephemeral = Coalescer(self._relay_ephemeral)
 
     # -- helpers ----------------------------------------------------------------------------
     @staticmethod
@@ -352,17 +355,20 @@ class Service:
                     },
                 )
 
+    def _relay_ephemeral(self, key: Hashable, frame: dict[str, Any]) -> None:
+        conversation_id, role, _kind = cast(tuple[str, str, str], key)
+        self.hub.relay(conversation_id, frame, from_role=role)
+
     async def typing(self, client: Client, cmd: p.Typing) -> None:
         await self._check_participant(client, cmd.conversation_id)
-        self.hub.relay(
-            cmd.conversation_id,
+        self.ephemeral.offer(
+            (cmd.conversation_id, client.role, "typing"),
             {
                 "type": "typing",
                 "conversation_id": cmd.conversation_id,
                 "active": cmd.active,
                 "by": {"role": client.role},
             },
-            from_role=client.role,
         )
 
     async def read(self, client: Client, cmd: p.Read) -> None:
@@ -371,15 +377,15 @@ class Service:
             raise p.BadFrame(
                 f"seq {cmd.seq} is ahead of conversation {conv.id}, which is at {conv.last_seq}"
             )
-        self.hub.relay(
-            cmd.conversation_id,
+        self.ephemeral.offer(
+            (cmd.conversation_id, client.role, "read"),
             {
                 "type": "read",
                 "conversation_id": cmd.conversation_id,
                 "seq": cmd.seq,
                 "by": {"role": client.role},
             },
-            from_role=client.role,
+            highest_seq,
         )
 
     async def _check_participant(self, client: Client, conversation_id: str) -> ConversationRecord:

@@ -49,6 +49,10 @@ class Settings:
     staff_origins: tuple[str, ...] = ()
     # Proxies in front of the hub whose X-Forwarded-For names the client (per-address limits).
     trusted_proxies: tuple[str, ...] = ()
+    # Connections (chatserver/web/connections.py): 0 = from the open-file limit.
+    max_connections: int = 0
+    max_connections_per_address: int = 0
+    header_timeout_s: float = 10.0
     # Limits.
     max_frame_bytes: int = 65536
     hello_timeout_s: float = 10.0
@@ -148,6 +152,9 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "CHATSERVER_PUBLIC_URL": ("public_url", str),
     "CHATSERVER_STAFF_ORIGINS": ("staff_origins", _origins),
     "CHATSERVER_TRUSTED_PROXIES": ("trusted_proxies", _addresses),
+    "CHATSERVER_MAX_CONNECTIONS": ("max_connections", int),
+    "CHATSERVER_MAX_CONNECTIONS_PER_ADDRESS": ("max_connections_per_address", int),
+    "CHATSERVER_HEADER_TIMEOUT_S": ("header_timeout_s", float),
     "CHATSERVER_MAX_FRAME_BYTES": ("max_frame_bytes", int),
     "CHATSERVER_HELLO_TIMEOUT_S": ("hello_timeout_s", float),
     "CHATSERVER_MAX_TEXT_CHARS": ("max_text_chars", int),
@@ -196,6 +203,12 @@ def _validate(s: Settings) -> None:
             2 <= s.redis_max_connections <= 10_000,
             "CHATSERVER_REDIS_MAX_CONNECTIONS: must be 2..10000 (one is held by pub/sub)",
         ),
+        (s.max_connections >= 0, "CHATSERVER_MAX_CONNECTIONS: must be >= 0 (0: automatic)"),
+        (
+            s.max_connections_per_address >= 0,
+            "CHATSERVER_MAX_CONNECTIONS_PER_ADDRESS: must be >= 0 (0: automatic)",
+        ),
+        (0 < s.header_timeout_s <= 300, "CHATSERVER_HEADER_TIMEOUT_S: must be 0..300 seconds"),
         (
             0 < s.redis_pool_timeout_s < float("inf"),
             "CHATSERVER_REDIS_POOL_TIMEOUT_S: must be > 0 (seconds)",

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from chatserver.web.connections import LIMITS
+
 __all__ = ["HIGH_WATER", "HubWebSocketProtocol"]
 
 #: Messages a connection may have waiting for the application before reading stops: enough
@@ -29,7 +31,12 @@ HIGH_WATER = 4
 
 
 class HubWebSocketProtocol(WebSocketsSansIOProtocol):
-    """`WebSocketsSansIOProtocol` that pauses reading at `HIGH_WATER` queued messages."""
+    """`WebSocketsSansIOProtocol` that pauses reading at `HIGH_WATER` queued messages, and
+    gives its connection back to the caps (chatserver.web.connections) when it ends."""
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        LIMITS.release(self.transport)
+        super().connection_lost(exc)
 
     def send_receive_event_to_app(self) -> None:
         data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)

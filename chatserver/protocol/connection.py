@@ -41,13 +41,15 @@ from chatserver.protocol.types import Role
 
 __all__ = ["RATE_LIMITED_TYPES", "ProtocolConnection", "State"]
 
-#: Frame types that take a token from the connection's bucket. Not ``hello`` (only one is
-#: accepted), ``ping`` (keepalive must always work) or ``read`` (cheap, sent per message read).
+#: Frame types that take a token from the connection's bucket: all but ``hello`` (only one is
+#: accepted) and ``ping`` (keepalive must always work). ``read`` too: relayed to the other side,
+#: it once let a visitor flood an agent (the clients send one per 0.25 s at most).
 RATE_LIMITED_TYPES: Final = frozenset(
     {
         "start",
         "message",
         "typing",
+        "read",
         "resume",
         "close",
         "rate",

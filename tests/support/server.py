@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import time
@@ -24,6 +25,7 @@ class ServerProcess:
         env: dict[str, str] | None = None,
         node_id: str | None = None,
         demo: bool = False,
+        open_files: int | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.redis_url = redis_url
@@ -31,6 +33,8 @@ class ServerProcess:
         self.env = env or {}
         self.node_id = node_id
         self.demo = demo
+        #: The server's open-file limit (RLIMIT_NOFILE), when a test lowers it.
+        self.open_files = open_files
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / f"server-{self.port}.log"
 
@@ -70,7 +74,19 @@ class ServerProcess:
         if not self.demo:
             cmd.append("--no-demo")
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        limit = self.open_files
+
+        def lower_open_files() -> None:
+            if limit is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            preexec_fn=lower_open_files if limit is not None else None,
+        )
         try:
             self._wait_ready(timeout)
         except BaseException:

@@ -438,14 +438,9 @@ def test_old_violations_leave_the_window() -> None:
 
 @pytest.mark.parametrize(
     ("role", "frame"),
-    [
-        ("visitor", {"type": "ping"}),
-        ("visitor", {"type": "read", "conversation_id": "c", "seq": 1}),
-        ("agent", {"type": "read", "conversation_id": "c", "seq": 1}),
-        ("agent", {"type": "ping"}),
-    ],
+    [("visitor", {"type": "ping"}), ("agent", {"type": "ping"})],
 )
-def test_ping_and_read_are_not_rate_limited(role: Role, frame: dict[str, object]) -> None:
+def test_ping_is_not_rate_limited(role: Role, frame: dict[str, object]) -> None:
     conn = ready(role, limits=Limits(rate_burst=1, rate_violations_before_close=1))
     for _ in range(200):
         res = feed(conn, frame)
@@ -457,6 +452,9 @@ def test_ping_and_read_are_not_rate_limited(role: Role, frame: dict[str, object]
     [
         ("visitor", {"type": "start", "topic": "general", "language": "en"}),
         ("visitor", {"type": "typing", "conversation_id": "c", "active": True}),
+        # read too: relayed to the other side, it once let a visitor flood an agent
+        ("visitor", {"type": "read", "conversation_id": "c", "seq": 1}),
+        ("agent", {"type": "read", "conversation_id": "c", "seq": 1}),
         (
             "visitor",
             {

@@ -490,12 +490,21 @@ function renderTyping() {
   $("typing").textContent = chat && chat.visitorTyping ? `${chat.name} is typing…` : "";
 }
 
+/** @type {Map<string, number>} pending `read` per chat */
+const readTimers = new Map();
+
 /** @param {Chat} chat */
 function markRead(chat) {
   if (document.hidden || active !== chat.id) return;
   chat.unread = 0;
-  if (chat.maxVisitorSeq > chat.readSent && socket.send({ type: "read", conversation_id: chat.id, seq: chat.maxVisitorSeq })) {
-    chat.readSent = chat.maxVisitorSeq;
+  // One `read` per 300 ms at most, with the highest seq (the hub rate-limits `read`).
+  if (chat.maxVisitorSeq > chat.readSent && !readTimers.has(chat.id)) {
+    readTimers.set(chat.id, window.setTimeout(() => {
+      readTimers.delete(chat.id);
+      if (chat.maxVisitorSeq > chat.readSent && socket.send({ type: "read", conversation_id: chat.id, seq: chat.maxVisitorSeq })) {
+        chat.readSent = chat.maxVisitorSeq;
+      }
+    }, 300));
   }
   renderTabs();
 }

@@ -26,6 +26,7 @@ import { uuid } from "./text.js";
 
 const RETRYABLE = new Set(["unavailable", "rate_limited", "internal"]);
 const TYPING_IDLE_MS = 3000;
+const READ_EVERY_MS = 300;
 const AGENT_TYPING_MS = 10000;
 
 export class Session {
@@ -79,6 +80,7 @@ export class Session {
     this.typingSent = false;
     this.typingTimer = 0;
     this.agentTypingTimer = 0;
+    this.readTimer = 0;
     this.scheduled = false;
     /** @type {Set<string>} client_ids sent on the current socket and not yet acknowledged */
     this.inflight = new Set();
@@ -314,9 +316,17 @@ export class Session {
     if (!this.panelOpen || document.visibilityState !== "visible" || !this.conv) return;
     const seq = this.transcript.lastIncoming();
     if (seq > this.store.data.readSeq) this.store.save({ readSeq: seq });
-    if (seq > this.sentRead && this.ready) {
-      this.sentRead = seq;
-      this.send({ type: "read", conversation_id: this.conv, seq });
+    // One `read` per READ_EVERY_MS at most (a replay marks many messages read at once; the
+    // hub counts `read` against the rate limit): the highest seq when the timer fires.
+    if (seq > this.sentRead && this.ready && !this.readTimer) {
+      this.readTimer = window.setTimeout(() => {
+        this.readTimer = 0;
+        const last = this.transcript.lastIncoming();
+        if (last > this.sentRead && this.ready && this.conv) {
+          this.sentRead = last;
+          this.send({ type: "read", conversation_id: this.conv, seq: last });
+        }
+      }, READ_EVERY_MS);
     }
     this.changed();
   }
