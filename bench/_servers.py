@@ -37,6 +37,7 @@ HUB_ENV = {
     "CHATSERVER_REDIS_PREFIX": "{bench}",
     # The load comes from a handful of loopback addresses: past the per-address cap otherwise.
     "CHATSERVER_MAX_CONNECTIONS_PER_ADDRESS": "1000000",
+    "CHATSERVER_NEW_VISITORS_PER_MINUTE": "1000000",
 }
 PER_MESSAGE_DEFLATE = "off (chatserver/cli.py serves with ws_per_message_deflate=False)"
 TOPICS = ["general", "billing", "account", "technical"]  # one per generator process

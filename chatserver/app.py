@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hmac
+import ipaddress
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -240,8 +242,31 @@ async def readyz(request: Request) -> Response:
     )
 
 
+def metrics_refusal(request: Request, settings: Settings) -> Response | None:
+    """`/metrics` tells how busy the hub is and what it does: with ``CHATSERVER_METRICS_TOKEN``
+    set, only for that bearer token; without it, only for this machine (loopback; behind a
+    trusted proxy, the client it names)."""
+    if settings.metrics_token:
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if hmac.compare_digest(given.encode(), settings.metrics_token.encode()):
+            return None
+        return error(401, "unauthorized", "/metrics needs the metrics token (Bearer)")
+    address = client_address(request.scope, settings.trusted_proxies)
+    try:
+        if ipaddress.ip_address(address).is_loopback:
+            return None
+    except ValueError:
+        pass
+    return error(
+        403, "forbidden", "/metrics answers this machine only; set CHATSERVER_METRICS_TOKEN"
+    )
+
+
 async def metrics(request: Request) -> Response:
     ctx = ctx_of(request)
+    refused = metrics_refusal(request, ctx.settings)
+    if refused is not None:
+        return refused
     try:
         await ctx.refresh_queue_gauges()
     except (RedisError, OSError) as exc:

@@ -43,6 +43,7 @@ from chatserver.store.base import (
     iso_now,
 )
 from chatserver.store.sqlite import SQLiteStore
+from chatserver.web.address_rate import PerAddressRate
 from routing.config import apply_document
 
 log = logging.getLogger("chatserver")
@@ -86,6 +87,8 @@ class HubContext:
     #: argon2 off the event loop, bounded (chatserver.login_throttle).
     passwords: PasswordChecks = field(default_factory=PasswordChecks)
     login_throttle: LoginThrottle | None = None
+    #: New visitor tokens per client address (anonymous hellos).
+    new_visitors: PerAddressRate = field(default_factory=lambda: PerAddressRate(60))
     _changes_seen: str = "0-0"
     _routing_checked_at: float = 0.0
     _closing: bool = False
@@ -137,6 +140,7 @@ class HubContext:
         ctx = cls(settings, redis, store, routing_config, router, metrics, hub, service, limits)
         ctx.control = control
         ctx.login_throttle = LoginThrottle(redis, settings.redis_prefix)
+        ctx.new_visitors = PerAddressRate(settings.new_visitors_per_minute)
         ctx.file_routing_config = file_config
         ctx.routing_version = routing_version
         ctx._routing_checked_at = time.time()

@@ -31,6 +31,7 @@ from chatserver.clock import parse_ts
 from chatserver.context import HubContext
 from chatserver.delivery import Client
 from chatserver.store.base import StoreError
+from chatserver.web.client_address import client_address
 from chatserver.web.cross_site import staff_origins
 
 log = logging.getLogger("chatserver.ws")
@@ -47,18 +48,20 @@ def own_origin(host: str | None, public_url: str | None) -> set[str]:
 
 
 class Handshake:
-    """What the hello needs from the handshake's headers: ``Origin`` and ``Host``."""
+    """What the hello needs from the handshake: ``Origin``, ``Host`` and the client's address."""
 
-    __slots__ = ("host", "origin")
+    __slots__ = ("address", "host", "origin")
 
-    def __init__(self, origin: str | None, host: str | None) -> None:
+    def __init__(self, origin: str | None, host: str | None, address: str = "unknown") -> None:
         self.origin = origin
         self.host = host
+        self.address = address
 
     @classmethod
-    def take(cls, scope: Any) -> Handshake:
-        """Read the two headers, then drop the scope's header list: uvicorn keeps the scope for
-        the connection's life and nothing reads the headers after the hello (≈ 0.9 KiB)."""
+    def take(cls, scope: Any, trusted_proxies: tuple[str, ...] = ()) -> Handshake:
+        """Read the two headers and the address, then drop the scope's header list: uvicorn
+        keeps the scope for the connection's life and nothing reads the headers after the
+        hello (≈ 0.9 KiB)."""
         origin = host = None
         for name, value in scope.get("headers", ()):
             name = name.lower()  # lower already under uvicorn (ASGI), but not promised by all
@@ -66,14 +69,15 @@ class Handshake:
                 origin = value.decode("latin-1")
             elif name == b"host" and host is None:
                 host = value.decode("latin-1")
+        address = client_address(scope, trusted_proxies)
         scope["headers"] = ()  # still an iterable of pairs, as ASGI has it, and shared
-        return cls(origin, host)
+        return cls(origin, host, address)
 
 
 async def run_connection(websocket: WebSocket, role: str) -> None:
     ctx: HubContext = websocket.app.state.ctx
     settings = ctx.settings
-    handshake: Handshake | None = Handshake.take(websocket.scope)
+    handshake: Handshake | None = Handshake.take(websocket.scope, settings.trusted_proxies)
     await websocket.accept()
 
     client = Client(
@@ -240,7 +244,10 @@ async def hello(
                 return
         now = time.time()
         if cmd.token is None:
-            created = await ctx.service.new_visitor(site, now)
+            if not ctx.new_visitors.allow(handshake.address, now):
+                proto.close(p.CloseCode.RATE_LIMITED, "too many new visitors from your address")
+                return
+            created = ctx.service.new_visitor(client, site, now)
             visitor_id, token = created.id, created.token
         else:
             found = await store.get_visitor_by_token_hash(token_hash(cmd.token))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, cast
 
@@ -72,6 +73,10 @@ class Service:
         self.session_alive: Callable[[Client], Awaitable[bool]] | None = None
         #: typing and read, relayed at most once per interval per conversation and side.
         self.ephemeral = Coalescer(self._relay_ephemeral)
+        #: New visitors not stored yet, by their connection (`new_visitor`).
+        self._unsaved: weakref.WeakKeyDictionary[Client, VisitorRecord] = (
+            weakref.WeakKeyDictionary()
+        )
 
     # -- helpers ----------------------------------------------------------------------------
     @staticmethod
@@ -189,6 +194,7 @@ class Service:
             raise p.Conflict(
                 f"conversation {open_conv.id} is still open; resume it or close it first",
             )
+        await self._keep_visitor(client)
         visitor = await self.store.get_visitor(client.visitor_id)
         name = cmd.name or (visitor.name if visitor else None)
         email = cmd.email or (visitor.email if visitor else None)
@@ -474,21 +480,30 @@ class Service:
             raise p.Conflict(f"conversation {conv.id} was already rated")
         self.ack(client, cmd.ref, conversation_id=conv.id, seq=event.seq, ts=event.ts)
 
-    async def new_visitor(self, site: str, now: float) -> NewVisitor:
+    def new_visitor(self, client: Client, site: str, now: float) -> NewVisitor:
+        """A visitor token for ``client``'s connection. Nothing is stored yet: the visitor
+        becomes durable with its first conversation or left message (`_keep_visitor`), so a
+        flood of anonymous hellos stores nothing. A token never kept opens nothing later (the
+        widget then starts over as a new visitor, having had nothing to lose)."""
         token = new_token()
         visitor_id = new_id()
-        await self.store.add_visitor(
-            VisitorRecord(
-                id=visitor_id, token_hash=token_hash(token), site=site, created_at=iso_now(now)
-            )
+        self._unsaved[client] = VisitorRecord(
+            id=visitor_id, token_hash=token_hash(token), site=site, created_at=iso_now(now)
         )
         return NewVisitor(visitor_id, token)
+
+    async def _keep_visitor(self, client: Client) -> None:
+        """Store the connection's visitor, if it is new: it is about to own something."""
+        record = self._unsaved.pop(client, None)
+        if record is not None:
+            await self.store.add_visitor(record)
 
     async def leave_message(self, client: Client, cmd: p.LeaveMessage) -> None:
         """The widget's leave-a-message form, after `offline`: the message (and the e-mail to
         answer to) joins the waiting conversation, which stays queued for the next agent who
         comes online; the visitor may leave meanwhile. Without a conversation_id it starts one."""
         assert client.visitor_id is not None
+        await self._keep_visitor(client)
         await self.store.update_visitor(
             client.visitor_id, email=cmd.email, **({"name": cmd.name} if cmd.name else {})
         )

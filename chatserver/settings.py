@@ -53,6 +53,10 @@ class Settings:
     max_connections: int = 0
     max_connections_per_address: int = 0
     header_timeout_s: float = 10.0
+    # New visitor tokens one client address may be given per minute (anonymous hellos).
+    new_visitors_per_minute: int = 60
+    # /metrics for this bearer token; unset: for loopback clients only.
+    metrics_token: str | None = None
     # Limits.
     max_frame_bytes: int = 65536
     hello_timeout_s: float = 10.0
@@ -155,6 +159,8 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "CHATSERVER_MAX_CONNECTIONS": ("max_connections", int),
     "CHATSERVER_MAX_CONNECTIONS_PER_ADDRESS": ("max_connections_per_address", int),
     "CHATSERVER_HEADER_TIMEOUT_S": ("header_timeout_s", float),
+    "CHATSERVER_NEW_VISITORS_PER_MINUTE": ("new_visitors_per_minute", int),
+    "CHATSERVER_METRICS_TOKEN": ("metrics_token", str),
     "CHATSERVER_MAX_FRAME_BYTES": ("max_frame_bytes", int),
     "CHATSERVER_HELLO_TIMEOUT_S": ("hello_timeout_s", float),
     "CHATSERVER_MAX_TEXT_CHARS": ("max_text_chars", int),
@@ -209,6 +215,7 @@ def _validate(s: Settings) -> None:
             "CHATSERVER_MAX_CONNECTIONS_PER_ADDRESS: must be >= 0 (0: automatic)",
         ),
         (0 < s.header_timeout_s <= 300, "CHATSERVER_HEADER_TIMEOUT_S: must be 0..300 seconds"),
+        (s.new_visitors_per_minute >= 1, "CHATSERVER_NEW_VISITORS_PER_MINUTE: must be >= 1"),
         (
             0 < s.redis_pool_timeout_s < float("inf"),
             "CHATSERVER_REDIS_POOL_TIMEOUT_S: must be > 0 (seconds)",

@@ -33,6 +33,21 @@ _SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 _JS = "text/javascript; charset=utf-8"
+# The demo shop page: its own files and the widget's frame. The loader injects its host styles
+# as a <style> element (as on any customer's page), hence 'unsafe-inline' for styles only.
+DEMO_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "frame-src 'self'",
+        "connect-src 'self'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
 
 
 def frame_ancestors(origins: tuple[str, ...]) -> str:
@@ -125,7 +140,12 @@ def routes(
         return FileResponse(
             WIDGET_DIR / "demo" / "index.html",
             media_type="text/html; charset=utf-8",
-            headers={**_SECURITY_HEADERS, "Cache-Control": "no-cache"},
+            headers={
+                **_SECURITY_HEADERS,
+                "Content-Security-Policy": DEMO_POLICY,
+                "X-Frame-Options": "DENY",
+                "Cache-Control": "no-cache",
+            },
         )
 
     return [

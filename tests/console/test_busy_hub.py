@@ -12,7 +12,8 @@ import httpx
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.chatserver.integration.conftest import Hub, add_agent
+from tests.chatserver.integration.conftest import Hub
+from tests.chatserver.integration.helpers import hub_behind_a_redis_cut
 from tests.console.conftest import Console, visitor_starts
 from tests.support.browser import ALL_SKILLS, Shots
 from tests.support.netcut import NetCut
@@ -25,16 +26,10 @@ pytestmark = pytest.mark.browser
 async def redis_cut(
     tmp_path: Path, private_redis: RedisServer
 ) -> AsyncIterator[tuple[Hub, NetCut]]:
-    proxy = await NetCut(private_redis.port).start()
-    hub = Hub(tmp_path / "data", private_redis, {}, redis_url=f"redis://127.0.0.1:{proxy.port}")
-    hub.data_dir.mkdir()
-    await add_agent(hub.data_dir, "ann", skills=ALL_SKILLS, display_name="Ann Lee")
-    await asyncio.to_thread(hub.start_server)  # off this loop, which runs the proxy
-    try:
-        yield hub, proxy
-    finally:
-        await hub.close()
-        await proxy.close()
+    async with hub_behind_a_redis_cut(
+        tmp_path / "data", private_redis, {"ann": ALL_SKILLS}
+    ) as both:
+        yield both
 
 
 async def unavailable_answers(hub: Hub) -> int:

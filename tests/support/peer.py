@@ -13,9 +13,10 @@ from websockets.typing import Origin
 
 
 class Peer:
-    def __init__(self, url: str, *, origin: str | None = None) -> None:
+    def __init__(self, url: str, *, origin: str | None = None, address: str | None = None) -> None:
         self.url = url
         self.origin = origin
+        self.address = address  # the client's own address (127.0.0.2, …), when not the default
         self.ws: ClientConnection | None = None
         self.inbox: list[dict[str, Any]] = []
         self.close_code: int | None = None
@@ -25,7 +26,16 @@ class Peer:
 
     async def connect(self) -> Peer:
         origin = Origin(self.origin) if self.origin else None
-        self.ws = await connect(self.url, origin=origin, max_size=2**20, open_timeout=5)
+        if self.address:
+            self.ws = await connect(
+                self.url,
+                origin=origin,
+                max_size=2**20,
+                open_timeout=5,
+                local_addr=(self.address, 0),
+            )
+        else:
+            self.ws = await connect(self.url, origin=origin, max_size=2**20, open_timeout=5)
         self._reader = asyncio.create_task(self._read())
         return self
 

@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
-from tests.chatserver.integration.conftest import Hub
+from tests.chatserver.integration.conftest import Hub, add_agent
+from tests.support.netcut import NetCut
 from tests.support.peer import Peer
+from tests.support.redis_server import RedisServer
 from tests.support.server import ServerProcess
 
 
@@ -41,3 +47,23 @@ def stream(peer: Peer, conv: str) -> list[tuple[int, str, Any]]:
 
 def assert_exactly_once_in_order(seqs: list[int]) -> None:
     assert seqs == sorted(set(seqs)), f"duplicates or disorder: {seqs}"
+
+
+@asynccontextmanager
+async def hub_behind_a_redis_cut(
+    data_dir: Path, redis: RedisServer, agents: dict[str, dict[str, int] | None]
+) -> AsyncIterator[tuple[Hub, NetCut]]:
+    """A hub process that reaches ``redis`` through a proxy the test can cut (`NetCut`), with
+    these agents (username → skills, None for the default ones) in its store."""
+    proxy = await NetCut(redis.port).start()
+    hub = Hub(data_dir, redis, {}, redis_url=f"redis://127.0.0.1:{proxy.port}")
+    await asyncio.to_thread(data_dir.mkdir)
+    for username, skills in agents.items():
+        await add_agent(data_dir, username, skills=skills, display_name=f"{username.title()} Lee")
+    # The proxy runs on this event loop: wait for the server off it.
+    await asyncio.to_thread(hub.start_server)
+    try:
+        yield hub, proxy
+    finally:
+        await hub.close()
+        await proxy.close()

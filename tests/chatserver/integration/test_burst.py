@@ -33,11 +33,13 @@ VISITORS = 1_000
 
 # These agents accept 50 offers within a second, which no person does: the per-connection
 # rate limit (10 frames/s, bursts of 20) would refuse them; and a thousand visitors come from
-# one address here, past the per-address connection cap. Neither is what is tested here.
+# one address here, past the per-address caps on connections and new visitors. None of that is
+# what is tested here.
 UNLIMITED = {
     "CHATSERVER_RATE_PER_S": "1000",
     "CHATSERVER_RATE_BURST": "1000",
     "CHATSERVER_MAX_CONNECTIONS_PER_ADDRESS": "100000",
+    "CHATSERVER_NEW_VISITORS_PER_MINUTE": "100000",
 }
 
 

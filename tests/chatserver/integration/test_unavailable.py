@@ -13,24 +13,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.chatserver.integration.conftest import Hub, add_agent
+from tests.chatserver.integration.conftest import Hub
+from tests.chatserver.integration.helpers import hub_behind_a_redis_cut
 from tests.support.netcut import NetCut
 from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture
 async def cut_hub(tmp_path: Path, private_redis: RedisServer) -> AsyncIterator[tuple[Hub, NetCut]]:
-    proxy = await NetCut(private_redis.port).start()
-    hub = Hub(tmp_path / "data", private_redis, {}, redis_url=f"redis://127.0.0.1:{proxy.port}")
-    hub.data_dir.mkdir()
-    await add_agent(hub.data_dir, "max")
-    # The proxy runs on this event loop: wait for the server off it.
-    await asyncio.to_thread(hub.start_server)
-    try:
-        yield hub, proxy
-    finally:
-        await hub.close()
-        await proxy.close()
+    async with hub_behind_a_redis_cut(tmp_path / "data", private_redis, {"max": None}) as both:
+        yield both
 
 
 def rows(db: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
