@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -9,11 +10,24 @@ import tempfile
 import time
 from pathlib import Path
 
+#: Ports handed to test servers: below the kernel's ephemeral range (32768-60999 here), from
+#: which the port-0 trick would pick one that a test's own outgoing connections — a thousand in
+#: a burst test, in the other worker — may take before the server binds it.
+SERVER_PORTS = range(20_000, 32_000)
+
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port nothing listens on now, for a server about to start (two test workers pick at
+    random, so they rarely meet; `ServerProcess` tries another if one is taken meanwhile)."""
+    for _ in range(200):
+        port = random.choice(SERVER_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {SERVER_PORTS}")
 
 
 def redis_server_binary() -> str:

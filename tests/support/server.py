@@ -30,6 +30,7 @@ class ServerProcess:
         self.data_dir = data_dir
         self.redis_url = redis_url
         self.port = port or free_port()
+        self._port_chosen_here = port is None
         self.env = env or {}
         self.node_id = node_id
         self.demo = demo
@@ -47,6 +48,19 @@ class ServerProcess:
         return f"ws://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 20.0) -> None:
+        for attempt in range(3):
+            try:
+                self._start(timeout)
+                return
+            except RuntimeError as exc:
+                # Another test's server took the port between our check and this bind.
+                taken = "address already in use" in str(exc)
+                if not (taken and self._port_chosen_here and attempt < 2):
+                    raise
+                self.port = free_port()
+                self.log_path = self.data_dir / f"server-{self.port}.log"
+
+    def _start(self, timeout: float) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = {
             k: v for k, v in os.environ.items() if not k.startswith(("CHATSERVER_", "REDIS_URL"))
