@@ -146,19 +146,17 @@ def too_many(message: str, wait_s: float) -> JSONResponse:
 async def logout(request: Request) -> Response:
     ctx = ctx_of(request)
     token = bearer_token(request)
-    if not token or await ctx.authenticate(token) is None:
-        return error(401, "unauthorized", "not signed in")
     agent = await ctx.authenticate(token)
+    if token is None or agent is None:
+        return error(401, "unauthorized", "not signed in")
     hashed = token_hash(token)
     await ctx.store.revoke_token(hashed, iso_now())
     # This process's sockets of the session close now; the others' at their next tick.
     for client in ctx.sessions.ended({hashed}):
         client.begin_close(4401, "signed out")
-    if agent is not None:
-        await cast(DataLifecycle, ctx.store).add_audit(
-            "signed_out", {"agent_id": agent.id}, ts=iso_now(), actor=agent.username,
-            actor_id=agent.id,
-        )  # fmt: skip
+    await cast(DataLifecycle, ctx.store).add_audit(
+        "signed_out", {"agent_id": agent.id}, ts=iso_now(), actor=agent.username, actor_id=agent.id
+    )
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

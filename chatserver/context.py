@@ -333,13 +333,13 @@ class HubContext:
     async def session(self, token: str | None) -> tuple[AgentRecord, TokenRecord] | None:
         """The agent a live token belongs to, and the token's record; None if it is unknown,
         revoked, expired, or its agent disabled."""
-        if not token:
-            return None
-        record = await self.store.get_token(token_hash(token))
-        now = iso_now()
+        return await self._live_session(token_hash(token)) if token else None
+
+    async def _live_session(self, hashed: str) -> tuple[AgentRecord, TokenRecord] | None:
+        record = await self.store.get_token(hashed)
         if record is None or record.revoked_at is not None:
             return None
-        if record.expires_at is not None and record.expires_at <= now:
+        if record.expires_at is not None and record.expires_at <= iso_now():
             return None
         agent = await self.store.get_agent(record.agent_id)
         if agent is None or agent.disabled:
@@ -350,16 +350,8 @@ class HubContext:
         """Whether the session this agent socket signed in with is still live (the store's
         word, not the last tick's): asked before an accept, so that an agent revoked a moment
         ago takes no chat in the tick before its socket closes."""
-        token = self.sessions.token_of(client)
-        if token is None:
-            return False
-        record = await self.store.get_token(token)
-        if record is None or record.revoked_at is not None:
-            return False
-        if record.expires_at is not None and record.expires_at <= iso_now():
-            return False
-        agent = await self.store.get_agent(record.agent_id)
-        return agent is not None and not agent.disabled
+        hashed = self.sessions.token_of(client)
+        return hashed is not None and await self._live_session(hashed) is not None
 
     async def follow_sessions(self, now: float) -> int:
         """Close, with 4401, this process's sockets of sessions that ended since the last look

@@ -19,7 +19,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
-from urllib.parse import urlsplit
 
 from redis.exceptions import RedisError
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -32,19 +31,9 @@ from chatserver.context import HubContext
 from chatserver.delivery import Client
 from chatserver.store.base import StoreError
 from chatserver.web.client_address import client_address
-from chatserver.web.cross_site import staff_origins
+from chatserver.web.cross_site import own_origin, staff_origins
 
 log = logging.getLogger("chatserver.ws")
-
-
-def own_origin(host: str | None, public_url: str | None) -> set[str]:
-    origins = set()
-    if public_url:
-        parts = urlsplit(public_url)
-        origins.add(f"{parts.scheme}://{parts.netloc}")
-    if host:
-        origins.update({f"http://{host}", f"https://{host}"})
-    return origins
 
 
 class Handshake:

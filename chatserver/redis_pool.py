@@ -73,7 +73,6 @@ class MeasuredPool(BlockingConnectionPool):
         super().__init__(**kwargs)
         self.name = name
         self.waiters = 0
-        self.timed_out = 0
         self._wait = metrics.wait.labels(name) if metrics else None
         self._timeouts = metrics.timeouts.labels(name) if metrics else None
         if metrics is not None:
@@ -87,7 +86,6 @@ class MeasuredPool(BlockingConnectionPool):
             return await super().get_connection()  # type: ignore[no-untyped-call]  # untyped upstream
         except RedisConnectionError as exc:
             if "No connection available" in str(exc):  # the wait ran out (redis-py's words)
-                self.timed_out += 1
                 if self._timeouts is not None:
                     self._timeouts.inc()
             raise
@@ -95,10 +93,6 @@ class MeasuredPool(BlockingConnectionPool):
             self.waiters -= 1
             if self._wait is not None:
                 self._wait.observe(time.perf_counter() - started)
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._in_use_connections)
 
 
 def open_pool(

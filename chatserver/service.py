@@ -200,14 +200,14 @@ class Service:
         email = cmd.email or (visitor.email if visitor else None)
         if visitor is not None and (cmd.name or cmd.email):
             await self.store.update_visitor(visitor.id, name=name, email=email)
-        previous = await self.store.list_conversations(visitor_id=client.visitor_id)
-        if retried is not None:
-            previous = [c for c in previous if c.id != retried.id]
+        previous = [
+            c
+            for c in await self.store.list_conversations(visitor_id=client.visitor_id)
+            if retried is None or c.id != retried.id
+        ]
         preferred = previous[-1].last_agent_id if previous else None
-        if retried is not None:
-            conv_id = retried.id
-        else:
-            conv_id = new_id()
+        conv_id = retried.id if retried is not None else new_id()
+        if retried is None:
             topic_cfg = config.topics[cmd.topic]
             await self.store.add_conversation(
                 ConversationRecord(
@@ -345,11 +345,12 @@ class Service:
             frame["ref"] = cmd.ref
         self.reply(client, frame)
         if client.role == "visitor" and conv.status in ("queued", "offered"):
-            if await self.router.conversation_state(conv.id) is None:
+            position, eta = await self.router.position(conv.id, self.now())
+            if position is None and await self.router.conversation_state(conv.id) is None:
                 # Stored but unknown to the router: its start was answered `unavailable` after
                 # the store had it. Route it now (request is idempotent).
                 await self.requeue(conv, self.now())
-            position, eta = await self.router.position(conv.id, self.now())
+                position, eta = await self.router.position(conv.id, self.now())
             if position is not None:
                 self.reply(
                     client,

@@ -69,8 +69,5 @@ class Sessions:
             due.add(heapq.heappop(self._expiry)[2])
         return self.ended(due)
 
-    def __len__(self) -> int:
-        return sum(1 for sockets in self._by_token.values() if sockets)
-
 
 __all__ = ["OVERLAP_S", "Sessions"]

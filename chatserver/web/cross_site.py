@@ -44,14 +44,20 @@ def origin_of(url: str) -> str | None:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def staff_origins(host: str | None, public_url: str | None, extra: tuple[str, ...]) -> set[str]:
-    """Where the hub's own pages (console, dashboard, admin) may be served from."""
-    origins = {o for o in (origin_of(u) for u in extra) if o is not None}
-    if public_url and (own := origin_of(public_url)) is not None:
-        origins.add(own)
+def own_origin(host: str | None, public_url: str | None) -> set[str]:
+    """The hub's own origins: its ``Host`` (either scheme) and ``CHATSERVER_PUBLIC_URL``'s."""
+    origins = set()
+    if public_url and (public := origin_of(public_url)) is not None:
+        origins.add(public)
     if host:
         origins.update({f"http://{host}", f"https://{host}"})
     return origins
+
+
+def staff_origins(host: str | None, public_url: str | None, extra: tuple[str, ...]) -> set[str]:
+    """Where the hub's own pages (console, dashboard, admin) may be served from: its own
+    origins and ``CHATSERVER_STAFF_ORIGINS``."""
+    return own_origin(host, public_url) | {o for o in map(origin_of, extra) if o is not None}
 
 
 def _has_session_cookie(headers: Headers) -> bool:
@@ -115,4 +121,11 @@ class CrossSiteGuard:
         await self.app(scope, receive, send)
 
 
-__all__ = ["SESSION_COOKIE", "CrossSiteGuard", "origin_of", "refusal", "staff_origins"]
+__all__ = [
+    "SESSION_COOKIE",
+    "CrossSiteGuard",
+    "origin_of",
+    "own_origin",
+    "refusal",
+    "staff_origins",
+]

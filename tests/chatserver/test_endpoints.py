@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatserver.endpoints import Handshake, own_origin
+from chatserver.endpoints import Handshake
+from chatserver.web.cross_site import own_origin
 
 
 def scope(*headers: tuple[bytes, bytes]) -> dict[str, Any]:

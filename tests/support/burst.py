@@ -31,7 +31,6 @@ RETRYABLE = frozenset({"unavailable", "rate_limited", "internal"})
 class BurstResult:
     visitors: int
     assigned: int = 0
-    queued: int = 0
     start_errors: Counter[str] = field(default_factory=Counter)
     accept_errors: Counter[str] = field(default_factory=Counter)
     accepts: int = 0
@@ -153,9 +152,7 @@ async def _follow(v: _Visitor, result: BurstResult) -> None:
                 v.assigned_at = loop.time()
                 result.assigned += 1
                 break
-            if kind == "queued":
-                result.queued += 1
-            elif kind == "error" and frame.get("ref") == "s":
+            if kind == "error" and frame.get("ref") == "s":
                 result.start_errors[frame.get("code", "?")] += 1
                 break
     except ConnectionClosed:
