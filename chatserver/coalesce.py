@@ -34,10 +34,17 @@ class Coalescer:
     """Sends through ``send(key, frame)`` at most once per ``interval_s`` per key."""
 
     def __init__(
-        self, send: Callable[[Hashable, Frame], None], interval_s: float = INTERVAL_S
+        self,
+        send: Callable[[Hashable, Frame], None],
+        interval_s: float = INTERVAL_S,
+        *,
+        call_later: Callable[..., object] | None = None,
     ) -> None:
+        """``call_later(delay, fn, *args)`` schedules the end of an interval: the running
+        loop's by default (a test passes its own and fires what it scheduled)."""
         self._send = send
         self.interval_s = interval_s
+        self._call_later = call_later
         # key -> the frame folded in this interval (None: nothing since the last send)
         self._open: dict[Hashable, Frame | None] = {}
 
@@ -47,7 +54,7 @@ class Coalescer:
         if key not in self._open:
             self._send(key, frame)
             self._open[key] = None
-            asyncio.get_running_loop().call_later(self.interval_s, self._end_interval, key)
+            self._schedule(key)
             return
         waiting = self._open[key]
         self._open[key] = frame if waiting is None else merge(waiting, frame)
@@ -57,7 +64,11 @@ class Coalescer:
         if waiting is not None:
             self._send(key, waiting)
             self._open[key] = None
-            asyncio.get_running_loop().call_later(self.interval_s, self._end_interval, key)
+            self._schedule(key)
+
+    def _schedule(self, key: Hashable) -> None:
+        call_later = self._call_later or asyncio.get_running_loop().call_later
+        call_later(self.interval_s, self._end_interval, key)
 
     def __len__(self) -> int:
         return len(self._open)

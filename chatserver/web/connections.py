@@ -27,6 +27,7 @@ import logging
 import resource
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import h11
@@ -172,8 +173,9 @@ class AcceptErrorLog:
     """A loop exception handler that logs "socket.accept() out of system resource" at most once
     a second, with how many came since; everything else goes to the default handler."""
 
-    def __init__(self, every_s: float = 1.0) -> None:
+    def __init__(self, every_s: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.every_s = every_s
+        self._clock = clock
         self.pending = 0
         self.total = 0
         self._last = 0.0
@@ -184,7 +186,7 @@ class AcceptErrorLog:
             return
         self.pending += 1
         self.total += 1
-        now = time.monotonic()
+        now = self._clock()
         if now - self._last >= self.every_s:
             log.error(
                 "cannot accept connections: out of file descriptors",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -111,3 +112,24 @@ class SignedInPage:
 
     async def close(self) -> None:
         await self.context.close()
+
+
+class Refusals:
+    """Counts the `unavailable` errors a page's WebSockets receive (made before the page
+    opens its sockets); `at_least(n)` waits for them."""
+
+    def __init__(self, page: Page) -> None:
+        self.count = 0
+        self._changed = asyncio.Event()
+        page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
+
+    def _frame(self, payload: str | bytes) -> None:
+        if '"unavailable"' in str(payload):
+            self.count += 1
+            self._changed.set()
+
+    async def at_least(self, n: int, timeout: float = 15.0) -> None:
+        async with asyncio.timeout(timeout):
+            while self.count < n:
+                self._changed.clear()
+                await self._changed.wait()

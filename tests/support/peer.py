@@ -83,9 +83,8 @@ class Peer:
             except TimeoutError:
                 pass
 
-    async def request(
-        self, frame: dict[str, Any], expect: str = "ack", timeout: float = 5.0
-    ) -> dict[str, Any]:
+    async def answer(self, frame: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
+        """Send ``frame`` (with a ``ref``) and return the frame that answers it, whatever it is."""
         ref = frame.setdefault("ref", uuid.uuid4().hex[:12])
         await self.send(frame)
         deadline = asyncio.get_running_loop().time() + timeout
@@ -93,8 +92,6 @@ class Peer:
             for i, f in enumerate(self.inbox):
                 if f.get("ref") == ref:
                     del self.inbox[i]
-                    if f.get("type") != expect:
-                        raise AssertionError(f"expected {expect} for {frame['type']}, got {f}")
                     return f
             if self.closed:
                 raise AssertionError(f"closed ({self.close_code}) waiting for reply to {frame}")
@@ -106,6 +103,29 @@ class Peer:
                 await asyncio.wait_for(self._arrived.wait(), remaining)
             except TimeoutError:
                 pass
+
+    async def request(
+        self, frame: dict[str, Any], expect: str = "ack", timeout: float = 5.0
+    ) -> dict[str, Any]:
+        f = await self.answer(frame, timeout)
+        if f.get("type") != expect:
+            raise AssertionError(f"expected {expect} for {frame['type']}, got {f}")
+        return f
+
+    async def until_answered(
+        self, frame: dict[str, Any], expect: str = "ack", attempts: int = 20
+    ) -> dict[str, Any]:
+        """Send ``frame`` again while the hub answers `unavailable`, as the widget and the
+        console do (a short back-off between tries); return the ``expect`` answer."""
+        for attempt in range(attempts):
+            f = await self.answer(dict(frame), timeout=15)
+            if f.get("type") == "error" and f.get("code") == "unavailable":
+                await asyncio.sleep(0.05 * 2 ** min(attempt, 4))  # the client's back-off
+                continue
+            if f.get("type") != expect:
+                raise AssertionError(f"expected {expect} for {frame['type']}, got {f}")
+            return f
+        raise AssertionError(f"{frame['type']} still unavailable after {attempts} tries")
 
     def take(self, type_: str, **match: Any) -> list[dict[str, Any]]:
         got = [

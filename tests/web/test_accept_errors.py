@@ -12,7 +12,8 @@ from chatserver.web.connections import AcceptErrorLog
 
 
 async def test_out_of_descriptors_is_logged_once_a_second(caplog: pytest.LogCaptureFixture) -> None:
-    handler = AcceptErrorLog(every_s=0.2)
+    now = [100.0]
+    handler = AcceptErrorLog(every_s=1.0, clock=lambda: now[0])
     loop = asyncio.get_running_loop()
     context = {
         "message": "socket.accept() out of system resource",
@@ -21,7 +22,7 @@ async def test_out_of_descriptors_is_logged_once_a_second(caplog: pytest.LogCapt
     with caplog.at_level(logging.ERROR, logger="chatserver.connections"):
         for _ in range(10_000):
             handler(loop, context)
-        await asyncio.sleep(0.25)
+        now[0] += 1.0  # a second later
         handler(loop, context)
     lines = [r for r in caplog.records if r.name == "chatserver.connections"]
     assert len(lines) == 2

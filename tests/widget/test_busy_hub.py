@@ -4,49 +4,31 @@ and no error; once Redis is back the chat starts as if nothing happened (one con
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, expect
 
 from tests.chatserver.integration.conftest import Hub
-from tests.chatserver.integration.helpers import hub_behind_a_redis_cut
-from tests.support.browser import ALL_SKILLS, Shots
+from tests.chatserver.integration.helpers import ann_behind_a_redis_cut
+from tests.support.browser import Refusals, Shots
 from tests.support.netcut import NetCut
-from tests.support.redis_server import RedisServer
 from tests.widget.conftest import Widget, accept_next, agent_online, new_page
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-async def redis_cut(
-    tmp_path: Path, private_redis: RedisServer
-) -> AsyncIterator[tuple[Hub, NetCut]]:
-    async with hub_behind_a_redis_cut(
-        tmp_path / "data", private_redis, {"ann": ALL_SKILLS}
-    ) as both:
-        yield both
+__all__ = ["ann_behind_a_redis_cut"]  # the fixture
 
 
 async def test_a_start_refused_for_now_goes_through_by_itself(
-    redis_cut: tuple[Hub, NetCut], browser: Browser, shots: Shots
+    ann_behind_a_redis_cut: tuple[Hub, NetCut], browser: Browser, shots: Shots
 ) -> None:
-    hub, proxy = redis_cut
+    hub, proxy = ann_behind_a_redis_cut
     ann = await agent_online(hub)
     context, page = await new_page(browser)
     widget = Widget(page)
-    refused: list[str] = []
-    page.on(
-        "websocket",
-        lambda ws: ws.on(
-            "framereceived",
-            lambda f: refused.append(str(f)) if '"unavailable"' in str(f) else None,
-        ),
-    )
+    refused = Refusals(page)
     await page.goto(f"{hub.server.http}/demo")
     await widget.open()
     proxy.cut()
@@ -54,11 +36,7 @@ async def test_a_start_refused_for_now_goes_through_by_itself(
     starting = widget.ui.get_by_role("button", name="Connecting you…")
     await expect(starting).to_be_visible()
     # Refused at least twice while Redis is away; still only "Connecting you…", no error.
-    for _ in range(100):
-        if len(refused) >= 2:
-            break
-        await asyncio.sleep(0.1)
-    assert len(refused) >= 2
+    await refused.at_least(2)
     await expect(starting).to_be_visible()
     await expect(widget.ui.get_by_role("alert")).to_have_count(0)
     await shots.take(page, "connecting-while-redis-is-away")

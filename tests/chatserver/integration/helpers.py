@@ -6,7 +6,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.chatserver.integration.conftest import Hub, add_agent
+from tests.support.browser import ALL_SKILLS
 from tests.support.netcut import NetCut
 from tests.support.peer import Peer
 from tests.support.redis_server import RedisServer
@@ -67,3 +70,14 @@ async def hub_behind_a_redis_cut(
     finally:
         await hub.close()
         await proxy.close()
+
+
+@pytest.fixture
+async def ann_behind_a_redis_cut(
+    tmp_path: Path, private_redis: RedisServer
+) -> AsyncIterator[tuple[Hub, NetCut]]:
+    """`hub_behind_a_redis_cut` with one agent, Ann Lee, who has every skill."""
+    async with hub_behind_a_redis_cut(
+        tmp_path / "data", private_redis, {"ann": ALL_SKILLS}
+    ) as both:
+        yield both

@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 import httpx
 import pytest
@@ -52,6 +53,18 @@ async def floor(hub: Hub, servers: int = 1, **env: str) -> list[str]:
     return [await hub.login(f"a{i:02d}") for i in range(AGENTS)]
 
 
+@contextlib.asynccontextmanager
+async def in_background(work: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """Run ``work`` (a loop) while the block runs; cancel it after."""
+    task = asyncio.create_task(work)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def report(name: str, result: BurstResult) -> None:
     figures = result.summary()
     print(f"\n{name}: {json.dumps(figures)}")
@@ -78,13 +91,8 @@ async def test_1000_visitors_at_once_on_one_hub(hub: Hub) -> None:
                 readiness.append((await http.get("/readyz", timeout=10)).status_code)
                 await asyncio.sleep(0.2)
 
-    watcher = asyncio.create_task(watch_readyz())
-    try:
+    async with in_background(watch_readyz()):
         result = await run_burst([hub.server.ws], hub.server.ws, tokens, VISITORS)
-    finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
     report("one_hub", result)
     assert_every_one_assigned(result)
     # Redis was reachable all along, and /readyz said so while the burst queued for it.
@@ -123,13 +131,8 @@ async def test_a_burst_while_redis_stalls_is_slower_not_refused(
                     stalls += 1
                     await asyncio.sleep(0.4)
 
-        staller = asyncio.create_task(stall())
-        try:
+        async with in_background(stall()):
             result = await run_burst([hub.server.ws], hub.server.ws, tokens, VISITORS)
-        finally:
-            staller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await staller
         report("redis_stalling", result)
         assert stalls >= 2
         assert_every_one_assigned(result)
