@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from chatserver.web.connections import LIMITS
+from chatserver.web.connections import LIMITS, client_host
 
 __all__ = ["HIGH_WATER", "HubWebSocketProtocol"]
 
@@ -35,7 +35,7 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
     gives its connection back to the caps (chatserver.web.connections) when it ends."""
 
     def connection_lost(self, exc: Exception | None) -> None:
-        LIMITS.release(self.transport)
+        LIMITS.release(client_host(self.client))
         super().connection_lost(exc)
 
     def send_receive_event_to_app(self) -> None:

@@ -51,14 +51,15 @@ def default_per_address(total: int) -> int:
 
 
 class ConnectionLimits:
-    """The process's open connections, by transport, with their client address."""
+    """How many connections this process has open, in all and per client address (counts
+    only: nothing is kept per connection, which would cost every idle socket memory)."""
 
     def __init__(self) -> None:
         self.total = default_total()
         self.per_address = default_per_address(self.total)
         self.header_timeout_s = HEADER_TIMEOUT_S
         self.trusted_proxies: frozenset[str] = frozenset()
-        self._open: dict[Any, str] = {}
+        self.open = 0
         self._by_address: Counter[str] = Counter()
         self.refused = 0
 
@@ -75,29 +76,26 @@ class ConnectionLimits:
         self.header_timeout_s = header_timeout_s
         self.trusted_proxies = frozenset(trusted_proxies)
 
-    def admit(self, transport: Any, address: str) -> str | None:
+    def admit(self, address: str) -> str | None:
         """Count a new connection; or say why it is refused (and count nothing)."""
-        if transport in self._open:  # a WebSocket taking over its HTTP connection
-            return None
-        if len(self._open) >= self.total:
+        if self.open >= self.total:
             self.refused += 1
             return "the hub has all the connections it can hold; try again shortly"
         if address not in self.trusted_proxies and self._by_address[address] >= self.per_address:
             self.refused += 1
             return "too many connections from your address; close some and try again"
-        self._open[transport] = address
+        self.open += 1
         self._by_address[address] += 1
         return None
 
-    def release(self, transport: Any) -> None:
-        address = self._open.pop(transport, None)
-        if address is not None:
-            self._by_address[address] -= 1
-            if self._by_address[address] <= 0:
-                del self._by_address[address]
-
-    def __len__(self) -> int:
-        return len(self._open)
+    def release(self, address: str) -> None:
+        """A connection `admit` counted has ended."""
+        if self._by_address.get(address, 0) <= 0:
+            return  # not one of ours (a protocol used without HubHttpProtocol)
+        self.open -= 1
+        self._by_address[address] -= 1
+        if not self._by_address[address]:
+            del self._by_address[address]
 
 
 #: This process's limits (uvicorn makes the protocol objects; they find it here).
@@ -119,12 +117,13 @@ class HubHttpProtocol(H11Protocol):
     """uvicorn's h11 protocol with the connection caps and the header deadline."""
 
     _header_timer: asyncio.TimerHandle | None = None
+    # Whether this protocol holds one of LIMITS' counts (until the connection ends, or until
+    # a WebSocket upgrade hands it to HubWebSocketProtocol, which gives it back then).
     _admitted = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        address = self.client[0] if self.client else "unknown"
-        reason = LIMITS.admit(transport, address)
+        reason = LIMITS.admit(client_host(self.client))
         if reason is not None:
             refuse(transport, reason)
             return
@@ -161,12 +160,20 @@ class HubHttpProtocol(H11Protocol):
 
     def handle_websocket_upgrade(self, event: h11.Request) -> None:
         self._disarm_header_deadline()
+        self._admitted = False  # the WebSocket protocol releases the count
         super().handle_websocket_upgrade(event)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_deadline()
-        LIMITS.release(self.transport)
+        if self._admitted:
+            self._admitted = False
+            LIMITS.release(client_host(self.client))
         super().connection_lost(exc)
+
+
+def client_host(client: tuple[str, int] | None) -> str:
+    """The address part of uvicorn's ``(host, port)`` of a connection's peer."""
+    return client[0] if client else "unknown"
 
 
 class AcceptErrorLog:
@@ -201,6 +208,7 @@ __all__ = [
     "AcceptErrorLog",
     "ConnectionLimits",
     "HubHttpProtocol",
+    "client_host",
     "default_per_address",
     "default_total",
 ]

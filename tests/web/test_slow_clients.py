@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from tests.chatserver.integration.conftest import Hub
+from tests.support.peer import Peer
 from tests.support.redis_server import RedisServer
 from tests.support.server import ServerProcess
 
@@ -117,3 +118,15 @@ async def test_1050_silent_sockets_under_1024_descriptors(
         for _r, w in sockets:
             w.close()
         server.stop()
+
+
+async def test_websockets_count_against_the_share_and_give_it_back(hub: Hub) -> None:
+    server = hub.start_server(CHATSERVER_MAX_CONNECTIONS_PER_ADDRESS="10")
+    peers = [await Peer(f"{server.ws}/ws/visitor").connect() for _ in range(10)]
+    reader, writer = await open_silent(server.port)
+    assert (await closed_within(reader, 5)).startswith(b"HTTP/1.1 503")
+    writer.close()
+    for peer in peers:
+        await peer.close()
+    statuses = [(await healthz_from(server, "127.0.0.1"))[0] for _ in range(3)]
+    assert 200 in statuses, statuses
