@@ -372,10 +372,19 @@ class Calls:
         )
 
     def snapshot(self, now: float, agent_id: str | None, agents_only: bool) -> Call[Any]:
+        return self._read(now, agent_id or "", "agents" if agents_only else "all", [])
+
+    def stats(self, now: float) -> Call[Any]:
+        return self._read(now, "", "stats", [])
+
+    def positions(self, now: float, conversation_ids: list[str]) -> Call[Any]:
+        return self._read(now, "", "positions", conversation_ids)
+
+    def _read(self, now: float, agent_id: str, mode: str, extra: list[str]) -> Call[Any]:
         return Call(
             "snapshot",
             [self.k("agents"), self.config_key],
-            [ms(now), "", self.node_id, agent_id or "", "agents" if agents_only else "all"],
+            [ms(now), "", self.node_id, agent_id, mode, *extra],
             lambda data: data,
         )
 

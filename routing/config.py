@@ -141,7 +141,21 @@ class RoutingConfig:
             )
             names.append([name, any_agent])
         fields["names"] = dump(names)
+        fields["classes"] = dump(self.classes())
         return fields
+
+    def classes(self) -> list[str]:
+        """Every requirement class a conversation can be in under this configuration:
+        "<topic>|<topic level>|<language>|<language level>" for each topic, step and language,
+        with "*" for a topic or language not required (level 0). The scripts index each one
+        (docs/routing.md, "Storage and scripts")."""
+        out: set[str] = set()
+        for name, t in self.topics.items():
+            for step in range(len(t.relax) + 1):
+                tl, ll = t.levels(step)
+                for language in self.languages:
+                    out.add(f"{name if tl else '*'}|{tl}|{language if ll else '*'}|{ll}")
+        return sorted(out)
 
 
 # Parsing ------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ The calls themselves (keys, arguments, parsing) are built in :mod:`routing._call
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any, Literal, TypeVar
 
 import redis.asyncio as aioredis
@@ -19,6 +20,7 @@ from routing._calls import (
     Call,
     Calls,
     as_list,
+    check_id,
     explanation_from,
     missing_config,
     ms,
@@ -39,6 +41,7 @@ from routing.models import (
 )
 
 T = TypeVar("T")
+POSITIONS_PER_CALL = 500  # ids per read-only positions script: about a millisecond of Redis
 Status = Literal["online", "away", "offline"]
 
 
@@ -187,12 +190,31 @@ class Router:
 
     async def position(self, conversation_id: str, now: float) -> tuple[int | None, int | None]:
         """(position, eta_s) of a waiting conversation; (None, None) if it is not waiting."""
-        state, pos, eta = await self.redis.hmget(
-            self._k("conv", conversation_id), ["state", "pos", "eta"]
-        )
-        if state is None or text(state) != "waiting" or not pos:
-            return None, None
-        return int(text(pos)), (int(text(eta)) if eta else None)
+        return (await self.positions([conversation_id], now))[conversation_id]
+
+    async def positions(
+        self, conversation_ids: Sequence[str], now: float
+    ) -> dict[str, tuple[int | None, int | None]]:
+        """(position, eta_s) of each conversation — (None, None) for one not waiting — computed
+        when asked (a ZRANK each), by read-only scripts of at most POSITIONS_PER_CALL ids sent
+        in one round trip, so a hub can follow thousands of waiting visitors every second
+        without holding Redis for long."""
+        ids = list(dict.fromkeys(conversation_ids))
+        for cid in ids:
+            check_id(cid, "conversation_id")
+        out: dict[str, tuple[int | None, int | None]] = {}
+        chunks = [ids[i : i + POSITIONS_PER_CALL] for i in range(0, len(ids), POSITIONS_PER_CALL)]
+        if not chunks:
+            return out
+        batch = Batch(self)
+        for chunk in chunks:
+            batch._add(self._calls.positions(now, chunk))
+        for chunk, data in zip(chunks, await batch.execute(), strict=True):
+            if isinstance(data, BaseException):
+                raise data
+            for cid, item in zip(chunk, as_list(data.get("positions")), strict=True):
+                out[cid] = (item[0], item[1]) if isinstance(item, list) else (None, None)
+        return out
 
     async def conversation_state(self, conversation_id: str) -> str | None:
         """The router's state of it ("waiting", "offered", "active"), or None if it knows none."""
@@ -309,42 +331,45 @@ class Router:
 
     async def stats(self, now: float) -> dict[str, Any]:
         """Per topic: waiting, longest_wait_s, agents_online, capacity, load, handle_time_s;
-        totals; counters (offered, accepted, declined, expired, abandoned, …); live nodes."""
-        snap = await self.snapshot(now)
+        totals; counters (offered, accepted, declined, expired, abandoned, …); live nodes.
+        Read from maintained counters and set sizes: its cost does not grow with the floor
+        or the queue."""
+        data: dict[str, Any] = await self._exec(self._calls.stats(now))
         now_ms = ms(now)
-        online = [a for a in snap["agents"] if a["status"] == "online"]
-        convs = {c["conversation_id"]: c for c in snap["conversations"]}
+        raw_topics = data.get("topics") or {}
         topics: dict[str, Any] = {}
         for name in self.config.topics:
-            waiting = [convs[c] for c in snap["queues"].get(name, []) if c in convs]
-            staff = [a for a in online if name in a["skills"]]
-            ht = snap["handle_times"].get(name, [])
+            t = raw_topics.get(name) or {}
+            ht = [int(x) for x in as_list(t.get("handle_times"))]
+            oldest = t.get("oldest")
             topics[name] = {
-                "waiting": len(waiting),
-                "longest_wait_s": max(
-                    ((now_ms - c["arrived_at"]) / 1000 for c in waiting), default=0.0
-                ),
-                "agents_online": len(staff),
-                "capacity": sum(a["capacity"] for a in staff),
-                "load": sum(a["load"] for a in staff),
+                "waiting": int(t.get("waiting", 0)),
+                "longest_wait_s": max(0.0, (now_ms - oldest) / 1000) if oldest is not None else 0.0,
+                "agents_online": int(t.get("agents_online", 0)),
+                "capacity": int(t.get("capacity", 0)),
+                "load": int(t.get("load", 0)),
                 "handle_time_s": (sum(ht) / len(ht) / 1000) if ht else None,
             }
-        states = [c["state"] for c in snap["conversations"]]
         totals = {
-            "waiting": states.count("waiting"),
-            "offered": states.count("offered"),
-            "active": states.count("active"),
+            "waiting": int(data.get("waiting", 0)),
+            "offered": int(data.get("offered", 0)),
+            "active": int(data.get("active", 0)),
             "longest_wait_s": max((t["longest_wait_s"] for t in topics.values()), default=0.0),
-            "agents_online": len(online),
-            "agents_away": sum(1 for a in snap["agents"] if a["status"] == "away"),
-            "capacity": sum(a["capacity"] for a in online),
-            "load": sum(a["load"] for a in online),
+            "agents_online": int(data.get("agents_online", 0)),
+            "agents_away": int(data.get("agents_away", 0)),
+            "capacity": int(data.get("capacity", 0)),
+            "load": int(data.get("load", 0)),
         }
+        flat = as_list(data.get("stats"))
+        nodes = as_list(data.get("nodes"))
         return {
             "topics": topics,
             "totals": totals,
-            "counters": {k: int(v) for k, v in snap["stats"].items()},
-            "nodes": {n: round((now_ms - ms) / 1000, 3) for n, ms in snap["nodes"].items()},
+            "counters": {flat[i]: int(flat[i + 1]) for i in range(0, len(flat), 2)},
+            "nodes": {
+                nodes[i]: round((now_ms - float(nodes[i + 1])) / 1000, 3)
+                for i in range(0, len(nodes), 2)
+            },
         }
 
 
@@ -363,6 +388,10 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self._calls)
+
+    def _add(self, call: Call[Any]) -> Batch:
+        self._calls.append(call)
+        return self
 
     def heartbeat(self, now: float) -> Batch:
         self._calls.append(self._router._calls.heartbeat(now))

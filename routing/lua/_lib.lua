@@ -20,17 +20,25 @@
 -- Key layout (P = prefix):
 --   P:agents              set   every known agent id
 --   P:free                set   online agents with load < capacity
+--   P:away                set   agents away
 --   P:skill:<skill>       set   agents having <skill> at level >= 1
---   P:agent:<id>          hash  status node capacity load idle streak s:<skill>=<level>
+--   P:on:<skill>          set   online agents having <skill>; P:on:* every online agent
+--   P:sk                  hash  cap:<skill> load:<skill> — summed over P:on:<skill> (and *)
+--   P:agent:<id>          hash  status node capacity load idle streak s:<skill>=<level>,
+--                               sks (its skill names) and cls (the classes it qualifies for)
 --   P:agent:<id>:active   set   conversations the agent holds
 --   P:agent:<id>:offers   set   open offers reserved on the agent
+--   P:agent:<id>:pref     set   waiting conversations naming the agent preferred, in the window
 --   P:convs               set   live conversation ids
 --   P:conv:<id>           hash  topic lang prio arrived state meta, and as they apply: agent
---                               offer pref avoid cool step pos eta accepted
+--                               offer pref avoid cool step cls accepted
 --   P:waiting             zset  waiting conversations, score = -prio * 2^42 + arrived_ms
 --   P:q:<topic>           zset  the same per topic: position = ZRANK + 1
+--   P:qa:<topic>          zset  the same per topic, scored by arrival (longest wait)
+--   P:heads               hash  topic -> the conversation last announced first of its queue
 --   P:due                 zset  waiting conversation -> when its eligibility next widens
 --                               (relaxation step, end of preferred window, end of a cooldown)
+--   P:coolers             set   waiting conversations with a cooldown on some agent
 --   P:offer:<id>          hash  conv agent deadline state ended (kept 1 h once closed)
 --   P:offers_due          zset  open offer -> deadline
 --   P:nodes               zset  hub node -> last heartbeat
@@ -41,14 +49,29 @@
 --   P:stats               hash  counters
 --   P:config:<sha1>       hash  a routing configuration, one per distinct configuration
 --   P:events              pub/sub channel (not a key)
+--
+-- Requirement classes. What a conversation requires at its step in force is a class
+-- "<topic>|<topic level>|<language>|<language level>" (topic "*" when the topic level is 0,
+-- language "*" when the language level is 0), e.g. "billing|2|es|1" or "*|0|es|1". The
+-- configuration lists its classes (every topic x step x language); each one is indexed:
+--   P:classes             set   every indexed class
+--   P:co:<class>          set   online agents whose skills meet the class
+--   P:cf:<class>          zset  the same with room (load < capacity), score =
+--                               floor(load * 2^32 / capacity), member = "<idle ms, 15
+--                               digits>:<agent id>": the first member is rule 2's choice
+--   P:ccap                hash  class -> summed capacity of P:co:<class> (wait estimates)
+--   P:cw:<class>          zset  waiting conversations requiring exactly the class, by score
+-- So a decision reads the head of one sorted set, and a freed agent reads the head of the
+-- waiting set of each class it qualifies for: neither walks the floor nor the queue.
 
 local L = {}
 local TWO42 = 4398046511104
+local TWO32 = 4294967296
 local EXPLAIN_KEEP = 20
-local CANDIDATES_KEEP = 20
+local CANDIDATES_KEEP = 10
 local TOMBSTONE_MS = 3600000
 local EXPLAIN_TTL_MS = 86400000
-local BATCH = 500
+local BATCH = 100
 
 function L.init(keys, argv)
   local anchor = keys[1]
@@ -77,8 +100,10 @@ function L.init(keys, argv)
   L.freed_list = {}
   L.changed = {}
   L.changed_list = {}
-  L.full = false
   L.advanced = false
+  L.is_ready = false
+  L.built = {}
+  L.class_list = nil
 end
 
 function L.k(a, b, c)
@@ -105,7 +130,135 @@ function L.fmt(n)
   return string.format('%.0f', n)
 end
 
+-- Requirement classes -----------------------------------------------------------------------
+
+function L.class(topic, tl, lang, ll)
+  if tl == 0 then topic = '*' end
+  if ll == 0 then lang = '*' end
+  return topic .. '|' .. tl .. '|' .. lang .. '|' .. ll
+end
+
+local function class_parts(K)
+  local t, tl, g, ll = string.match(K, '^([^|]*)|(%d)|([^|]*)|(%d)$')
+  return t, tonumber(tl), g, tonumber(ll)
+end
+
+-- Rule 2's order as one sorted-set position: the score orders by load ratio (equal ratios give
+-- equal scores: the quotient is exact below 2^53, and two different ratios of capacities up to
+-- 1000 differ by more than 2^-20), the member by idle since, then agent id.
+function L.rscore(load, capacity)
+  return L.fmt(math.floor(load * TWO32 / capacity))
+end
+
+function L.member(idle, id)
+  return string.format('%015.0f', idle) .. ':' .. id
+end
+
+local function member_id(m)
+  return string.sub(m, 17)
+end
+
+-- Does the agent's skill set meet the class (status and room aside)? Needs every skill loaded.
+function L.meets(a, K)
+  local t, tl, g, ll = class_parts(K)
+  if tl > 0 then
+    local v = L.skill(a, t)
+    if not v or v < tl then return false end
+  end
+  if ll > 0 then
+    local v = L.skill(a, g)
+    if not v or v < ll then return false end
+  end
+  return true
+end
+
+-- Index a class that is not indexed yet: every known agent meeting it, as the indexes stand
+-- (a.ix). Walks every agent once per new class — after a configuration change, not per call.
+function L.ensure(K)
+  if L.built[K] then return end
+  L.built[K] = true
+  if redis.call('SISMEMBER', L.k('classes'), K) == 1 then return end
+  redis.call('SADD', L.k('classes'), K)
+  if L.class_list then L.class_list[#L.class_list + 1] = K end
+  for _, id in ipairs(redis.call('SMEMBERS', L.k('agents'))) do
+    local a = L.agent(id)
+    if a and L.meets(a, K) then
+      local ix = a.ix
+      if ix.on then
+        redis.call('SADD', L.k('co', K), id)
+        redis.call('HINCRBY', L.k('ccap'), K, ix.cap)
+        if ix.load < ix.cap then
+          redis.call('ZADD', L.k('cf', K), L.rscore(ix.load, ix.cap), L.member(ix.idle, id))
+        end
+      end
+      if a.cls == '' then a.cls = K else a.cls = a.cls .. ' ' .. K end
+      if ix.cls == '' then ix.cls = K else ix.cls = ix.cls .. ' ' .. K end
+      redis.call('HSET', L.k('agent', id), 'cls', ix.cls)
+    end
+  end
+end
+
+-- State written before the class indexes existed (or after they were lost): per-skill online
+-- sets and sums for every agent, and every waiting conversation filed by arrival and class.
+-- Runs once, when no class is indexed yet; on an empty Redis it finds nothing to do.
+function L.migrate()
+  for _, id in ipairs(redis.call('SMEMBERS', L.k('agents'))) do
+    local a = L.agent(id)
+    if a then
+      local names = {}
+      for s in pairs(a.s) do names[#names + 1] = s end
+      table.sort(names)
+      a.sks = table.concat(names, ' ')
+      a.cls = ''
+      redis.call('HSET', L.k('agent', id), 'sks', a.sks, 'cls', '')
+      a.ix = {on = false, away = false, load = a.load, cap = a.capacity, idle = a.idle, cls = '',
+        sks = a.sks}
+      L.sync(a)
+    end
+  end
+  for _, id in ipairs(redis.call('ZRANGE', L.k('waiting'), 0, -1)) do
+    local c = L.conv(id)
+    if c and c.state == 'waiting' then
+      redis.call('ZADD', L.k('qa', c.topic), L.fmt(c.arrived), c.id)
+      c.cls = ''
+      L.place(c)
+      L.schedule(c)
+    end
+  end
+end
+
+-- Every class of the configuration in force is indexed (once per configuration).
+function L.ready()
+  if L.is_ready then return end
+  L.is_ready = true
+  if redis.call('HEXISTS', L.cfg_key, 'ready') == 1 then return end
+  if redis.call('EXISTS', L.k('classes')) == 0 then L.migrate() end
+  for _, K in ipairs(cjson.decode(redis.call('HGET', L.cfg_key, 'classes') or '[]')) do
+    L.ensure(K)
+  end
+  redis.call('HSET', L.cfg_key, 'ready', '1')
+end
+
+-- The classes an agent's skills meet, as the space-separated text stored in its hash.
+function L.classes_of(a)
+  L.ready()
+  if not L.class_list then L.class_list = redis.call('SMEMBERS', L.k('classes')) end
+  local out = {}
+  for _, K in ipairs(L.class_list) do
+    if L.meets(a, K) then out[#out + 1] = K end
+  end
+  table.sort(out)
+  return table.concat(out, ' ')
+end
+
 -- Agents ------------------------------------------------------------------------------------
+
+-- What the indexes hold for an agent read from Redis: its stored state (they agree after
+-- every call). L.sync brings the indexes from a.ix to the agent's current fields.
+local function indexed(a)
+  a.ix = {on = a.status == 'online', away = a.status == 'away', load = a.load, cap = a.capacity,
+    idle = a.idle, cls = a.cls, sks = a.sks}
+end
 
 -- An agent with all its skills (a.s), cached for the rest of the call; nil if unknown.
 function L.agent(id)
@@ -117,30 +270,36 @@ function L.agent(id)
     L.A[id] = false
     return nil
   end
+  local fresh = a == nil
   a = a or {id = id}
   a.s = {}
+  local f = {}
   for i = 1, #h, 2 do
-    local f = h[i]
-    if string.byte(f, 1) == 115 and string.byte(f, 2) == 58 then -- "s:<skill>"
-      a.s[string.sub(f, 3)] = tonumber(h[i + 1])
+    local name = h[i]
+    if string.byte(name, 1) == 115 and string.byte(name, 2) == 58 then -- "s:<skill>"
+      a.s[string.sub(name, 3)] = tonumber(h[i + 1])
     else
-      a[f] = h[i + 1]
+      f[name] = h[i + 1]
     end
   end
-  a.capacity = tonumber(a.capacity)
-  a.load = tonumber(a.load)
-  a.idle = tonumber(a.idle)
-  a.streak = tonumber(a.streak or '0')
-  a.node = a.node or ''
   a.full = true
-  a.in_free = a.status == 'online' and a.load < a.capacity
-  L.A[id] = a
+  if fresh then
+    a.status = f.status
+    a.capacity = tonumber(f.capacity)
+    a.load = tonumber(f.load)
+    a.idle = tonumber(f.idle)
+    a.streak = tonumber(f.streak or '0')
+    a.node = f.node or ''
+    a.cls = f.cls or ''
+    a.sks = f.sks or ''
+    indexed(a)
+    L.A[id] = a
+  end
   return a
 end
 
--- An agent with only two skills loaded (cheaper when judging many candidates); any other
--- skill is fetched on demand by L.skill.
--- (a.s[skill] is false for a skill known to be missing on a partly loaded agent.)
+-- An agent with only two skills loaded (cheaper when judging candidates); any other skill is
+-- fetched on demand by L.skill. (a.s[skill] is false for a skill known to be missing.)
 function L.agent_for(id, s1, s2)
   local a = L.A[id]
   if a ~= nil then
@@ -148,16 +307,15 @@ function L.agent_for(id, s1, s2)
     return nil
   end
   local h = redis.call('HMGET', L.P .. ':agent:' .. id, 'status', 'capacity', 'load', 'idle',
-    'node', 'streak', 's:' .. s1, 's:' .. s2)
+    'node', 'streak', 'cls', 'sks', 's:' .. s1, 's:' .. s2)
   if not h[1] then
     L.A[id] = false
     return nil
   end
-  local load, capacity = tonumber(h[3]), tonumber(h[2])
-  a = {id = id, status = h[1], capacity = capacity, load = load, idle = tonumber(h[4]),
-    node = h[5] or '', streak = tonumber(h[6] or '0'),
-    s = {[s1] = tonumber(h[7] or '') or false, [s2] = tonumber(h[8] or '') or false},
-    in_free = h[1] == 'online' and load < capacity}
+  a = {id = id, status = h[1], capacity = tonumber(h[2]), load = tonumber(h[3]),
+    idle = tonumber(h[4]), node = h[5] or '', streak = tonumber(h[6] or '0'), cls = h[7] or '',
+    sks = h[8] or '', s = {[s1] = tonumber(h[9] or '') or false, [s2] = tonumber(h[10] or '') or false}}
+  indexed(a)
   L.A[id] = a
   return a
 end
@@ -180,23 +338,99 @@ end
 
 function L.new_agent(id)
   redis.call('HSET', L.k('agent', id), 'status', 'offline', 'node', '', 'capacity', 0,
-    'load', 0, 'idle', L.fmt(L.now), 'streak', 0)
+    'load', 0, 'idle', L.fmt(L.now), 'streak', 0, 'cls', '', 'sks', '')
   redis.call('SADD', L.k('agents'), id)
   local a = {id = id, status = 'offline', node = '', capacity = 0, load = 0, idle = L.now,
-    streak = 0, s = {}, full = true, in_free = false}
+    streak = 0, s = {}, full = true, cls = '', sks = ''}
+  indexed(a)
   L.A[id] = a
   return a
 end
 
-function L.sync_free(a)
-  local free = a.status == 'online' and a.load < a.capacity
-  if free == a.in_free then return end
-  if free then
-    redis.call('SADD', L.k('free'), a.id)
-  else
-    redis.call('SREM', L.k('free'), a.id)
+local function words(text, out, value)
+  for w in string.gmatch(text, '%S+') do out[w] = value end
+  return out
+end
+
+-- One class index entry of an agent, from (was_on, was_free, old member) to (on, free, new).
+local function index_class(K, id, o, n)
+  local cf = L.k('cf', K)
+  if o.free and (not n.free or o.m ~= n.m) then redis.call('ZREM', cf, o.m) end
+  if n.free and not (o.free and o.m == n.m and o.score == n.score) then
+    redis.call('ZADD', cf, n.score, n.m)
   end
-  a.in_free = free
+  if o.on ~= n.on then
+    if n.on then
+      redis.call('SADD', L.k('co', K), id)
+    else
+      redis.call('SREM', L.k('co', K), id)
+    end
+  end
+  local d = n.cap - o.cap
+  if d ~= 0 then redis.call('HINCRBY', L.k('ccap'), K, d) end
+end
+
+-- Bring every index of the agent from what it holds (a.ix) to the agent's current state:
+-- P:free, P:away, P:on:<skill> and the P:sk sums, and each class's P:co / P:cf / P:ccap.
+-- Called after every change of status, load, capacity, idle time or skills.
+function L.sync(a)
+  L.ready() -- indexes from before the classes are built first, from the stored state
+  local ix = a.ix
+  local on = a.status == 'online'
+  local away = a.status == 'away'
+  if on == ix.on and away == ix.away and a.load == ix.load and a.capacity == ix.cap
+    and a.idle == ix.idle and a.cls == ix.cls and a.sks == ix.sks then return end
+  local id = a.id
+  local free, was_free = on and a.load < a.capacity, ix.on and ix.load < ix.cap
+  if free ~= was_free then
+    if free then redis.call('SADD', L.k('free'), id) else redis.call('SREM', L.k('free'), id) end
+  end
+  if away ~= ix.away then
+    if away then redis.call('SADD', L.k('away'), id) else redis.call('SREM', L.k('away'), id) end
+  end
+  local o = {on = ix.on, free = was_free, m = L.member(ix.idle, id), cap = 0}
+  if was_free then o.score = L.rscore(ix.load, ix.cap) end
+  if ix.on then o.cap = ix.cap end
+  local n = {on = on, free = free, m = L.member(a.idle, id), cap = 0}
+  if free then n.score = L.rscore(a.load, a.capacity) end
+  if on then n.cap = a.capacity end
+  if a.cls == ix.cls then
+    for K in string.gmatch(a.cls, '%S+') do index_class(K, id, o, n) end
+  else
+    local off = {on = false, free = false, m = n.m, cap = 0}
+    local gone = {on = false, free = false, m = o.m, cap = 0}
+    local old, new = words(ix.cls, {}, true), words(a.cls, {}, true)
+    for K in pairs(old) do
+      if new[K] then index_class(K, id, o, n) else index_class(K, id, o, gone) end
+    end
+    for K in pairs(new) do
+      if not old[K] then index_class(K, id, off, n) end
+    end
+  end
+  -- per skill (and '*': everyone): who is online, their summed capacity and load
+  local old = {}
+  if ix.on then words(ix.sks .. ' *', old, true) end
+  local new = {}
+  if on then words(a.sks .. ' *', new, true) end
+  local sk = L.k('sk')
+  for s in pairs(old) do
+    if new[s] then
+      if a.capacity ~= ix.cap then redis.call('HINCRBY', sk, 'cap:' .. s, a.capacity - ix.cap) end
+      if a.load ~= ix.load then redis.call('HINCRBY', sk, 'load:' .. s, a.load - ix.load) end
+    else
+      redis.call('SREM', L.k('on', s), id)
+      redis.call('HINCRBY', sk, 'cap:' .. s, 0 - ix.cap)
+      redis.call('HINCRBY', sk, 'load:' .. s, 0 - ix.load)
+    end
+  end
+  for s in pairs(new) do
+    if not old[s] then
+      redis.call('SADD', L.k('on', s), id)
+      redis.call('HINCRBY', sk, 'cap:' .. s, a.capacity)
+      redis.call('HINCRBY', sk, 'load:' .. s, a.load)
+    end
+  end
+  indexed(a)
 end
 
 function L.mark_freed(a)
@@ -206,8 +440,17 @@ function L.mark_freed(a)
   end
 end
 
-function L.dirty_all()
-  for _, nt in ipairs(L.topic_names()) do L.dirty[nt[1]] = true end
+-- An agent left (away, offline) or lost skills: conversations it was the preferred agent of,
+-- and conversations with cooldowns it may have kept closed to cooling agents, are judged again.
+function L.widen_for(a)
+  for _, cid in ipairs(redis.call('SMEMBERS', L.k('agent', a.id, 'pref'))) do
+    local c = L.conv(cid)
+    if c and c.state == 'waiting' then L.change(c, true) end
+  end
+  for _, cid in ipairs(redis.call('SMEMBERS', L.k('coolers'))) do
+    local c = L.conv(cid)
+    if c and c.state == 'waiting' then L.change(c, true) end
+  end
 end
 
 -- Conversations -----------------------------------------------------------------------------
@@ -233,8 +476,7 @@ function L.conv(id)
   c.offer = c.offer or ''
   c.pref = c.pref or ''
   c.meta = c.meta or '{}'
-  c.pos = tonumber(c.pos or '')
-  c.eta = tonumber(c.eta or '')
+  c.cls = c.cls or ''
   c.avoidset = {}
   if c.avoid and c.avoid ~= '[]' then
     for _, x in ipairs(cjson.decode(c.avoid)) do c.avoidset[x] = true end
@@ -261,7 +503,7 @@ function L.new_conv(id, topic, lang, prio, arrived, pref, avoid_json, meta_json)
   redis.call('SADD', L.k('convs'), id)
   local c = {id = id, topic = topic, lang = lang, prio = prio, arrived = arrived, score = score,
     state = 'new', agent = '', offer = '', pref = pref, avoid = avoid_json, cool = '{}',
-    meta = meta_json, step = 0, avoidset = {}, coolmap = {}}
+    meta = meta_json, step = 0, cls = '', avoidset = {}, coolmap = {}}
   if avoid_json ~= '[]' then
     for _, x in ipairs(cjson.decode(avoid_json)) do c.avoidset[x] = true end
   end
@@ -317,6 +559,13 @@ function L.cooling(c, id)
   return nil
 end
 
+local function any_cooldown(c)
+  for _, e in pairs(c.coolmap) do
+    if e[1] > L.now then return true end
+  end
+  return false
+end
+
 -- When does this waiting conversation's set of eligible agents next widen by time alone?
 function L.next_due(c)
   local t = L.topic(c.topic)
@@ -338,6 +587,8 @@ function L.next_due(c)
   return nd
 end
 
+-- A waiting conversation's time-driven bookkeeping: when it next widens (P:due), and the
+-- reverse indexes L.widen_for reads (its preferred agent's window, its cooldowns).
 function L.schedule(c)
   local nd = L.next_due(c)
   if nd then
@@ -345,21 +596,53 @@ function L.schedule(c)
   else
     redis.call('ZREM', L.k('due'), c.id)
   end
+  if c.pref ~= '' then
+    if L.now < c.arrived + L.cfg.pw then
+      redis.call('SADD', L.k('agent', c.pref, 'pref'), c.id)
+    else
+      redis.call('SREM', L.k('agent', c.pref, 'pref'), c.id)
+    end
+  end
+  if next(c.coolmap) then
+    if any_cooldown(c) then
+      redis.call('SADD', L.k('coolers'), c.id)
+    else
+      redis.call('SREM', L.k('coolers'), c.id)
+    end
+  end
+end
+
+-- File a waiting conversation under the class its step in force requires.
+function L.place(c)
+  local step, tl, ll = L.step_of(c)
+  local K = L.class(c.topic, tl, c.lang, ll)
+  if K ~= c.cls then
+    L.ensure(K)
+    if c.cls ~= '' then redis.call('ZREM', L.k('cw', c.cls), c.id) end
+    redis.call('ZADD', L.k('cw', K), L.fmt(c.score), c.id)
+    L.cset(c, 'step', step, 'cls', K)
+  elseif step ~= c.step then
+    L.cset(c, 'step', step)
+  end
 end
 
 -- A waiting conversation judged again against its (relaxed or reconfigured) requirements:
--- its next relaxation rescheduled, and tried against every free agent at the end of the call,
--- recording a decision only if its step moved. kind: the record's kind.
+-- refiled, its next widening rescheduled, and tried against every free agent at the end of
+-- the call, recording a decision only if its step moved. kind: the record's kind.
 function L.rejudge(c, kind)
+  local moved = L.step_of(c) ~= c.step
+  L.place(c)
   L.schedule(c)
-  L.change(c, L.step_of(c) == c.step, kind)
+  L.change(c, not moved, kind)
 end
 
 function L.enqueue(c)
   local score = L.fmt(c.score)
   redis.call('ZADD', L.k('waiting'), score, c.id)
   redis.call('ZADD', L.k('q', c.topic), score, c.id)
-  L.cset(c, 'state', 'waiting', 'agent', '', 'offer', '', 'step', (L.step_of(c)))
+  redis.call('ZADD', L.k('qa', c.topic), L.fmt(c.arrived), c.id)
+  L.cset(c, 'state', 'waiting', 'agent', '', 'offer', '')
+  L.place(c)
   L.schedule(c)
   L.dirty[c.topic] = true
 end
@@ -367,14 +650,16 @@ end
 function L.dequeue(c)
   redis.call('ZREM', L.k('waiting'), c.id)
   redis.call('ZREM', L.k('q', c.topic), c.id)
+  redis.call('ZREM', L.k('qa', c.topic), c.id)
   redis.call('ZREM', L.k('due'), c.id)
-  L.dirty[c.topic] = true
-  if c.pos then
-    L.publish({type = 'dequeued', conversation_id = c.id})
-    redis.call('HSET', L.k('conv', c.id), 'pos', '', 'eta', '')
-    c.pos = nil
-    c.eta = nil
+  if c.cls ~= '' then
+    redis.call('ZREM', L.k('cw', c.cls), c.id)
+    L.cset(c, 'cls', '')
   end
+  if c.pref ~= '' then redis.call('SREM', L.k('agent', c.pref, 'pref'), c.id) end
+  if next(c.coolmap) then redis.call('SREM', L.k('coolers'), c.id) end
+  L.dirty[c.topic] = true
+  L.publish({type = 'dequeued', conversation_id = c.id})
 end
 
 -- Mark a waiting conversation to be tried against every free agent at the end of the call.
@@ -390,97 +675,169 @@ function L.change(c, quiet, kind)
   end
 end
 
+-- Position and wait estimate ----------------------------------------------------------------
+
+-- eta_s = ceil(position * H / C): H mean of the topic's last 50 handle times (the default
+-- when none), C the summed capacity of online agents meeting the topic's step-0 class for the
+-- language (no estimate when C = 0). cache: a table to reuse H and C in (read-only calls).
+function L.eta(topic, lang, pos, cache)
+  local h = cache and cache['h:' .. topic]
+  if not h then
+    local ht = redis.call('LRANGE', L.k('ht', topic), 0, 49)
+    local sum, n = 0, #ht
+    for i = 1, n do sum = sum + tonumber(ht[i]) end
+    if n == 0 then sum, n = L.cfg.htd, 1 end
+    h = {sum, n}
+    if cache then cache['h:' .. topic] = h end
+  end
+  local t = L.topic(topic)
+  local K = L.class(topic, t.tl, lang, t.ll)
+  local cap = cache and cache[K]
+  if not cap then
+    cap = tonumber(redis.call('HGET', L.k('ccap'), K) or '0')
+    if cache then cache[K] = cap end
+  end
+  if cap <= 0 then return nil end
+  local num = pos * h[1]
+  local den = h[2] * cap * 1000
+  local eta = math.floor(num / den)
+  if eta * den < num then eta = eta + 1 end
+  return eta
+end
+
+-- (position, eta) of a waiting conversation: its rank in the topic's queue, computed now.
+function L.position(c, cache)
+  local r = redis.call('ZRANK', L.k('q', c.topic), c.id)
+  if not r then return nil, nil end
+  return r + 1, L.eta(c.topic, c.lang, r + 1, cache)
+end
+
 -- Eligibility -------------------------------------------------------------------------------
 
--- nil if the agent is qualified for the conversation at these levels (status, avoid list,
--- skills), otherwise the reason it is not. Capacity, cooldown and the preferred-agent window
--- are judged in L.evaluate.
-function L.unqualified(a, c, tl, ll)
-  if a.status ~= 'online' then return 'status ' .. a.status end
-  if c.avoidset[a.id] then return 'avoided' end
-  if tl > 0 then
-    local lv = L.skill(a, c.topic)
-    if not lv then return 'missing skill ' .. c.topic end
-    if lv < tl then return 'level ' .. c.topic .. ' ' .. lv .. ' < ' .. tl end
-  end
-  if ll > 0 then
-    local lv = L.skill(a, c.lang)
-    if not lv then return 'missing skill ' .. c.lang end
-    if lv < ll then return 'level ' .. c.lang .. ' ' .. lv .. ' < ' .. ll end
-  end
-  return nil
+-- The pool a class is drawn from (agents with the topic skill; with no topic required, the
+-- language's; with neither, everyone) as (all, online) set keys.
+local function pool_keys(c, tl, ll)
+  if tl > 0 then return L.k('skill', c.topic), L.k('on', c.topic) end
+  if ll > 0 then return L.k('skill', c.lang), L.k('on', c.lang) end
+  return L.k('agents'), L.k('on', '*')
 end
 
-function L.pool(c, tl, ll)
-  if tl > 0 then return redis.call('SMEMBERS', L.k('skill', c.topic)) end
-  if ll > 0 then return redis.call('SMEMBERS', L.k('skill', c.lang)) end
-  return redis.call('SMEMBERS', L.k('agents'))
-end
-
--- Rule 2: lowest load ratio, then longest idle, then agent id.
-function L.better(x, y)
-  local l = x.load * y.capacity
-  local r = y.load * x.capacity
-  if l ~= r then return l < r end
-  if x.idle ~= y.idle then return x.idle < y.idle end
-  return x.id < y.id
-end
-
--- Judge every candidate for a conversation; the winner is the best eligible agent or nil.
+-- Judge a conversation: the winner is rule 2's best eligible agent, or nil. Reads the class's
+-- index head (skipping the few agents the conversation names: avoided, cooling down) and
+-- counts the rest from set sizes. ev.listed: up to 10 ranked candidates read; ev.counts:
+-- how many agents of the pool each reason excluded.
 function L.evaluate(c)
+  L.ready()
   local step, tl, ll = L.step_of(c)
-  local ids = L.pool(c, tl, ll)
-  local cands = {}
-  local fresh = 0 -- qualified agents not cooling down for this conversation
-  for i = 1, #ids do
-    local a = L.agent_for(ids[i], c.topic, c.lang)
-    if a then
-      local cand = {a = a, r = L.unqualified(a, c, tl, ll)}
-      cands[#cands + 1] = cand
-      if not cand.r then
-        cand.cool = L.cooling(c, a.id)
-        if not cand.cool then fresh = fresh + 1 end
-      end
+  local K = L.class(c.topic, tl, c.lang, ll)
+  L.ensure(K)
+  local co = L.k('co', K)
+  local n_on = redis.call('SCARD', co)
+  local n_free = redis.call('ZCARD', L.k('cf', K))
+  local avoided, avoided_free = 0, 0
+  for id in pairs(c.avoidset) do
+    if redis.call('SISMEMBER', co, id) == 1 then
+      avoided = avoided + 1
+      local a = L.agent_for(id, c.topic, c.lang)
+      if a and a.load < a.capacity then avoided_free = avoided_free + 1 end
     end
   end
+  local cool, n_cool, cool_free = {}, 0, 0
+  for id, e in pairs(c.coolmap) do
+    if e[1] > L.now and not c.avoidset[id] and redis.call('SISMEMBER', co, id) == 1 then
+      cool[id] = e[2]
+      n_cool = n_cool + 1
+      local a = L.agent_for(id, c.topic, c.lang)
+      if a and a.load < a.capacity then cool_free = cool_free + 1 end
+    end
+  end
+  local fresh = n_on - avoided - n_cool -- qualified agents not cooling down
   local window = nil
-  if c.pref ~= '' and L.now < c.arrived + L.cfg.pw then
-    local pa = L.agent_for(c.pref, c.topic, c.lang)
-    if pa and not L.unqualified(pa, c, tl, ll) and not L.cooling(c, pa.id) then window = pa.id end
+  if c.pref ~= '' and L.now < c.arrived + L.cfg.pw and not c.avoidset[c.pref]
+    and not L.cooling(c, c.pref) and redis.call('SISMEMBER', co, c.pref) == 1 then
+    window = c.pref
   end
-  local elig = {}
-  for _, cand in ipairs(cands) do
-    if not cand.r then
-      local a = cand.a
-      if window and a.id ~= window then
-        cand.r = 'preferred agent ' .. window .. ' first'
-      elseif a.load >= a.capacity then
-        cand.r = 'full ' .. a.load .. '/' .. a.capacity
-      elseif cand.cool and fresh > 0 then
-        cand.r = cand.cool .. ' earlier'
-      else
-        elig[#elig + 1] = a
+  local pool, pool_on = pool_keys(c, tl, ll)
+  local total = redis.call('SCARD', pool)
+  local online = redis.call('SCARD', pool_on)
+  local counts = {}
+  local function count(reason, n)
+    if n > 0 then counts[reason] = n end
+  end
+  count('not_online', total - online)
+  count('below_level', online - n_on)
+  count('avoided', avoided)
+  local listed, others, winner, evaluated, eligible = {}, {}, nil, 0, 0
+  if window then
+    local a = L.agent_for(window, c.topic, c.lang)
+    evaluated = 1
+    if a.load < a.capacity then
+      winner = a
+      eligible = 1
+      listed[1] = {a, false}
+    else
+      others[1] = {a, 'full ' .. a.load .. '/' .. a.capacity}
+      count('full', 1)
+    end
+    count('preferred_first', n_on - avoided - 1)
+  else
+    eligible = n_free - avoided_free
+    if fresh > 0 then eligible = eligible - cool_free end
+    count('full', n_on - n_free - (avoided - avoided_free))
+    if fresh > 0 then count('cooling_down', cool_free) end
+    local cf, i, chunk = L.k('cf', K), 0, CANDIDATES_KEEP
+    while #listed < CANDIDATES_KEEP do
+      local z = redis.call('ZRANGE', cf, i, i + chunk - 1)
+      if #z == 0 then break end
+      for _, m in ipairs(z) do
+        local id = member_id(m)
+        local a = L.agent_for(id, c.topic, c.lang)
+        evaluated = evaluated + 1
+        if c.avoidset[id] then
+          if #others < CANDIDATES_KEEP then others[#others + 1] = {a, 'avoided'} end
+        elseif cool[id] and fresh > 0 then
+          if #others < CANDIDATES_KEEP then others[#others + 1] = {a, cool[id] .. ' earlier'} end
+        else
+          winner = winner or a
+          listed[#listed + 1] = {a, false}
+          if #listed >= CANDIDATES_KEEP then break end
+        end
+      end
+      i = i + chunk
+    end
+  end
+  for _, o in ipairs(others) do listed[#listed + 1] = o end
+  return {step = step, tl = tl, ll = ll, K = K, winner = winner, window = window,
+    listed = listed, counts = counts, total = total, evaluated = evaluated, eligible = eligible}
+end
+
+-- Is a free agent (online, room, meeting c's class) eligible for waiting conversation c?
+-- The avoid list, another agent's preferred window and its own cooldown may still say no.
+function L.open_to(c, a)
+  if c.avoidset[a.id] then return false end
+  local K = c.cls
+  if c.pref ~= '' and c.pref ~= a.id and L.now < c.arrived + L.cfg.pw
+    and not c.avoidset[c.pref] and not L.cooling(c, c.pref)
+    and redis.call('SISMEMBER', L.k('co', K), c.pref) == 1 then
+    return false
+  end
+  if L.cooling(c, a.id) then
+    local co = L.k('co', K)
+    local fresh = redis.call('SCARD', co)
+    for id in pairs(c.avoidset) do
+      if redis.call('SISMEMBER', co, id) == 1 then fresh = fresh - 1 end
+    end
+    for id, e in pairs(c.coolmap) do
+      if e[1] > L.now and not c.avoidset[id] and redis.call('SISMEMBER', co, id) == 1 then
+        fresh = fresh - 1
       end
     end
+    if fresh > 0 then return false end
   end
-  table.sort(elig, L.better)
-  local online = 0 -- online agents having the topic skill at all (when the pool says so)
-  if tl > 0 then
-    for _, cand in ipairs(cands) do
-      if cand.a.status == 'online' then online = online + 1 end
-    end
-  else
-    online = nil
-  end
-  return {step = step, tl = tl, ll = ll, cands = cands, elig = elig, winner = elig[1],
-    window = window, online = online}
+  return true
 end
 
 -- Explanations ------------------------------------------------------------------------------
-
-local function by_agent_id(x, y)
-  return x.a.id < y.a.id
-end
 
 -- Stored compactly as [agent id, load, capacity, idle since (ms), reason excluded or false];
 -- routing._calls.explanation_from expands it to the documented candidate objects.
@@ -497,21 +854,13 @@ function L.record(c, kind, ev, extra)
     if ev.tl > 0 then req[c.topic] = ev.tl end
     if ev.ll > 0 then req[c.lang] = ev.ll end
     rec.required = req
-    -- eligible agents in rank order (ev.elig is sorted), then the others by id
-    local list, rest = {}, {}
-    for _, a in ipairs(ev.elig) do
-      if #list < CANDIDATES_KEEP then list[#list + 1] = cand_entry(a) end
-    end
-    for _, cand in ipairs(ev.cands) do
-      if cand.r then rest[#rest + 1] = cand end
-    end
-    table.sort(rest, by_agent_id)
-    for _, cand in ipairs(rest) do
-      if #list >= CANDIDATES_KEEP then break end
-      list[#list + 1] = cand_entry(cand.a, cand.r)
-    end
+    local list = {}
+    for i, e in ipairs(ev.listed) do list[i] = cand_entry(e[1], e[2]) end
     rec.c = list
-    rec.candidates_total = #ev.cands
+    rec.candidates_total = ev.total
+    rec.evaluated = ev.evaluated
+    rec.eligible = ev.eligible
+    rec.excluded = ev.counts
     if ev.winner then rec.winner = ev.winner.id else rec.winner = cjson.null end
     if ev.window then rec.preferred = ev.window end
   end
@@ -544,7 +893,7 @@ function L.offer(c, a, kind, ev, extra)
   redis.call('SADD', L.k('agent', a.id, 'offers'), oid)
   L.record(c, kind, ev, extra)
   L.aset(a, 'load', a.load + 1)
-  L.sync_free(a)
+  L.sync(a)
   if c.state == 'waiting' then L.dequeue(c) end
   local step = c.step
   if ev then step = ev.step end
@@ -573,7 +922,7 @@ function L.withdraw(oid, reason)
   if a then
     redis.call('SREM', L.k('agent', a.id, 'offers'), oid)
     L.aset(a, 'load', a.load - 1, 'idle', L.now)
-    L.sync_free(a)
+    L.sync(a)
     L.mark_freed(a)
   end
   L.publish({type = 'offer_withdrawn', offer_id = oid, conversation_id = o[1], agent_id = o[2],
@@ -629,6 +978,7 @@ function L.set_status(a, status, node, why)
   if node ~= '' then redis.call('ZADD', L.k('nodes'), 'NX', L.fmt(L.now), node) end
   L.aset(a, 'status', status, 'node', node)
   if status == 'online' and old ~= 'online' then L.aset(a, 'idle', L.now, 'streak', 0) end
+  L.sync(a)
   if status ~= 'online' then
     local reason = 'agent_away'
     if status == 'offline' then reason = 'agent_offline' end
@@ -645,9 +995,11 @@ function L.set_status(a, status, node, why)
       redis.call('ZADD', L.k('orphans'), L.fmt(L.now + L.cfg.gr), cid)
     end
   end
-  L.sync_free(a)
-  L.full = true
-  L.dirty_all()
+  if status == 'online' then
+    L.mark_freed(a)
+  elseif old == 'online' then
+    L.widen_for(a)
+  end
   if old ~= status or old_node ~= node then
     local ev = {type = 'presence', agent_id = a.id, status = status, node = L.nul(node)}
     if status == 'offline' then ev.node = L.nul(old_node) end
@@ -662,7 +1014,7 @@ function L.unassign(c)
   if a then
     if redis.call('SREM', L.k('agent', a.id, 'active'), c.id) == 1 then
       L.aset(a, 'load', a.load - 1, 'idle', L.now)
-      L.sync_free(a)
+      L.sync(a)
       L.mark_freed(a)
     end
   end
@@ -679,7 +1031,6 @@ function L.end_conv(c, mode)
     if handle < 0 then handle = 0 end
     local key = L.k('ht', c.topic)
     if redis.call('LPUSH', key, L.fmt(handle)) > 50 then redis.call('LTRIM', key, 0, 49) end
-    L.dirty[c.topic] = true
     L.publish({type = 'released', conversation_id = c.id, agent_id = agent_id})
     L.record(c, 'released', nil, {agent_id = agent_id, handle_s = handle / 1000})
     L.stat('released')
@@ -701,90 +1052,101 @@ end
 function L.route(c, quiet, kind)
   local ev = L.evaluate(c)
   if ev.winner then return L.offer(c, ev.winner, 'offer', ev), ev end
-  if not quiet then
-    local step = ev.step
-    if step ~= c.step then L.cset(c, 'step', step) end
-    L.record(c, kind or 'queued', ev)
-  end
+  if c.state == 'waiting' then L.place(c) end
+  if not quiet then L.record(c, kind or 'queued', ev) end
   return nil, ev
 end
 
-local function by_score(x, y)
-  if x.score ~= y.score then return x.score < y.score end
-  return x.id < y.id
+local function before(x_score, x_id, y_score, y_id)
+  if x_score ~= y_score then return x_score < y_score end
+  return x_id < y_id
 end
 
--- The matching pass, run once at the end of every state-changing script. It walks, in queue
--- order (priority, then arrival, across topics), the union of
+local function by_score(x, y)
+  return before(x.score, x.id, y.score, y.id)
+end
+
+-- The first waiting conversation, in queue order, that a free agent is eligible for: the
+-- earliest of the heads of the waiting sets of the classes it meets (skipping conversations
+-- that name it avoided, cooling down, or wait for their preferred agent). nil if none.
+function L.first_for(a)
+  local best, best_score = nil, nil
+  for K in string.gmatch(a.cls, '%S+') do
+    local key, i = L.k('cw', K), 0
+    local done = false
+    while not done do
+      local z = redis.call('ZRANGE', key, i, i + 7, 'WITHSCORES')
+      if #z == 0 then break end
+      for j = 1, #z, 2 do
+        local id, score = z[j], tonumber(z[j + 1])
+        if best and not before(score, id, best_score, best) then
+          done = true
+          break
+        end
+        local c = L.conv(id)
+        if c and c.state == 'waiting' and L.open_to(c, a) then
+          best, best_score = id, score
+          done = true
+          break
+        end
+      end
+      i = i + 8
+    end
+  end
+  return best, best_score
+end
+
+-- The matching pass, run once at the end of every state-changing script, in queue order
+-- (priority, then arrival, across topics) over the union of
 --   * every conversation whose options widened during the call (new, requeued, relaxed, a
 --     window or cooldown ended …): routed against every agent; and
---   * every waiting conversation of the topics the agents that gained room can serve (all
---     online agents with room after a status or skill change): routed when one of those
---     agents is qualified for it.
+--   * for each agent that gained room (or came online, or gained skills), the first waiting
+--     conversation it is eligible for (L.first_for): routed, as the earliest one it can take.
 -- One pass in one order is what makes "each agent is offered the first waiting conversation
 -- it is eligible for" hold when several things changed at once. Before the call no agent with
--- room was eligible for a waiting conversation; what changed is all in the walk, so the same
+-- room was eligible for a waiting conversation; what changed is all in the pass, so the same
 -- holds after it.
-function L.match(ids)
+function L.match()
   local free = {}
-  if #ids > 0 and redis.call('ZCARD', L.k('waiting')) > 0 then
-    for _, id in ipairs(ids) do
+  if redis.call('ZCARD', L.k('waiting')) > 0 then
+    for _, id in ipairs(L.freed_list) do
       local a = L.agent(id)
       if a and a.status == 'online' and a.load < a.capacity then free[#free + 1] = a end
     end
   end
-  if #free == 0 and #L.changed_list == 0 then return end
-  local list, seen = {}, {}
-  if #free > 0 then
-    for _, nt in ipairs(L.topic_names()) do
-      local name, wanted = nt[1], nt[2]
-      if not wanted then
-        for _, a in ipairs(free) do
-          if a.s[name] then
-            wanted = true
-            break
-          end
-        end
-      end
-      if wanted then
-        local z = redis.call('ZRANGE', L.k('q', name), 0, -1, 'WITHSCORES')
-        for i = 1, #z, 2 do
-          list[#list + 1] = {id = z[i], score = tonumber(z[i + 1])}
-          seen[z[i]] = true
-        end
-      end
-    end
-  end
+  local pend = {}
   for _, id in ipairs(L.changed_list) do
-    if not seen[id] then
-      local c = L.conv(id)
-      if c and c.state == 'waiting' then list[#list + 1] = {id = id, score = c.score} end
-    end
+    local c = L.conv(id)
+    if c and c.state == 'waiting' then pend[#pend + 1] = c end
   end
-  table.sort(list, by_score)
-  for _, item in ipairs(list) do
-    local c = L.conv(item.id)
-    if c and c.state == 'waiting' then
-      local ch = L.changed[c.id]
-      if ch then
-        L.route(c, ch.quiet, ch.kind)
-      elseif #free > 0 then
-        local _, tl, ll = L.step_of(c)
-        local maybe = false
-        for _, a in ipairs(free) do
-          if a.load < a.capacity and a.status == 'online' and not L.unqualified(a, c, tl, ll) then
-            maybe = true
-            break
-          end
+  if #free == 0 and #pend == 0 then return end
+  table.sort(pend, by_score)
+  local firsts, pi = {}, 1
+  while true do
+    while pend[pi] and pend[pi].state ~= 'waiting' do pi = pi + 1 end
+    local best, via = pend[pi], nil
+    for _, a in ipairs(free) do
+      if a.status == 'online' and a.load < a.capacity then
+        local f = firsts[a.id]
+        if f and L.C[f[1]] and L.C[f[1]].state ~= 'waiting' then f = nil end
+        if f == nil then
+          local id, score = L.first_for(a)
+          f = false
+          if id then f = {id, score} end
+          firsts[a.id] = f
         end
-        if maybe and L.route(c, true) then
-          local still = {}
-          for _, a in ipairs(free) do
-            if a.load < a.capacity then still[#still + 1] = a end
-          end
-          free = still
+        if f and (not best or before(f[2], f[1], best.score, best.id)) then
+          best, via = L.conv(f[1]), a
         end
       end
+    end
+    if not best then break end
+    if best == pend[pi] then
+      pi = pi + 1
+      local ch = L.changed[best.id]
+      L.route(best, ch.quiet, ch.kind)
+    elseif not L.route(best, true) then
+      firsts[via.id] = false -- not expected: first_for found it open to this agent
     end
   end
 end
@@ -804,65 +1166,33 @@ function L.advance()
   end
 end
 
--- Summed capacity of online agents meeting the topic's step-0 requirements for a language.
-function L.capacity_for(topic, lang)
-  local t = L.topic(topic)
-  local probe = {topic = topic, lang = lang, avoidset = {}}
-  local ids = L.pool(probe, t.tl, t.ll)
-  local sum = 0
-  for _, id in ipairs(ids) do
-    local a = L.agent_for(id, topic, lang)
-    if a and not L.unqualified(a, probe, t.tl, t.ll) then sum = sum + a.capacity end
-  end
-  return sum
-end
-
--- Recompute position and wait estimate of every conversation waiting for the topic; publish
--- a "queue" event for each one whose position or estimate changed.
--- eta_s = ceil(position * H / C): H mean of the last 50 handle times (default when none),
--- C summed capacity of online agents eligible at step 0 (no estimate when C = 0).
-function L.refresh(topic)
-  local ids = redis.call('ZRANGE', L.k('q', topic), 0, -1)
-  if #ids == 0 then return end
-  local ht = redis.call('LRANGE', L.k('ht', topic), 0, 49)
-  local sum, n = 0, #ht
-  for i = 1, n do sum = sum + tonumber(ht[i]) end
-  if n == 0 then sum, n = L.cfg.htd, 1 end
-  local caps = {}
-  for i, id in ipairs(ids) do
-    local c = L.conv(id)
-    local cap = caps[c.lang]
-    if cap == nil then
-      cap = L.capacity_for(topic, c.lang)
-      caps[c.lang] = cap
-    end
-    local eta = nil
-    if cap > 0 then
-      local num = i * sum
-      local den = n * cap * 1000
-      eta = math.floor(num / den)
-      if eta * den < num then eta = eta + 1 end
-    end
-    if c.pos ~= i or c.eta ~= eta then
-      redis.call('HSET', L.k('conv', id), 'pos', i, 'eta', eta or '')
-      c.pos = i
-      c.eta = eta
-      L.publish({type = 'queue', conversation_id = id, position = i, eta_s = L.nul(eta)})
+-- A topic whose queue head changed announces its new first at once (position 1); the other
+-- positions are read when asked (ZRANK), by the hubs for their own visitors.
+function L.announce_heads()
+  for topic in pairs(L.dirty) do
+    local head = redis.call('ZRANGE', L.k('q', topic), 0, 0)[1]
+    local last = redis.call('HGET', L.k('heads'), topic) or nil
+    if head ~= last then
+      if head then
+        redis.call('HSET', L.k('heads'), topic, head)
+        local lang = redis.call('HGET', L.k('conv', head), 'lang')
+        L.publish({type = 'queue', conversation_id = head, position = 1,
+          eta_s = L.nul(L.eta(topic, lang, 1))})
+      else
+        redis.call('HDEL', L.k('heads'), topic)
+      end
     end
   end
 end
 
 -- Run at the end of every state-changing script: widen by time, match (see L.match), and
--- publish queue positions that changed. Afterwards no online agent with room is eligible for
--- a waiting conversation.
+-- announce new queue heads. Afterwards no online agent with room is eligible for a waiting
+-- conversation.
 function L.rebalance()
+  L.ready()
   L.advance()
-  if L.full then
-    L.match(redis.call('SMEMBERS', L.k('free')))
-  else
-    L.match(L.freed_list)
-  end
-  for topic in pairs(L.dirty) do L.refresh(topic) end
+  L.match()
+  L.announce_heads()
 end
 
 -- The decision record behind the conversation's current offer (the last one recorded).

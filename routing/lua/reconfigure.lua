@@ -17,6 +17,5 @@ for _, id in ipairs(ids) do
     L.rejudge(c, 'reconfigured')
   end
 end
-L.dirty_all()
 L.rebalance()
 return L.reply({waiting = #ids})

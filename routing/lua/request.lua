@@ -6,7 +6,7 @@
 -- KEYS[3] P:conv:<id>
 -- KEYS[4] P:q:<topic>
 -- KEYS[5] P:waiting
--- KEYS[6] P:skill:<topic>
+-- KEYS[6] P:on:<topic>
 -- ARGV[1] now (ms)   ARGV[2] token   ARGV[3] node id
 -- ARGV[4] conversation id
 -- ARGV[5] topic
@@ -17,17 +17,8 @@
 -- ARGV[10] meta, JSON object (opaque)
 local id = ARGV[4]
 
-local function online_for(topic)
-  local n = 0
-  for _, aid in ipairs(redis.call('SMEMBERS', L.k('skill', topic))) do
-    local a = L.agent(aid)
-    if a and a.status == 'online' then n = n + 1 end
-  end
-  return n
-end
-
-local function answer(c, online)
-  local out = {conversation_id = c.id, agents_online = online or online_for(c.topic)}
+local function answer(c)
+  local out = {conversation_id = c.id, agents_online = redis.call('SCARD', L.k('on', c.topic))}
   if c.state == 'offered' then
     out.status = 'offered'
     for _, o in ipairs(L.offers) do
@@ -39,8 +30,9 @@ local function answer(c, online)
     end
   else
     out.status = 'queued'
-    out.position = L.nul(c.pos)
-    out.eta_s = L.nul(c.eta)
+    local pos, eta = L.position(c)
+    out.position = L.nul(pos)
+    out.eta_s = L.nul(eta)
   end
   return cjson.encode(out) -- its own offer is in out.offer
 end
@@ -53,16 +45,13 @@ end
 c = L.new_conv(id, ARGV[5], ARGV[6], tonumber(ARGV[7]), L.now, ARGV[8], ARGV[9], ARGV[10])
 L.stat('requests')
 L.advance()
-local online = nil
 if #L.changed_list == 0 then
   -- Nothing else widened: no free agent is eligible for anything already waiting, so this
   -- conversation can be judged on its own.
-  local offer, ev = L.route(c, false, 'queued')
-  online = ev.online
-  if not offer then L.enqueue(c) end
+  if not L.route(c, false, 'queued') then L.enqueue(c) end
 else
   L.enqueue(c)
   L.change(c, false, 'queued')
 end
 L.rebalance()
-return answer(c, online)
+return answer(c)

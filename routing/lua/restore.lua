@@ -20,7 +20,7 @@ c = L.new_conv(ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7]), L.now, ARGV[8], ARG
 L.cset(c, 'state', 'active', 'agent', a.id, 'accepted', L.fmt(L.now))
 redis.call('SADD', L.k('agent', a.id, 'active'), c.id)
 L.aset(a, 'load', a.load + 1)
-L.sync_free(a)
+L.sync(a)
 if a.status == 'offline' then
   redis.call('ZADD', L.k('orphans'), L.fmt(L.now + L.cfg.gr), c.id)
 end

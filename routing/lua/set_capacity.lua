@@ -13,11 +13,8 @@ local capacity = tonumber(ARGV[5])
 if capacity ~= a.capacity then
   local grew = capacity > a.capacity
   L.aset(a, 'capacity', capacity)
-  L.sync_free(a)
-  if a.status == 'online' then
-    if grew then L.mark_freed(a) end
-    L.dirty_all()
-  end
+  L.sync(a)
+  if grew and a.status == 'online' then L.mark_freed(a) end
 end
 L.rebalance()
 return L.reply({})

@@ -1,10 +1,53 @@
 -- snapshot.lua — read-only: one consistent picture of the routing state, for agents(),
--- queue(), stats(), pending offers and invariant checks. Changes nothing, publishes nothing.
+-- queue(), pending offers and invariant checks; or, cheaper, the figures of stats() or the
+-- positions of some waiting conversations. Changes nothing, publishes nothing.
 -- KEYS[1] P:agents (prefix anchor)
 -- KEYS[2] P:config:<sha1> (the routing configuration)
 -- ARGV[1] now (ms)   ARGV[2] token   ARGV[3] node id
 -- ARGV[4] one agent id, or "" for all agents
--- ARGV[5] "agents" (agents only) or "all"
+-- ARGV[5] "agents" (agents only), "all", "stats" (counters and set sizes: no walk), or
+--         "positions" (ARGV[6…] conversation ids: [position, eta_s] or null for each)
+local mode = ARGV[5]
+
+if mode == 'positions' then
+  local out, cache = {}, {}
+  for i = 6, #ARGV do
+    local h = redis.call('HMGET', L.k('conv', ARGV[i]), 'state', 'topic', 'lang')
+    local item = cjson.null
+    if h[1] == 'waiting' then
+      local pos, eta = L.position({id = ARGV[i], topic = h[2], lang = h[3]}, cache)
+      if pos then item = {pos, L.nul(eta)} end
+    end
+    out[#out + 1] = item
+  end
+  return cjson.encode({positions = out})
+end
+
+if mode == 'stats' then
+  local topics = {}
+  local sk = L.k('sk')
+  for _, nt in ipairs(L.topic_names()) do
+    local name = nt[1]
+    local oldest = redis.call('ZRANGE', L.k('qa', name), 0, 0, 'WITHSCORES')
+    local sums = redis.call('HMGET', sk, 'cap:' .. name, 'load:' .. name)
+    topics[name] = {waiting = redis.call('ZCARD', L.k('q', name)),
+      oldest = tonumber(oldest[2] or '') or cjson.null,
+      agents_online = redis.call('SCARD', L.k('on', name)),
+      capacity = tonumber(sums[1] or '0'), load = tonumber(sums[2] or '0'),
+      handle_times = redis.call('LRANGE', L.k('ht', name), 0, 49)}
+  end
+  local sums = redis.call('HMGET', sk, 'cap:*', 'load:*')
+  local waiting = redis.call('ZCARD', L.k('waiting'))
+  local offered = redis.call('ZCARD', L.k('offers_due'))
+  return cjson.encode({topics = topics, waiting = waiting, offered = offered,
+    active = redis.call('SCARD', L.k('convs')) - waiting - offered,
+    agents_online = redis.call('SCARD', L.k('on', '*')),
+    agents_away = redis.call('SCARD', L.k('away')),
+    capacity = tonumber(sums[1] or '0'), load = tonumber(sums[2] or '0'),
+    stats = redis.call('HGETALL', L.k('stats')),
+    nodes = redis.call('ZRANGE', L.k('nodes'), 0, -1, 'WITHSCORES')})
+end
+
 local out = {agents = {}}
 local ids
 if ARGV[4] ~= '' then ids = {ARGV[4]} else ids = redis.call('SMEMBERS', L.k('agents')) end
@@ -22,17 +65,19 @@ for _, id in ipairs(ids) do
       active = redis.call('SMEMBERS', L.k('agent', id, 'active')), offers = offers}
   end
 end
-if ARGV[5] == 'all' then
-  local convs = {}
+if mode == 'all' then
+  local convs, cache = {}, {}
   for _, id in ipairs(redis.call('SMEMBERS', L.k('convs'))) do
     local c = L.conv(id)
     if c then
       local avoid = {}
       for aid in pairs(c.avoidset) do avoid[#avoid + 1] = aid end
+      local pos, eta = nil, nil
+      if c.state == 'waiting' then pos, eta = L.position(c, cache) end
       convs[#convs + 1] = {conversation_id = id, topic = c.topic, language = c.lang,
         priority = c.prio, arrived_at = c.arrived, state = c.state, agent_id = L.nul(c.agent),
         offer_id = L.nul(c.offer), preferred = L.nul(c.pref), avoid = avoid,
-        cooldown = c.coolmap, step = c.step, position = L.nul(c.pos), eta_s = L.nul(c.eta),
+        cooldown = c.coolmap, step = c.step, position = L.nul(pos), eta_s = L.nul(eta),
         accepted_at = tonumber(c.accepted or ''), meta = c.meta}
     end
   end

@@ -7,7 +7,7 @@
 --      withdrawn, active chats scheduled for requeue after grace_s);
 --   3. active chats of agents still offline after grace_s are requeued with their arrival time;
 --   4. relaxation steps, preferred windows and cooldowns that came due widen eligibility.
--- At most 500 items of each kind per call; the rest wait for the next tick.
+-- At most 100 items of each kind per call (BATCH); the rest wait for the next tick.
 -- KEYS[1] P:agents (prefix anchor)
 -- KEYS[2] P:config:<sha1> (the routing configuration)
 -- KEYS[3] P:offers_due

@@ -61,13 +61,9 @@ if c.state == 'offered' then
   end
 else
   out.status = 'queued'
-  out.position = L.nul(c.pos)
-  out.eta_s = L.nul(c.eta)
+  local pos, eta = L.position(c)
+  out.position = L.nul(pos)
+  out.eta_s = L.nul(eta)
 end
-local n = 0
-for _, aid in ipairs(redis.call('SMEMBERS', L.k('skill', c.topic))) do
-  local a = L.agent(aid)
-  if a and a.status == 'online' then n = n + 1 end
-end
-out.agents_online = n
+out.agents_online = redis.call('SCARD', L.k('on', c.topic))
 return cjson.encode(out) -- its own offer is in out.offer

@@ -29,13 +29,16 @@ async def test_rule1_only_an_eligible_agent_is_offered(router: Router) -> None:
     assert result.agents_online == 5  # online with the billing skill at any level
     records = await router.explain("c1")
     assert records[-1]["kind"] == "offer" and records[-1]["winner"] == "ok"
+    # The seven agents with the billing skill: each excluded one counted under its reason
+    # (away1, off1: not online; noskill, lowlevel: skills below the class; full; avoided).
+    assert records[-1]["candidates_total"] == 7
+    assert records[-1]["excluded"] == {"not_online": 2, "below_level": 2, "full": 1, "avoided": 1}
+    assert records[-1]["eligible"] == 1
+    # The ranked agents read: the eligible ones first, then those the conversation excludes.
     cands = {c["agent_id"]: c for c in records[-1]["candidates"]}
-    assert cands["away1"]["excluded"] == "status away"
-    assert cands["off1"]["excluded"] == "status offline"
-    assert cands["noskill"]["excluded"] == "missing skill en"
-    assert cands["lowlevel"]["excluded"] == "level en 1 < 2"
-    assert cands["full"]["excluded"] == "full 1/1"
+    assert [c["agent_id"] for c in records[-1]["candidates"]] == ["ok", "avoided"]
     assert cands["avoided"]["excluded"] == "avoided"
+    assert records[-1]["evaluated"] == 2
     assert cands["ok"] == {
         "agent_id": "ok",
         "load": 0,
@@ -55,7 +58,8 @@ async def test_rule1_full_agent_is_not_offered(router: Router) -> None:
     assert result.status == "queued" and result.position == 1
     record = (await router.explain("c2"))[-1]
     assert record["kind"] == "queued"
-    assert record["candidates"][0]["excluded"] == "full 1/1"
+    assert record["excluded"] == {"full": 1}
+    assert record["candidates"] == [] and record["eligible"] == 0
     assert record["winner"] is None
 
 

@@ -52,43 +52,29 @@ async def test_rule9_every_decision_is_explained(router: Router) -> None:
         "step": 0,
         "required": {"billing": 2, "en": 2},
         "winner": None,
-        "candidates_total": 3,
-        "candidates": [
-            {
-                "agent_id": "en1",
-                "load": 0,
-                "capacity": 1,
-                "ratio": 0,
-                "idle_s": 2,
-                "eligible": False,
-                "excluded": "level en 1 < 2",
-            },
-            {
-                "agent_id": "en2",
-                "load": 1,
-                "capacity": 1,
-                "ratio": 1,
-                "idle_s": 3,
-                "eligible": False,
-                "excluded": "full 1/1",
-            },
-            {
-                "agent_id": "off",
-                "load": 0,
-                "capacity": 2,
-                "ratio": 0,
-                "idle_s": 3,
-                "eligible": False,
-                "excluded": "status offline",
-            },
-        ],
+        "candidates_total": 3,  # the agents with the billing skill
+        "evaluated": 0,  # none with room meets the class: nothing to read
+        "eligible": 0,
+        "excluded": {"not_online": 1, "below_level": 1, "full": 1},  # off; en1 (en 1 < 2); en2
+        "candidates": [],
     }
     assert (offer["step"], offer["required"], offer["winner"]) == (
         1,
         {"billing": 2, "en": 1},
         "en1",
     )
-    assert [c["eligible"] for c in offer["candidates"]] == [True, False, False]
+    assert offer["excluded"] == {"not_online": 1, "full": 1}
+    assert offer["candidates"] == [
+        {
+            "agent_id": "en1",
+            "load": 0,
+            "capacity": 1,
+            "ratio": 0,
+            "idle_s": 62,  # online at T0 + 1, offered at T0 + 63
+            "eligible": True,
+            "excluded": None,
+        }
+    ]
     assert assignment.explanation == offer
     assert records[3]["handle_s"] == 36
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from routing import ConversationRequest, Router
+import pytest
+
+from routing import ConversationRequest, Router, RoutingError
 from routing.eta import estimate_wait
+from routing.router import POSITIONS_PER_CALL
 from tests.routing.conftest import T0, EventLog, online, tick
 
 
@@ -114,7 +117,7 @@ async def test_rule3_capacity_frees_when_a_reservation_lapses(router: Router) ->
     assert [(o.conversation_id, o.agent_id) for o in offers] == [("c1", "b")]
 
 
-async def test_rule8_positions_and_estimates_are_published(
+async def test_rule8_positions_are_computed_when_asked_and_new_heads_published(
     router: Router, events: EventLog
 ) -> None:
     await online(router, "a", {"general": 1, "en": 1}, 2, T0)
@@ -123,20 +126,24 @@ async def test_rule8_positions_and_estimates_are_published(
         result = await router.request(req(cid), T0 + i)
         # H = 300 s (default, no history), C = 2 → ceil(pos × 150)
         assert (result.position, result.eta_s) == (i, 150 * i)
+    # Only a new first of a queue is published; the others are read when asked.
     queue_events = events.of("queue", await events.drain())
     assert [(e["conversation_id"], e["position"], e["eta_s"]) for e in queue_events] == [
-        ("w1", 1, 150),
-        ("w2", 2, 300),
-        ("w3", 3, 450),
+        ("w1", 1, 150)
     ]
+    assert await router.positions(["w3", "w1", "nope", "w2"], T0 + 4) == {
+        "w1": (1, 150),
+        "w2": (2, 300),
+        "w3": (3, 450),
+        "nope": (None, None),
+    }
     # x1 took 60 s: H = 60 → the queue moves and every estimate changes.
     offers = await router.release("x1", T0 + 60)
     assert [o.conversation_id for o in offers] == ["w1"]
     evs = await events.drain()
     assert [e["conversation_id"] for e in events.of("dequeued", evs)] == ["w1"]
     assert [(e["conversation_id"], e["position"], e["eta_s"]) for e in events.of("queue", evs)] == [
-        ("w2", 1, 30),
-        ("w3", 2, 60),
+        ("w2", 1, 30)
     ]
     assert await router.position("w3", T0 + 60) == (2, 60)
     assert await router.position("w1", T0 + 60) == (None, None)
@@ -157,6 +164,26 @@ async def test_rule8_no_estimate_without_capacity(router: Router) -> None:
         None,
         0,
     )
+
+
+async def test_rule8_positions_of_thousands_in_one_round_trip(router: Router) -> None:
+    """A hub asks for all its waiting visitors at once: the ids go in read-only scripts of at
+    most POSITIONS_PER_CALL each, pipelined, and every one is answered in queue order."""
+    n = 2 * POSITIONS_PER_CALL + 7
+    batch = router.batch()
+    for i in range(n):
+        batch.request(req(f"w{i}"), T0 + i / 1000)
+    assert all(r.status == "queued" for r in await batch.execute())
+    ids = [f"w{i}" for i in reversed(range(n))] + ["gone"]
+    got = await router.positions(ids, T0 + 5)
+    assert len(got) == n + 1 and got["gone"] == (None, None)
+    assert [got[f"w{i}"][0] for i in range(n)] == list(range(1, n + 1))
+    assert all(got[f"w{i}"][1] is None for i in range(n))  # nobody online: no estimate
+    await router.cancel("w0", T0 + 6)
+    assert (await router.positions(["w1", "w0"], T0 + 6)) == {"w1": (1, None), "w0": (None, None)}
+    assert await router.positions([], T0 + 6) == {}
+    with pytest.raises(RoutingError):
+        await router.positions(["has space"], T0 + 6)
 
 
 def test_rule8_formula() -> None:

@@ -201,11 +201,12 @@ async def test_removed_topic_waits_under_fallback_levels(router: Router) -> None
     assert await router.reconfigure(config, T0 + 1) == []
     with pytest.raises(ConfigError, match="unknown topic 'vip'"):
         await router.request(ConversationRequest("v2", "vip", "en"), T0 + 2)
-    # The one already waiting is not lost: an agent with the topic skill (level 1) gets it at
-    # the next edit that judges the waiting conversations again.
-    await online(router, "old", {"vip": 1, "en": 1}, 1, T0 + 3)
-    offers = await router.reconfigure(config, T0 + 4)
+    # The one already waiting is not lost: an agent with the topic skill (level 1) gets it as
+    # soon as it comes online (its class was indexed when the edit filed v1 under it).
+    await router.upsert_agent("old", {"vip": 1, "en": 1}, 1, T0 + 3)
+    offers = await router.set_status("old", "online", T0 + 3)
     assert [(o.conversation_id, o.agent_id) for o in offers] == [("v1", "old")]
+    assert await router.reconfigure(config, T0 + 4) == []
     assert "vip" not in (await router.stats(T0 + 5))["topics"]
 
 

@@ -23,6 +23,7 @@ from hypothesis.stateful import (
 
 from routing import ConversationRequest, OfferExpired, Router, RoutingConfig
 from routing.config import parse_config
+from tests.routing.index_check import index_problems
 from tests.routing.invariants import Checker
 from tests.support.redis_server import RedisServer
 
@@ -101,6 +102,8 @@ class RoutingMachine(RuleBasedStateMachine):
         finally:  # a refused call (OfferExpired …) may still have changed state
             self.snap = self.run(self.any_router().snapshot(self.now))
             self.checker.check(self.snap, self.now_ms)
+            problems = self.run(index_problems(self.redis, CONFIG, self.now_ms))
+            assert not problems, "\n".join(problems)
 
     @property
     def now(self) -> float:
