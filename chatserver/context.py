@@ -183,6 +183,7 @@ class HubContext:
                 await self.router.heartbeat(now)
                 result = await self.router.tick(now)
                 await self.service.on_tick(result, now)
+                await self.service.positions.refresh(now)
                 await self.follow_sessions(now)
                 # Last, so that trouble reading admins' changes never delays the heartbeat.
                 await self.follow_changes(now)

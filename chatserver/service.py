@@ -22,6 +22,7 @@ from chatserver.coalesce import Coalescer, highest_seq
 from chatserver.delivery import Client
 from chatserver.hub import Hub
 from chatserver.metrics import Metrics
+from chatserver.queue_positions import QueuePositions
 from chatserver.render import dumps
 from chatserver.settings import Settings
 from chatserver.store.base import (
@@ -73,6 +74,8 @@ class Service:
         self.session_alive: Callable[[Client], Awaitable[bool]] | None = None
         #: typing and read, relayed at most once per interval per conversation and side.
         self.ephemeral = Coalescer(self._relay_ephemeral)
+        #: Waiting visitors here, told their position on each tick (queue_positions).
+        self.positions = QueuePositions(router, self.visitors_of, self.reply)
         #: New visitors not stored yet, by their connection (`new_visitor`).
         self._unsaved: weakref.WeakKeyDictionary[Client, VisitorRecord] = (
             weakref.WeakKeyDictionary()
@@ -82,6 +85,10 @@ class Service:
     @staticmethod
     def now() -> float:
         return time.time()
+
+    def visitors_of(self, conversation_id: str) -> list[Client]:
+        """The visitor sockets of a conversation on this hub."""
+        return [c for c in self.hub.by_conversation.get(conversation_id, ()) if c.role == "visitor"]
 
     async def append(
         self,
@@ -280,6 +287,8 @@ class Service:
         if result.agents_online == 0:
             client.send(p.frames.offline(conv_id, topic=cmd.topic, language=cmd.language))
         await self.hub.subscribe(client, conv_id, 0)
+        if result.status == "queued":
+            self.positions.follow(conv_id, result.position, result.eta_s)
 
     async def visitor_message(self, client: Client, cmd: p.Message) -> None:
         received = time.perf_counter()
@@ -361,6 +370,7 @@ class Service:
                         "eta_s": eta,
                     },
                 )
+                self.positions.follow(conv.id, position, eta)
 
     def _relay_ephemeral(self, key: Hashable, frame: dict[str, Any]) -> None:
         conversation_id, role, _kind = cast(tuple[str, str, str], key)
@@ -819,7 +829,12 @@ class Service:
             frame = offer_frame_from_event(event, self.now())
             for client in list(self.hub.agents.get(event["agent_id"], ())):
                 self.reply(client, frame)
-        elif kind == "offer_withdrawn" and event.get("node") == node:
+        elif kind == "offer_withdrawn":
+            if event.get("reason") != "cancelled" and self.visitors_of(event["conversation_id"]):
+                # Back in the queue (declined, expired, agent gone): follow it again.
+                self.positions.follow(event["conversation_id"])
+            if event.get("node") != node:
+                return
             self.metrics.offers.labels(event.get("reason", "withdrawn")).inc()
             frame = {
                 "type": "offer_withdrawn",
@@ -829,16 +844,23 @@ class Service:
             }
             for client in list(self.hub.agents.get(event["agent_id"], ())):
                 self.reply(client, frame)
+        elif kind == "requeued":
+            if self.visitors_of(event["conversation_id"]):
+                self.positions.follow(event["conversation_id"])
         elif kind == "queue":
+            # A new first of its queue: told at once, not at the next tick.
+            cid = event["conversation_id"]
             frame = {
                 "type": "queue",
-                "conversation_id": event["conversation_id"],
+                "conversation_id": cid,
                 "position": event["position"],
                 "eta_s": event.get("eta_s"),
             }
-            for client in list(self.hub.by_conversation.get(event["conversation_id"], ())):
-                if client.role == "visitor":
-                    self.reply(client, frame)
+            visitors = self.visitors_of(cid)
+            for client in visitors:
+                self.reply(client, frame)
+            if visitors:
+                self.positions.follow(cid, event["position"], event.get("eta_s"))
         elif kind == "presence":
             frame = {"type": "status", "status": event["status"]}
             if event.get("auto"):
