@@ -575,6 +575,16 @@ def _transcript(events: list[StoredEvent]) -> list[dict[str, Any]]:
     return [event_json(e) for e in events]
 
 
+EXCLUSION_LABELS = {  # docs/routing.md, "Explanation records": excluded
+    "not_online": "away or offline",
+    "below_level": "below the skill level",
+    "avoided": "avoided",
+    "preferred_first": "behind the preferred agent",
+    "full": "at capacity",
+    "cooling_down": "cooling down (declined or missed it)",
+}
+
+
 def decision_view(explanation: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
     """A stored decision record (docs/routing.md, "Explanation records") with agent names."""
     candidates = []
@@ -597,6 +607,12 @@ def decision_view(explanation: dict[str, Any], names: dict[str, str]) -> dict[st
         "candidates": candidates,
         "candidates_total": explanation.get("candidates_total", len(candidates)),
         "shown": len(candidates),
+        "eligible": explanation.get("eligible"),
+        "excluded": [
+            {"reason": EXCLUSION_LABELS.get(reason, reason), "count": count}
+            for reason, count in (explanation.get("excluded") or {}).items()
+            if isinstance(count, int) and count > 0
+        ],
     }
 
 

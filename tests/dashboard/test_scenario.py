@@ -329,13 +329,14 @@ async def test_the_dashboard_shows_what_the_store_holds(
         f"Assignment 1: {names[first]}"
     )
     await shots.take(page, "conversation-transferred")
-    # An excluded candidate is shown with the router's reason.
+    # Excluded candidates are counted by the router's reason.
     await page.goto(f"{hub.server.http}/dashboard/conversations/{done['convs'][4]}")
-    ranked = page.get_by_role("article", name="Assignment 1").get_by_role("table")
+    article = page.get_by_role("article", name="Assignment 1")
+    ranked = article.get_by_role("table")
     await expect(ranked.get_by_role("row").filter(has_text="Ann Lee")).to_contain_text("Chosen")
-    await expect(ranked.get_by_role("row").filter(has_text="Bob Okafor")).to_contain_text(
-        "Excluded: status away"
-    )
+    await expect(ranked.get_by_role("row").filter(has_text="Bob Okafor")).to_have_count(0)
+    await expect(article).to_contain_text("Excluded: 1 away or offline")
+    await shots.take(page, "conversation-excluded-counted")
     await page.goto(f"{hub.server.http}/dashboard/conversations/{c3}")
     await expect(page.get_by_text("the visitor left before an agent answered")).to_be_visible()
     assert sue.errors == []
