@@ -17,7 +17,15 @@ from typing import Any
 
 import orjson
 
-SCENARIOS = ["relay", "connections", "routing", "burst", "persistence", "export"]
+SCENARIOS = [
+    "relay",
+    "connections",
+    "routing",
+    "routing_scale",
+    "burst",
+    "persistence",
+    "export",
+]
 
 
 def machine() -> dict[str, Any]:

@@ -5,8 +5,9 @@
 
 Prints the machine, one summary row per scenario (ratio, targets met) and each scenario's
 scalar figures beside its baseline's. Works for any scenario that follows the runner's
-contract (figures, ``baseline``, ``ratio``, ``targets``); nested details (ramps, per-step CPU)
-stay in the JSON.
+contract (figures, ``baseline``, ``ratio``, ``targets``); a nested part with a ``per_size``
+list (routing_scale) gets one row per size; other nested details (ramps, per-step CPU) stay in
+the JSON.
 """
 
 from __future__ import annotations
@@ -84,7 +85,21 @@ def render(results: dict[str, Any]) -> str:
                 continue
             out += ["", f"#### {name} · {part}", "", "| figure | measured |", "|---|---|"]
             out += [f"| `{k}` | {_fmt(v)} |" for k, v in _scalars(figures).items()]
+            out += _per_size(figures.get("per_size"))
     return "\n".join(out) + "\n"
+
+
+def _per_size(rows: Any) -> list[str]:
+    """A part measured at several sizes (routing_scale's ``per_size``): one row per size."""
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        return []
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in _scalars(row) if k not in columns]
+    out = ["", "| " + " | ".join(f"`{c}`" for c in columns) + " |"]
+    out.append("|" + "---|" * len(columns))
+    out += ["| " + " | ".join(_fmt(r.get(c, "")) for c in columns) + " |" for r in rows]
+    return out
 
 
 def main(argv: list[str]) -> int:

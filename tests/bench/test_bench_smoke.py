@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import burst, connections, relay
+from bench import burst, connections, relay, routing_scale
 
 STEP_KEYS = {
     "offered_msg_s",
@@ -136,3 +136,51 @@ def test_burst_at_a_tiny_size() -> None:
         assert figures["to_assigned_p99_s"] >= figures["to_assigned_p50_s"] > 0
         assert figures["pool_waits"] > 0
     assert steady["sending_s"] > 1.5 > at_once["sending_s"]
+
+
+def test_routing_scale_at_a_tiny_size() -> None:
+    plan = routing_scale.Plan(
+        floor_sizes=(3, 6),
+        backlog_sizes=(0, 30),
+        calls=20,
+        enqueue_total=60,
+        enqueue_agents=5,
+        drain_agents=4,
+        drain_capacity=2,
+        drain_waiting=40,
+        cap_s=30.0,
+        surge_visitors=30,
+        surge_agents=3,
+        surge_step_s=1.0,
+        hub=relay.Plan(
+            conversations=4, agents=2, capacity=5, rate=20, warmup_s=0, duration_s=1, grace_s=3
+        ),
+    )
+    result = routing_scale.measure(plan)
+    assert {"baseline", "ratio", "ratio_of", "targets"} <= result.keys()
+    assert set(result["targets"].values()) <= {True, False}
+    floor, backlog = result["floor"], result["backlog"]
+    assert [s["agents"] for s in floor["per_size"]] == [3, 6]
+    assert [s["waiting"] for s in backlog["per_size"]] == [0, 30]
+    for size in floor["per_size"]:
+        assert set(size["calls"].values()) == {-(-20 // size["agents"]) * size["agents"]}
+        assert all(size[f"{k}_us"] > 0 for k in ("request", "accept", "release"))
+    for size in backlog["per_size"]:
+        assert size["calls"] == {"request": 20, "release": 20, "accept": 20, "tick": 20}
+        assert size["releases_without_offer"] == 0
+        assert not size["capped"]
+    assert result["baseline"]["floor_agents"] == 3
+    assert result["baseline"]["backlog_waiting"] == 0
+    assert result["enqueue"]["reached"] == result["enqueue"]["waiting_after"] == 60
+    drain = result["draining"]
+    assert drain["accepted"] == drain["waiting"] == 40
+    assert drain["left_waiting"] == 0 and drain["errors"] == 0 and not drain["capped"]
+    assert result["slowlog_measured"] >= 0
+    surge = result["surge"]
+    assert surge["surge_error"] is None, surge["surge_error"]
+    assert surge["surge_accepted"] > 0
+    assert not surge["surge_thread_alive"]
+    assert "server_tracebacks" not in surge, surge["server_tracebacks"]
+    for step in (surge["no_surge"], surge["with_surge"]):
+        assert step["lost"] == step["duplicated"] == step["errors"] == 0, step
+    assert result["relay_p99_ms"] is not None and result["baseline"]["relay_p99_ms"] is not None
