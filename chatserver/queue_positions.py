@@ -3,9 +3,13 @@
 The router no longer rewrites positions on every change (that cost grew with the backlog and
 held Redis for everyone). It publishes the new first of a queue at once; everything else is
 read here, on this hub's tick, for this hub's own waiting visitors only: one pipelined round
-trip of read-only scripts (``Router.positions``, a ZRANK each). A visitor is sent a frame when
-its position or estimate changed, at most once per ``min_interval_s``; so while the queue moves
-it hears at least every tick interval after the second, and never more than once a second.
+trip of read-only scripts (``Router.positions``, a ZRANK each).
+
+How often: a visitor is asked about, and told if its position or estimate changed, once every
+``interval(position)`` — a second near the front (positions up to 20), then a second per 20
+places, at most every 10 s (position 200 and beyond). So nobody hears more than once a second,
+everybody whose place changes hears within 10 s, and a surge of 10,000 waiting costs about a
+thousand reads and frames a second rather than ten thousand.
 
 Followed: conversations whose visitor's socket is here, from their ``queued`` answer (start,
 resume) until the router says they are no longer waiting (offered, assigned, closed). An offer
@@ -27,7 +31,14 @@ from routing import Router
 class _Told:
     position: int | None
     eta_s: int | None
-    at: float  # monotonic seconds; 0.0 = never
+    checked: float  # monotonic seconds of the last look; 0.0 = never looked
+
+
+def interval(position: int | None) -> float:
+    """Seconds between looks at a visitor at ``position``: 1 near the front, up to 10 far back."""
+    if position is None:
+        return 0.0
+    return min(10.0, max(1.0, position / 20))
 
 
 class QueuePositions:
@@ -37,13 +48,11 @@ class QueuePositions:
         visitors_of: Callable[[str], Iterable[Client]],
         send: Callable[[Client, dict[str, Any]], None],
         *,
-        min_interval_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._router = router
         self._visitors_of = visitors_of
         self._send = send
-        self._min_interval_s = min_interval_s
         self._clock = clock
         self._followed: dict[str, _Told] = {}
         #: Counts for the benchmark: refreshes run, ids asked, frames sent.
@@ -61,22 +70,20 @@ class QueuePositions:
         self, conversation_id: str, position: int | None = None, eta_s: int | None = None
     ) -> None:
         """Follow a conversation; ``position``/``eta_s``: what its visitor was just told."""
-        at = self._clock() if position is not None else 0.0
-        self._followed[conversation_id] = _Told(position, eta_s, at)
-
-    def told(self, conversation_id: str, position: int, eta_s: int | None) -> None:
-        """A `queue` frame went out by another path (the router's new-first event)."""
-        if conversation_id in self._followed:
-            self._followed[conversation_id] = _Told(position, eta_s, self._clock())
+        checked = self._clock() if position is not None else 0.0
+        self._followed[conversation_id] = _Told(position, eta_s, checked)
 
     def forget(self, conversation_id: str) -> None:
         self._followed.pop(conversation_id, None)
 
     async def refresh(self, now: float) -> int:
-        """Ask the router for every followed conversation with a visitor here; send the
-        changed ones their frame. Returns the number of frames sent."""
+        """Ask the router about every followed conversation with a visitor here that is due a
+        look (``interval``); send the changed ones their frame. Returns the frames sent."""
         ids = []
-        for cid in list(self._followed):
+        at = self._clock()
+        for cid, told in list(self._followed.items()):
+            if at - told.checked < interval(told.position):
+                continue
             if any(True for _ in self._visitors_of(cid)):
                 ids.append(cid)
             else:
@@ -89,17 +96,16 @@ class QueuePositions:
         at = self._clock()
         sent = 0
         for cid in ids:
-            told = self._followed.get(cid)
-            if told is None:  # forgotten while we waited for Redis
+            before = self._followed.get(cid)
+            if before is None:  # forgotten while we waited for Redis
                 continue
             position, eta_s = found.get(cid, (None, None))
             if position is None:
                 del self._followed[cid]  # offered, assigned or gone: not waiting
                 continue
-            if (position, eta_s) == (told.position, told.eta_s):
+            self._followed[cid] = _Told(position, eta_s, at)
+            if (position, eta_s) == (before.position, before.eta_s):
                 continue
-            if at - told.at < self._min_interval_s:
-                continue  # changed again too soon: the next tick sends it
             frame = {
                 "type": "queue",
                 "conversation_id": cid,
@@ -108,7 +114,6 @@ class QueuePositions:
             }
             for client in list(self._visitors_of(cid)):
                 self._send(client, frame)
-            self._followed[cid] = _Told(position, eta_s, at)
             sent += 1
         self.sent += sent
         return sent
