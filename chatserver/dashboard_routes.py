@@ -224,16 +224,30 @@ def floor(
             }
         )  # fmt: skip
     waiting.sort(key=lambda w: (-w["wait_s"], w["conversation_id"]))
+    # From Router.live_floor: the queued ones are counted in Redis and only the longest-waiting
+    # are listed; from a full snapshot (counts absent) every one is listed and counted here.
+    counts: dict[str, Any] = snap.get("counts") or {}
     online = [a for a in snap["agents"] if a["status"] == "online"]
     topic_rows = []
+    breaches = 0
     for name in topics:
         mine = [w for w in waiting if w["topic"] == name]
         staff = [a for a in online if name in a["skills"]]
         longest = max((w["wait_s"] for w in mine), default=0.0)
+        count = len(mine)
+        if name in counts:
+            offered = [w for w in mine if w["state"] == "offered"]
+            queued = counts[name]
+            count = len(offered) + int(queued.get("queued", 0))
+            if queued.get("oldest") is not None:
+                longest = max(longest, round(max(0.0, (now_ms - queued["oldest"]) / 1000), 1))
+            breaches += int(queued.get("breaching", 0)) + sum(1 for w in offered if w["breach"])
+        else:
+            breaches += sum(1 for w in mine if w["breach"])
         topic_rows.append(
             {
                 "topic": name,
-                "waiting": len(mine),
+                "waiting": count,
                 "longest_wait_s": longest,
                 "breach": longest > sla_wait_s,
                 "agents_online": len(staff),
@@ -292,10 +306,13 @@ def floor(
         "now": iso_now(now_ms / 1000),
         "sla_wait_s": sla_wait_s,
         "totals": {
-            "waiting": len(waiting),
-            "longest_wait_s": max((w["wait_s"] for w in waiting), default=0.0),
-            "breaches": sum(1 for w in waiting if w["breach"]),
-            "active": states.count("active"),
+            "waiting": sum(row["waiting"] for row in topic_rows) if counts else len(waiting),
+            "longest_wait_s": max(
+                [w["wait_s"] for w in waiting] + [row["longest_wait_s"] for row in topic_rows],
+                default=0.0,
+            ),
+            "breaches": breaches,
+            "active": int(snap["active"]) if "active" in snap else states.count("active"),
             "agents_online": len(online),
             "agents_away": sum(1 for a in snap["agents"] if a["status"] == "away"),
             "capacity": sum(a["capacity"] for a in online),
@@ -307,12 +324,18 @@ def floor(
     }
 
 
+#: The longest-waiting queued conversations the live floor lists (all are counted).
+LIVE_WAITING_ROWS = 200
+
+
 async def live(request: Request) -> Response:
     await _api_caller(request)
     ctx = ctx_of(request)
     now = time.time()
     try:
-        snap = await ctx.router.snapshot(now)
+        snap = await ctx.router.live_floor(
+            now, limit=LIVE_WAITING_ROWS, sla_wait_s=ctx.settings.sla_wait_s
+        )
     except (RedisError, OSError) as exc:
         log.warning("dashboard: no router snapshot", extra={"error": repr(exc)})
         return error(503, "unavailable", "the live state (Redis) is not answering; try again")

@@ -377,6 +377,9 @@ class Calls:
     def stats(self, now: float) -> Call[Any]:
         return self._read(now, "", "stats", [])
 
+    def live_floor(self, now: float, limit: int, sla_wait_s: float) -> Call[Any]:
+        return self._read(now, "", "floor", [str(limit), str(ms(sla_wait_s))])
+
     def positions(self, now: float, conversation_ids: list[str]) -> Call[Any]:
         return self._read(now, "", "positions", conversation_ids)
 

@@ -260,6 +260,25 @@ class Router:
                 data[name] = {flat[i]: float(flat[i + 1]) for i in range(0, len(flat), 2)}
         return data
 
+    async def live_floor(
+        self, now: float, *, limit: int = 200, sla_wait_s: float = 60.0
+    ) -> dict[str, Any]:
+        """The supervisor's live floor without walking the queue: every agent (as in
+        ``snapshot``) with the conversations it holds or is offered, the ``limit``
+        longest-waiting queued conversations, and per topic ``counts`` — queued, oldest
+        arrival (ms), how many have waited past ``sla_wait_s`` — plus the ``active`` total."""
+        data: dict[str, Any] = await self._exec(self._calls.live_floor(now, limit, sla_wait_s))
+        data["agents"] = as_list(data.get("agents"))
+        for a in data["agents"]:
+            a["active"] = sorted(as_list(a.get("active")))
+            a["offers"] = as_list(a.get("offers"))
+            a["skills"] = a.get("skills") or {}
+        data["conversations"] = as_list(data.get("conversations"))
+        for c in data["conversations"]:
+            c["meta"] = json.loads(c["meta"]) if c.get("meta") else {}
+        data["counts"] = data.get("counts") or {}
+        return data
+
     @staticmethod
     def _agent_state(a: dict[str, Any]) -> AgentState:
         return AgentState(

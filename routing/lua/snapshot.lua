@@ -5,8 +5,9 @@
 -- KEYS[2] P:config:<sha1> (the routing configuration)
 -- ARGV[1] now (ms)   ARGV[2] token   ARGV[3] node id
 -- ARGV[4] one agent id, or "" for all agents
--- ARGV[5] "agents" (agents only), "all", "stats" (counters and set sizes: no walk), or
---         "positions" (ARGV[6…] conversation ids: [position, eta_s] or null for each)
+-- ARGV[5] "agents" (agents only), "all", "stats" (counters and set sizes: no walk),
+--         "positions" (ARGV[6…] conversation ids: [position, eta_s] or null for each), or
+--         "floor" (the dashboard's live floor, bounded: ARGV[6] rows, ARGV[7] SLA in ms)
 local mode = ARGV[5]
 
 if mode == 'positions' then
@@ -46,6 +47,65 @@ if mode == 'stats' then
     capacity = tonumber(sums[1] or '0'), load = tonumber(sums[2] or '0'),
     stats = redis.call('HGETALL', L.k('stats')),
     nodes = redis.call('ZRANGE', L.k('nodes'), 0, -1, 'WITHSCORES')})
+end
+
+if mode == 'floor' then
+  -- The supervisor's live floor, bounded: every agent with the chats it holds and its open
+  -- offers, the ARGV[6] longest-waiting queued conversations and every offered one, and per
+  -- topic the queued count, the oldest arrival and how many waited past ARGV[7] ms — set sizes
+  -- and sorted-set ranges, never a walk of the queue.
+  local limit, sla = tonumber(ARGV[6]), tonumber(ARGV[7])
+  local out = {agents = {}, conversations = {}, counts = {}}
+  local wanted, picked = {}, {}
+  local function pick(cid)
+    if not picked[cid] then
+      picked[cid] = true
+      wanted[#wanted + 1] = cid
+    end
+  end
+  local ids = redis.call('SMEMBERS', L.k('agents'))
+  table.sort(ids)
+  for _, id in ipairs(ids) do
+    local a = L.agent(id)
+    if a then
+      local offers = {}
+      for _, oid in ipairs(redis.call('SMEMBERS', L.k('agent', id, 'offers'))) do
+        local o = redis.call('HMGET', L.k('offer', oid), 'conv', 'deadline')
+        offers[#offers + 1] = {offer_id = oid, conversation_id = o[1], deadline = tonumber(o[2])}
+        if o[1] then pick(o[1]) end
+      end
+      local active = redis.call('SMEMBERS', L.k('agent', id, 'active'))
+      for _, cid in ipairs(active) do pick(cid) end
+      out.agents[#out.agents + 1] = {agent_id = id, status = a.status, node = L.nul(a.node),
+        capacity = a.capacity, load = a.load, idle_since = a.idle, streak = a.streak,
+        skills = a.s, active = active, offers = offers}
+    end
+  end
+  local oldest = {}
+  for _, nt in ipairs(L.topic_names()) do
+    local name = nt[1]
+    local z = redis.call('ZRANGE', L.k('qa', name), 0, limit - 1, 'WITHSCORES')
+    for i = 1, #z, 2 do oldest[#oldest + 1] = {z[i], tonumber(z[i + 1])} end
+    out.counts[name] = {queued = redis.call('ZCARD', L.k('q', name)),
+      oldest = tonumber(z[2] or '') or cjson.null,
+      breaching = redis.call('ZCOUNT', L.k('qa', name), '-inf', '(' .. L.fmt(L.now - sla))}
+  end
+  table.sort(oldest, function(x, y)
+    if x[2] ~= y[2] then return x[2] < y[2] end
+    return x[1] < y[1]
+  end)
+  for i = 1, math.min(limit, #oldest) do pick(oldest[i][1]) end
+  for _, cid in ipairs(wanted) do
+    local c = L.conv(cid)
+    if c then
+      out.conversations[#out.conversations + 1] = {conversation_id = cid, topic = c.topic,
+        language = c.lang, priority = c.prio, arrived_at = c.arrived, state = c.state,
+        agent_id = L.nul(c.agent), accepted_at = tonumber(c.accepted or ''), meta = c.meta}
+    end
+  end
+  local waiting = redis.call('ZCARD', L.k('waiting'))
+  out.active = redis.call('SCARD', L.k('convs')) - waiting - redis.call('ZCARD', L.k('offers_due'))
+  return cjson.encode(out)
 end
 
 local out = {agents = {}}

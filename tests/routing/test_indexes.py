@@ -86,3 +86,44 @@ async def test_state_from_before_the_indexes_is_indexed_on_first_use(
     assert stats["totals"]["agents_away"] == 1 and stats["totals"]["waiting"] == 2
     # H = 5 s (busy was held 5 s), C = 1 (x): ceil(position × 5 / 1)
     assert await router.positions(["w1", "w2"], T0 + 5) == {"w1": (1, 5), "w2": (2, 10)}
+
+
+async def test_the_live_floor_lists_the_longest_waiting_and_counts_the_rest(
+    router: Router,
+) -> None:
+    """What the supervisor's dashboard polls: bounded however long the queue."""
+    from chatserver.dashboard_routes import floor
+
+    await online(router, "x", {"general": 3, "en": 3}, 2, T0)
+    held = await router.request(req("held"), T0)
+    offered = await router.request(req("offered"), T0 + 1)
+    assert held.offer is not None and offered.offer is not None
+    await router.accept(held.offer.offer_id, "x", T0 + 1)
+    for i in range(12):
+        await router.request(req(f"w{i:02d}", "billing" if i % 3 else "general"), T0 + 10 + i)
+    snap = await router.live_floor(T0 + 100, limit=5, sla_wait_s=85)
+    listed = {c["conversation_id"]: c["state"] for c in snap["conversations"]}
+    assert listed == {
+        "held": "active",
+        "offered": "offered",
+        **{f"w{i:02d}": "waiting" for i in range(5)},  # the five longest waiting, any topic
+    }
+    # general: w00 w03 w06 w09 (waited 90, 87, 84, 81 s); billing: w01 w02 w04 w05 … (89, 88,
+    # 86, 85 …): over 85 s, two and three.
+    assert snap["counts"]["general"] == {
+        "queued": 4,
+        "oldest": round((T0 + 10) * 1000),
+        "breaching": 2,
+    }
+    assert snap["counts"]["billing"] == {
+        "queued": 8,
+        "oldest": round((T0 + 11) * 1000),
+        "breaching": 3,
+    }
+    assert snap["active"] == 1
+    got = floor(snap, ("general", "billing"), {}, now_ms=round((T0 + 100) * 1000), sla_wait_s=85)
+    assert got["totals"]["waiting"] == 13  # 12 queued and the offered one
+    assert got["totals"]["breaches"] == 6  # those five and the offered one (99 s)
+    assert got["totals"]["longest_wait_s"] == 99.0 and got["totals"]["active"] == 1
+    assert [row["waiting"] for row in got["topics"]] == [5, 8]
+    assert len(got["waiting"]) == 6
