@@ -22,6 +22,7 @@ SCENARIOS = [
     "connections",
     "routing",
     "routing_scale",
+    "queue_updates",
     "burst",
     "persistence",
     "export",

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import burst, connections, relay, routing_scale
+import pytest
+
+from bench import burst, connections, queue_updates, relay, routing_scale
 
 STEP_KEYS = {
     "offered_msg_s",
@@ -184,3 +186,19 @@ def test_routing_scale_at_a_tiny_size() -> None:
     for step in (surge["no_surge"], surge["with_surge"]):
         assert step["lost"] == step["duplicated"] == step["errors"] == 0, step
     assert result["relay_p99_ms"] is not None and result["baseline"]["relay_p99_ms"] is not None
+
+
+def test_queue_updates_at_a_tiny_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two hubs, one client process each, 40 waiting visitors, one-second windows."""
+    monkeypatch.setattr(queue_updates, "QUICK_N", 40)
+    monkeypatch.setattr(queue_updates, "WINDOW_S", 1.5)
+    monkeypatch.setattr(queue_updates, "SETTLE_S", 4.0)  # corrections at position ≤ 40: ≤ 2.5 s
+    result = queue_updates.run(True)
+    assert {"baseline", "ratio", "ratio_of", "targets", "cpu_pct"} <= result.keys()
+    assert result["visitors"] == 40 and result["hubs"] == 2
+    assert set(result["cpu_pct"]) == {"connected", "waiting_still", "waiting_moving"}
+    assert all(len(v) == 2 for v in result["cpu_pct"].values())
+    assert result["targets"]["no_tracebacks"]
+    assert result["frames_while_still"] == 0
+    assert result["frames_per_s"] > 0  # the queue moved: somebody heard
+    assert result["gaps_under_0_9_s"] == 0
