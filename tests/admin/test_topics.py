@@ -149,8 +149,10 @@ async def test_edited_relaxation_applies_to_a_conversation_already_waiting(
     queued = await visitor.request(
         {"type": "start", "topic": "billing", "language": "en"}, expect="queued"
     )
-    await asyncio.sleep(0.5)
-    assert not lee.take("offer")  # needs English 2 for the first minute, any after 2 minutes
+    # Waiting, not offered (an offer would be made while start is answered: position 0), and
+    # nobody else is coming: lee needs English 2 for the first minute, any after 2 minutes.
+    assert queued["position"] == 1
+    assert not lee.take("offer")
 
     admin = await AdminPage.open(browser, server.http)
     await admin.topics()
