@@ -355,6 +355,7 @@ def _peak(path: Path, fmt: str, shape: str, filters: Filters) -> tuple[int, int]
     return exporter.stats.messages, peak
 
 
+@pytest.mark.slow
 def test_memory_stays_flat_over_200k_messages(tmp_path: Path) -> None:
     path = tmp_path / "big.db"
     data = generate(path, conversations=17_500, days=20, seed=3, keep=False)

@@ -14,6 +14,8 @@ import pytest
 
 from bench import burst, connections, queue_updates, relay, routing_scale
 
+pytestmark = pytest.mark.slow  # each starts servers and load generators: 5-15 s
+
 STEP_KEYS = {
     "offered_msg_s",
     "achieved_msg_s",

@@ -135,6 +135,7 @@ LargeFloor.configure()
 
 
 # Generous: on a failure Hypothesis shrinks for up to 5 minutes before it reports.
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_routing_state_machine_on_a_large_floor(redis_server: RedisServer) -> None:
     LargeFloor.url = redis_server.url

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.chatserver.integration.conftest import Hub
 from tests.support.peer import Peer
@@ -89,6 +90,7 @@ async def test_one_address_gets_its_share_then_a_clear_503(hub: Hub) -> None:
         w.close()
 
 
+@pytest.mark.slow
 async def test_1050_silent_sockets_under_1024_descriptors(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
