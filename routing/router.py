@@ -45,6 +45,15 @@ POSITIONS_PER_CALL = 500  # ids per read-only positions script: about a millisec
 Status = Literal["online", "away", "offline"]
 
 
+def _tidy_agents(data: dict[str, Any]) -> None:
+    """A reading script's agents as plain lists and dicts (cjson writes an empty list as {})."""
+    data["agents"] = as_list(data.get("agents"))
+    for a in data["agents"]:
+        a["active"] = sorted(as_list(a.get("active")))
+        a["offers"] = as_list(a.get("offers"))
+        a["skills"] = a.get("skills") or {}
+
+
 class Router:
     """Decides which agent gets which conversation; all state lives in Redis under ``prefix``.
 
@@ -238,11 +247,7 @@ class Router:
     ) -> dict[str, Any]:
         """One consistent picture of the routing state (read-only script), as plain data."""
         data: dict[str, Any] = await self._exec(self._calls.snapshot(now, agent_id, agents_only))
-        data["agents"] = as_list(data.get("agents"))
-        for a in data["agents"]:
-            a["active"] = sorted(as_list(a.get("active")))
-            a["offers"] = as_list(a.get("offers"))
-            a["skills"] = a.get("skills") or {}
+        _tidy_agents(data)
         if not agents_only:
             data["conversations"] = as_list(data.get("conversations"))
             for c in data["conversations"]:
@@ -268,11 +273,7 @@ class Router:
         longest-waiting queued conversations, and per topic ``counts`` — queued, oldest
         arrival (ms), how many have waited past ``sla_wait_s`` — plus the ``active`` total."""
         data: dict[str, Any] = await self._exec(self._calls.live_floor(now, limit, sla_wait_s))
-        data["agents"] = as_list(data.get("agents"))
-        for a in data["agents"]:
-            a["active"] = sorted(as_list(a.get("active")))
-            a["offers"] = as_list(a.get("offers"))
-            a["skills"] = a.get("skills") or {}
+        _tidy_agents(data)
         data["conversations"] = as_list(data.get("conversations"))
         for c in data["conversations"]:
             c["meta"] = json.loads(c["meta"]) if c.get("meta") else {}

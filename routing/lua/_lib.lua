@@ -722,6 +722,29 @@ local function pool_keys(c, tl, ll)
   return L.k('agents'), L.k('on', '*')
 end
 
+-- The agents a waiting conversation names that are online and meet its class (the set co):
+-- how many it avoids, and those cooling down for it (cool: id -> "declined" | "expired", not
+-- counting avoided ones), each also counted among those with room. Bounded by its own lists.
+function L.named(c, co)
+  local nm = {avoided = 0, avoided_free = 0, cool = {}, n_cool = 0, cool_free = 0}
+  for id in pairs(c.avoidset) do
+    if redis.call('SISMEMBER', co, id) == 1 then
+      nm.avoided = nm.avoided + 1
+      local a = L.agent_for(id, c.topic, c.lang)
+      if a and a.load < a.capacity then nm.avoided_free = nm.avoided_free + 1 end
+    end
+  end
+  for id, e in pairs(c.coolmap) do
+    if e[1] > L.now and not c.avoidset[id] and redis.call('SISMEMBER', co, id) == 1 then
+      nm.cool[id] = e[2]
+      nm.n_cool = nm.n_cool + 1
+      local a = L.agent_for(id, c.topic, c.lang)
+      if a and a.load < a.capacity then nm.cool_free = nm.cool_free + 1 end
+    end
+  end
+  return nm
+end
+
 -- Judge a conversation: the winner is rule 2's best eligible agent, or nil. Reads the class's
 -- index head (skipping the few agents the conversation names: avoided, cooling down) and
 -- counts the rest from set sizes. ev.listed: up to 10 ranked candidates read; ev.counts:
@@ -734,23 +757,9 @@ function L.evaluate(c)
   local co = L.k('co', K)
   local n_on = redis.call('SCARD', co)
   local n_free = redis.call('ZCARD', L.k('cf', K))
-  local avoided, avoided_free = 0, 0
-  for id in pairs(c.avoidset) do
-    if redis.call('SISMEMBER', co, id) == 1 then
-      avoided = avoided + 1
-      local a = L.agent_for(id, c.topic, c.lang)
-      if a and a.load < a.capacity then avoided_free = avoided_free + 1 end
-    end
-  end
-  local cool, n_cool, cool_free = {}, 0, 0
-  for id, e in pairs(c.coolmap) do
-    if e[1] > L.now and not c.avoidset[id] and redis.call('SISMEMBER', co, id) == 1 then
-      cool[id] = e[2]
-      n_cool = n_cool + 1
-      local a = L.agent_for(id, c.topic, c.lang)
-      if a and a.load < a.capacity then cool_free = cool_free + 1 end
-    end
-  end
+  local nm = L.named(c, co)
+  local avoided, avoided_free, cool = nm.avoided, nm.avoided_free, nm.cool
+  local n_cool, cool_free = nm.n_cool, nm.cool_free
   local fresh = n_on - avoided - n_cool -- qualified agents not cooling down
   local window = nil
   if c.pref ~= '' and L.now < c.arrived + L.cfg.pw and not c.avoidset[c.pref]
@@ -823,16 +832,8 @@ function L.open_to(c, a)
   end
   if L.cooling(c, a.id) then
     local co = L.k('co', K)
-    local fresh = redis.call('SCARD', co)
-    for id in pairs(c.avoidset) do
-      if redis.call('SISMEMBER', co, id) == 1 then fresh = fresh - 1 end
-    end
-    for id, e in pairs(c.coolmap) do
-      if e[1] > L.now and not c.avoidset[id] and redis.call('SISMEMBER', co, id) == 1 then
-        fresh = fresh - 1
-      end
-    end
-    if fresh > 0 then return false end
+    local nm = L.named(c, co)
+    if redis.call('SCARD', co) - nm.avoided - nm.n_cool > 0 then return false end
   end
   return true
 end

@@ -10,6 +10,27 @@
 --         "floor" (the dashboard's live floor, bounded: ARGV[6] rows, ARGV[7] SLA in ms)
 local mode = ARGV[5]
 
+-- Every agent (or one), in id order, as the reading API returns it: its state, skills, the
+-- conversations it holds and its open offers.
+local function agents_of(ids)
+  table.sort(ids)
+  local list = {}
+  for _, id in ipairs(ids) do
+    local a = L.agent(id)
+    if a then
+      local offers = {}
+      for _, oid in ipairs(redis.call('SMEMBERS', L.k('agent', id, 'offers'))) do
+        local o = redis.call('HMGET', L.k('offer', oid), 'conv', 'deadline')
+        offers[#offers + 1] = {offer_id = oid, conversation_id = o[1], deadline = tonumber(o[2])}
+      end
+      list[#list + 1] = {agent_id = id, status = a.status, node = L.nul(a.node),
+        capacity = a.capacity, load = a.load, idle_since = a.idle, streak = a.streak, skills = a.s,
+        active = redis.call('SMEMBERS', L.k('agent', id, 'active')), offers = offers}
+    end
+  end
+  return list
+end
+
 if mode == 'positions' then
   local out, cache = {}, {}
   for i = 6, #ARGV do
@@ -55,7 +76,7 @@ if mode == 'floor' then
   -- topic the queued count, the oldest arrival and how many waited past ARGV[7] ms — set sizes
   -- and sorted-set ranges, never a walk of the queue.
   local limit, sla = tonumber(ARGV[6]), tonumber(ARGV[7])
-  local out = {agents = {}, conversations = {}, counts = {}}
+  local out = {conversations = {}, counts = {}}
   local wanted, picked = {}, {}
   local function pick(cid)
     if not picked[cid] then
@@ -63,23 +84,12 @@ if mode == 'floor' then
       wanted[#wanted + 1] = cid
     end
   end
-  local ids = redis.call('SMEMBERS', L.k('agents'))
-  table.sort(ids)
-  for _, id in ipairs(ids) do
-    local a = L.agent(id)
-    if a then
-      local offers = {}
-      for _, oid in ipairs(redis.call('SMEMBERS', L.k('agent', id, 'offers'))) do
-        local o = redis.call('HMGET', L.k('offer', oid), 'conv', 'deadline')
-        offers[#offers + 1] = {offer_id = oid, conversation_id = o[1], deadline = tonumber(o[2])}
-        if o[1] then pick(o[1]) end
-      end
-      local active = redis.call('SMEMBERS', L.k('agent', id, 'active'))
-      for _, cid in ipairs(active) do pick(cid) end
-      out.agents[#out.agents + 1] = {agent_id = id, status = a.status, node = L.nul(a.node),
-        capacity = a.capacity, load = a.load, idle_since = a.idle, streak = a.streak,
-        skills = a.s, active = active, offers = offers}
+  out.agents = agents_of(redis.call('SMEMBERS', L.k('agents')))
+  for _, a in ipairs(out.agents) do
+    for _, o in ipairs(a.offers) do
+      if o.conversation_id then pick(o.conversation_id) end
     end
+    for _, cid in ipairs(a.active) do pick(cid) end
   end
   local oldest = {}
   for _, nt in ipairs(L.topic_names()) do
@@ -108,22 +118,11 @@ if mode == 'floor' then
   return cjson.encode(out)
 end
 
-local out = {agents = {}}
-local ids
-if ARGV[4] ~= '' then ids = {ARGV[4]} else ids = redis.call('SMEMBERS', L.k('agents')) end
-table.sort(ids)
-for _, id in ipairs(ids) do
-  local a = L.agent(id)
-  if a then
-    local offers = {}
-    for _, oid in ipairs(redis.call('SMEMBERS', L.k('agent', id, 'offers'))) do
-      local o = redis.call('HMGET', L.k('offer', oid), 'conv', 'deadline')
-      offers[#offers + 1] = {offer_id = oid, conversation_id = o[1], deadline = tonumber(o[2])}
-    end
-    out.agents[#out.agents + 1] = {agent_id = id, status = a.status, node = L.nul(a.node),
-      capacity = a.capacity, load = a.load, idle_since = a.idle, streak = a.streak, skills = a.s,
-      active = redis.call('SMEMBERS', L.k('agent', id, 'active')), offers = offers}
-  end
+local out = {}
+if ARGV[4] ~= '' then
+  out.agents = agents_of({ARGV[4]})
+else
+  out.agents = agents_of(redis.call('SMEMBERS', L.k('agents')))
 end
 if mode == 'all' then
   local convs, cache = {}, {}
