@@ -55,16 +55,6 @@ class QueuePositions:
         self._send = send
         self._clock = clock
         self._followed: dict[str, _Told] = {}
-        #: Counts for the benchmark: refreshes run, ids asked, frames sent.
-        self.refreshes = 0
-        self.asked = 0
-        self.sent = 0
-
-    def __len__(self) -> int:
-        return len(self._followed)
-
-    def __contains__(self, conversation_id: object) -> bool:
-        return conversation_id in self._followed
 
     def follow(
         self, conversation_id: str, position: int | None = None, eta_s: int | None = None
@@ -72,9 +62,6 @@ class QueuePositions:
         """Follow a conversation; ``position``/``eta_s``: what its visitor was just told."""
         checked = self._clock() if position is not None else 0.0
         self._followed[conversation_id] = _Told(position, eta_s, checked)
-
-    def forget(self, conversation_id: str) -> None:
-        self._followed.pop(conversation_id, None)
 
     async def refresh(self, now: float) -> int:
         """Ask the router about every followed conversation with a visitor here that is due a
@@ -90,8 +77,6 @@ class QueuePositions:
                 del self._followed[cid]  # the visitor left this hub
         if not ids:
             return 0
-        self.refreshes += 1
-        self.asked += len(ids)
         found = await self._router.positions(ids, now)
         at = self._clock()
         sent = 0
@@ -115,5 +100,4 @@ class QueuePositions:
             for client in list(self._visitors_of(cid)):
                 self._send(client, frame)
             sent += 1
-        self.sent += sent
         return sent
