@@ -1,7 +1,7 @@
 """Script calls as data (sans I/O): which script, which keys and arguments, and how to turn
 the script's answer into typed values or a routing exception.
 
-The :class:`~routing.Router` executes one call per method; a :class:`~routing.router.Batch`
+The :class:`~routing.Router` executes one call per method; a :class:`~routing.batch.Batch`
 pipelines several. Either way the bytes sent and the parsing are the same, built here.
 """
 
