@@ -54,16 +54,6 @@ from chatserver.accounts import (
     revokes_sessions,
 )
 from chatserver.auth import ROLES, hash_password
-from chatserver.console_routes import (
-    Refused,
-    agent_json,
-    api,
-    ctx_of,
-    error,
-    page,
-    require_signed_in,
-    signed_in,
-)
 from chatserver.context import HubContext, stored_routing
 from chatserver.store.base import (
     AgentRecord,
@@ -73,9 +63,19 @@ from chatserver.store.base import (
     RoutingDocuments,
     iso_now,
 )
+from chatserver.web.kit import (
+    NO_STORE,
+    Refused,
+    agent_json,
+    api,
+    ctx_of,
+    error,
+    page,
+    require_signed_in,
+    signed_in,
+)
 from routing.config import apply_document, to_document
 
-_NO_STORE = {"Cache-Control": "no-store"}
 OPEN_STATUSES = frozenset({"queued", "offered", "active"})
 _PATH_STEP = re.compile(r"\[(\d+)\]")
 _DOCUMENT_ATTEMPTS = 20
@@ -94,7 +94,7 @@ async def require_admin(request: Request) -> AgentRecord:
 async def admin_page(request: Request, template: str, active: str) -> Response:
     agent = await signed_in(request)
     if agent is None:
-        return RedirectResponse("/login", status_code=303, headers=_NO_STORE)
+        return RedirectResponse("/login", status_code=303, headers=NO_STORE)
     if "admin" not in agent.roles:
         response = page("admin_forbidden.html", agent=agent, active="")
         response.status_code = 403
@@ -115,7 +115,7 @@ async def topics_page(request: Request) -> Response:
 
 def invalid(field: str, message: str, status: int = 400, code: str = "invalid") -> JSONResponse:
     return JSONResponse(
-        {"error": code, "message": message, "field": field}, status_code=status, headers=_NO_STORE
+        {"error": code, "message": message, "field": field}, status_code=status, headers=NO_STORE
     )
 
 
@@ -130,7 +130,7 @@ async def read_object(request: Request) -> dict[str, Any]:
 
 
 def ok(payload: dict[str, Any], status: int = 200) -> JSONResponse:
-    return JSONResponse(payload, status_code=status, headers=_NO_STORE)
+    return JSONResponse(payload, status_code=status, headers=NO_STORE)
 
 
 def plural(n: int, noun: str) -> str:
@@ -200,7 +200,7 @@ def refused(problems: dict[str, str], status: int = 400, code: str = "invalid") 
     return JSONResponse(
         {"error": code, "message": message, "field": field, "fields": problems},
         status_code=status,
-        headers=_NO_STORE,
+        headers=NO_STORE,
     )
 
 
