@@ -23,7 +23,10 @@ from pathlib import Path
 from typing import Any, cast
 
 from chatserver import __version__, logs
-from chatserver.accounts import (
+from chatserver.analytics import cli as analytics_cli
+from chatserver.analytics.errors import AnalyticsError
+from chatserver.core.accounts import (
+    ROLES,
     AccountError,
     check_capacity,
     check_display_name,
@@ -31,11 +34,9 @@ from chatserver.accounts import (
     check_roles,
     check_skills,
     check_username,
+    hash_password,
     revokes_sessions,
 )
-from chatserver.analytics import cli as analytics_cli
-from chatserver.analytics.errors import AnalyticsError
-from chatserver.auth import ROLES, hash_password
 from chatserver.settings import Settings, SettingsError, from_environment, replace
 from chatserver.store.base import AgentRecord, AgentRole, StoreError, iso_now
 from chatserver.store.sqlite import SQLiteStore
@@ -131,8 +132,8 @@ WS_PING_TIMEOUT_S = 20.0
 def serve(args: argparse.Namespace, data: Path | None) -> int:
     import uvicorn
 
-    from chatserver.app import create_app
     from chatserver.private_redis import PrivateRedis, PrivateRedisError
+    from chatserver.web.app import create_app
     from chatserver.web.connections import LIMITS, HubHttpProtocol
     from chatserver.wsprotocol import HubWebSocketProtocol
 
@@ -282,7 +283,7 @@ async def agents_command(args: argparse.Namespace, settings: Settings) -> int:
 async def _agents(args: argparse.Namespace, store: SQLiteStore) -> int:
     cmd = args.agents_command
     if cmd == "add":
-        # The checks the admin pages make too (chatserver.accounts).
+        # The checks the admin pages make too (chatserver.core.accounts).
         skills = check_skills(args.skills)
         capacity = check_capacity(args.capacity)
         username = check_username(args.username)

@@ -17,7 +17,7 @@ names the input the message is about, so the page shows it there.
 - `GET /api/v1/admin/topics`, `POST /api/v1/admin/topics`, `PUT|DELETE /api/v1/admin/topics/{name}`,
   `PUT /api/v1/admin/languages`
 
-Agent fields are checked by `chatserver.accounts`, the same checks as `chatserver agents …`;
+Agent fields are checked by `chatserver.core.accounts`, the same checks as `chatserver agents …`;
 the routing document by `routing.config.parse_config`, with its messages. Every change is
 committed to the store first, applied to the router, then announced to the other hub
 processes (`HubContext.announce`; they follow at their next tick).
@@ -40,9 +40,11 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 import routing
-from chatserver.accounts import (
+from chatserver.context import HubContext, stored_routing
+from chatserver.core.accounts import (
     MAX_CAPACITY,
     MIN_CAPACITY,
+    ROLES,
     AccountError,
     check_capacity,
     check_display_name,
@@ -51,10 +53,9 @@ from chatserver.accounts import (
     check_skills,
     check_username,
     generate_password,
+    hash_password,
     revokes_sessions,
 )
-from chatserver.auth import ROLES, hash_password
-from chatserver.context import HubContext, stored_routing
 from chatserver.store.base import (
     AgentRecord,
     ConflictError,

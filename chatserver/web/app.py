@@ -22,14 +22,14 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from chatserver import admin_routes, console_routes, dashboard_routes, widget_routes
+from chatserver import dashboard_routes
 from chatserver.analytics import routes as analytics_routes
-from chatserver.auth import new_token, token_hash, verify_password
 from chatserver.context import HubContext, load_routing_config
+from chatserver.core.accounts import new_token, token_hash, verify_password
 from chatserver.endpoints import agent_endpoint, visitor_endpoint
-from chatserver.login_throttle import Busy
 from chatserver.settings import Settings
 from chatserver.store.base import DataLifecycle, TokenRecord, iso_now
+from chatserver.web import admin, console, widget
 from chatserver.web.client_address import client_address
 from chatserver.web.connections import AcceptErrorLog
 from chatserver.web.cross_site import CrossSiteGuard
@@ -44,6 +44,7 @@ from chatserver.web.kit import (
     set_session_cookie,
     signed_in,
 )
+from chatserver.web.login_throttle import Busy
 
 log = logging.getLogger("chatserver")
 
@@ -291,10 +292,10 @@ def create_app(settings: Settings) -> HubApp:
         WebSocketRoute("/ws/visitor", visitor_endpoint),
         WebSocketRoute("/ws/agent", agent_endpoint),
         *analytics_routes.routes(),
-        *console_routes.routes(),
+        *console.routes(),
         *dashboard_routes.routes(),
-        *admin_routes.routes(),
-        *widget_routes.routes(settings, tuple(routing_config.topics), routing_config.languages),
+        *admin.routes(),
+        *widget.routes(settings, tuple(routing_config.topics), routing_config.languages),
     ]
     guard = Middleware(CrossSiteGuard, public_url=settings.public_url, extra=settings.staff_origins)
     return HubApp(Starlette(routes=routes, lifespan=lifespan, middleware=[guard]))
