@@ -29,7 +29,7 @@ from chatserver.core.accounts import new_token, token_hash, verify_password
 from chatserver.endpoints import agent_endpoint, visitor_endpoint
 from chatserver.settings import Settings
 from chatserver.store.base import DataLifecycle, TokenRecord, iso_now
-from chatserver.web import admin, console, widget
+from chatserver.web import admin, admin_agents, console, widget
 from chatserver.web.client_address import client_address
 from chatserver.web.connections import AcceptErrorLog
 from chatserver.web.cross_site import CrossSiteGuard
@@ -295,6 +295,7 @@ def create_app(settings: Settings) -> HubApp:
         *console.routes(),
         *dashboard_routes.routes(),
         *admin.routes(),
+        *admin_agents.routes(),
         *widget.routes(settings, tuple(routing_config.topics), routing_config.languages),
     ]
     guard = Middleware(CrossSiteGuard, public_url=settings.public_url, extra=settings.staff_origins)
