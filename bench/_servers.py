@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psutil
 
-from chatserver.auth import hash_password
+from chatserver.core.accounts import hash_password
 from chatserver.store.base import AgentRecord, iso_now
 from chatserver.store.sqlite import SQLiteStore
 from tests.support.redis_server import RedisServer, free_port

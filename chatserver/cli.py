@@ -22,8 +22,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+import routing
 from chatserver import __version__, logs
-from chatserver.accounts import (
+from chatserver.analytics import cli as analytics_cli
+from chatserver.analytics.errors import AnalyticsError
+from chatserver.core import admin
+from chatserver.core.accounts import (
+    ROLES,
     AccountError,
     check_capacity,
     check_display_name,
@@ -31,11 +39,10 @@ from chatserver.accounts import (
     check_roles,
     check_skills,
     check_username,
-    revokes_sessions,
+    hash_password,
 )
-from chatserver.analytics import cli as analytics_cli
-from chatserver.analytics.errors import AnalyticsError
-from chatserver.auth import ROLES, hash_password
+from chatserver.core.admin import AdminError, Outside
+from chatserver.private_redis import PrivateRedis
 from chatserver.settings import Settings, SettingsError, from_environment, replace
 from chatserver.store.base import AgentRecord, AgentRole, StoreError, iso_now
 from chatserver.store.sqlite import SQLiteStore
@@ -112,7 +119,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in analytics_cli.COMMANDS:
             return analytics_cli.run(args, settings)
         return asyncio.run(agents_command(args, settings))
-    except (CLIError, AccountError, SettingsError, StoreError, ConfigError, AnalyticsError) as exc:
+    except (
+        CLIError,
+        AccountError,
+        AdminError,
+        SettingsError,
+        StoreError,
+        ConfigError,
+        AnalyticsError,
+    ) as exc:
         print(f"chatserver: {exc}", file=sys.stderr)
         return 2
 
@@ -131,8 +146,8 @@ WS_PING_TIMEOUT_S = 20.0
 def serve(args: argparse.Namespace, data: Path | None) -> int:
     import uvicorn
 
-    from chatserver.app import create_app
-    from chatserver.private_redis import PrivateRedis, PrivateRedisError
+    from chatserver.private_redis import PrivateRedisError
+    from chatserver.web.app import create_app
     from chatserver.web.connections import LIMITS, HubHttpProtocol
     from chatserver.wsprotocol import HubWebSocketProtocol
 
@@ -265,6 +280,10 @@ def command_line(settings: Settings) -> str:
 
 
 # -- agents ---------------------------------------------------------------------------------
+# Every change goes through the admins' use-cases (chatserver.core.admin), as from the admin
+# pages: audited, told to the router and announced to every hub process when their Redis
+# answers (REDIS_URL, or the private one under the data folder), else written to the store only
+# (the hubs still close the sockets of revoked sessions at their next tick).
 def read_password() -> str:
     return check_password(sys.stdin.readline().rstrip("\r\n"))
 
@@ -273,32 +292,63 @@ async def agents_command(args: argparse.Namespace, settings: Settings) -> int:
     store = SQLiteStore(settings.db_path)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     await store.open()
+    hubs = Outside(store, prefix=settings.redis_prefix)
     try:
-        return await _agents(args, store)
+        if args.agents_command in ("set", "disable"):
+            hubs.redis = await hubs_redis(settings)
+        if hubs.redis is not None:
+            # The configuration in force in the hubs: the file's, with the admins' document.
+            from chatserver.context import load_routing_config, stored_routing
+
+            config, _ = await stored_routing(store, load_routing_config(settings))
+            hubs.router = routing.Router(
+                hubs.redis, config, node_id=settings.node_id, prefix=settings.redis_prefix
+            )
+        return await _agents(args, hubs)
     finally:
         await store.close()
+        if hubs.redis is not None:
+            await hubs.redis.aclose()
 
 
-async def _agents(args: argparse.Namespace, store: SQLiteStore) -> int:
+async def hubs_redis(settings: Settings) -> aioredis.Redis | None:
+    """The running hubs' Redis, if it answers: ``REDIS_URL``, else the private one that
+    `chatserver serve` starts under the data folder."""
+    url = settings.redis_url
+    if url is None:
+        private = PrivateRedis(settings.data_dir)
+        if not private.socket_path.exists():
+            return None
+        url = private.url
+    redis = aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10)
+    try:
+        await redis.ping()
+    except (RedisError, OSError):
+        await redis.aclose()
+        return None
+    return redis
+
+
+async def _agents(args: argparse.Namespace, hubs: Outside) -> int:
     cmd = args.agents_command
+    store = hubs.store
     if cmd == "add":
-        # The checks the admin pages make too (chatserver.accounts).
+        # The checks the admin pages make too (chatserver.core.accounts).
         skills = check_skills(args.skills)
         capacity = check_capacity(args.capacity)
         username = check_username(args.username)
         password = read_password()
-        agent = AgentRecord(
-            id=uuid.uuid4().hex,
+        agent = await admin.create_agent(
+            hubs,
+            admin.COMMAND_LINE,
             username=username,
             display_name=check_display_name(args.display_name, username),
             password_hash=hash_password(password),
             skills=skills,
             capacity=capacity,
             roles=check_roles(args.role or ["agent"]),
-            disabled=False,
-            created_at=iso_now(),
+            password="given",
         )
-        await store.add_agent(agent)
         print(
             f"agent {username} created ({', '.join(agent.roles)}; capacity {agent.capacity})",
             file=sys.stderr,
@@ -334,15 +384,7 @@ async def _agents(args: argparse.Namespace, store: SQLiteStore) -> int:
     if found is None:
         raise CLIError(f"no agent {args.username!r}")
     if cmd == "disable":
-        await store.update_agent(found.id, disabled=True)
-        revoked = await store.revoke_agent_tokens(found.id, iso_now())
-        await store.add_audit(
-            "agent_disabled",
-            {"agent_id": found.id, "username": found.username, "revoked": revoked},
-            ts=iso_now(),
-            actor="cli",
-        )
-        # The hubs close its sockets and take it out of routing at their next tick.
+        await admin.set_disabled(hubs, admin.COMMAND_LINE, found, True)
         print(f"agent {found.username} disabled; its sessions are revoked", file=sys.stderr)
         return 0
     # set
@@ -355,32 +397,22 @@ async def _agents(args: argparse.Namespace, store: SQLiteStore) -> int:
         fields["roles"] = check_roles(args.role)
     if args.display_name is not None:
         fields["display_name"] = check_display_name(args.display_name, found.username)
-    if args.enable:
-        fields["disabled"] = False
-    if args.password_stdin:
-        fields["password_hash"] = hash_password(read_password())
-    if not fields:
+    password_hash = hash_password(read_password()) if args.password_stdin else None
+    if not fields and not args.enable and password_hash is None:
         raise CLIError(
             "nothing to change; give --skills, --capacity, --role, --display-name, --password-stdin or --enable"
         )
-    await store.update_agent(found.id, **fields)
-    revoke = revokes_sessions(fields, found.roles)
-    if revoke:
-        await store.revoke_agent_tokens(found.id, iso_now())
-    shown = {k: v for k, v in fields.items() if k != "password_hash"}
-    await store.add_audit(
-        "agent_password_reset" if "password_hash" in fields and not shown else "agent_changed",
-        {
-            "agent_id": found.id,
-            "username": found.username,
-            **shown,
-            "password": "password_hash" in fields,
-            "revoked": revoke,
-        },
-        ts=iso_now(),
-        actor="cli",
+    # One use-case per kind of change, as the admin page makes them (and audits them).
+    agent = found
+    if fields:
+        agent = (await admin.change_agent(hubs, admin.COMMAND_LINE, agent, fields)).agent
+    if args.enable:
+        agent, _ = await admin.set_disabled(hubs, admin.COMMAND_LINE, agent, False)
+    if password_hash is not None:
+        await admin.reset_password(hubs, admin.COMMAND_LINE, agent, password_hash, "given")
+    changed = sorted(
+        [*fields, *(["disabled"] if args.enable else []), *(["password"] if password_hash else [])]
     )
-    changed = sorted("password" if k == "password_hash" else k for k in fields)
     print(f"agent {found.username} updated: {', '.join(changed)}", file=sys.stderr)
     return 0
 

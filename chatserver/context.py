@@ -26,14 +26,12 @@ from redis.exceptions import RedisError
 
 import routing
 from chatserver import protocol as p
-from chatserver.auth import token_hash
 from chatserver.bus import Bus
+from chatserver.core.accounts import token_hash
 from chatserver.hub import Hub
-from chatserver.login_throttle import LoginThrottle, PasswordChecks
 from chatserver.metrics import Metrics
 from chatserver.redis_pool import CONTROL_CONNECTIONS, PoolMetrics, open_pool
 from chatserver.service import Service
-from chatserver.sessions import OVERLAP_S, Sessions
 from chatserver.settings import Settings
 from chatserver.store.base import (
     AgentRecord,
@@ -44,6 +42,8 @@ from chatserver.store.base import (
 )
 from chatserver.store.sqlite import SQLiteStore
 from chatserver.web.address_rate import PerAddressRate
+from chatserver.web.login_throttle import LoginThrottle, PasswordChecks
+from chatserver.web.sessions import OVERLAP_S, Sessions
 from routing.config import apply_document
 
 log = logging.getLogger("chatserver")
@@ -82,9 +82,9 @@ class HubContext:
     routing_version: int = 0
     #: Admins' routing edits on this process take turns (across processes: compare and set).
     routing_edits: asyncio.Lock = field(default_factory=asyncio.Lock)
-    #: Agent sockets by session token, to close when the session ends (chatserver.sessions).
+    #: Agent sockets by session token, to close when the session ends (chatserver.web.sessions).
     sessions: Sessions = field(default_factory=Sessions)
-    #: argon2 off the event loop, bounded (chatserver.login_throttle).
+    #: argon2 off the event loop, bounded (chatserver.web.login_throttle).
     passwords: PasswordChecks = field(default_factory=PasswordChecks)
     login_throttle: LoginThrottle | None = None
     #: New visitor tokens per client address (anonymous hellos).

@@ -1,6 +1,6 @@
 """The supervisor dashboard: its three pages and the JSON API they read (issue #5).
 
-Who: supervisors, analysts and admins (`console_routes.STAFF_ROLES`). Nothing here changes
+Who: supervisors, analysts and admins (`web.kit.STAFF_ROLES`). Nothing here changes
 anything, so analysts, who may already read any transcript, get the read-only figures too.
 Signed out, a page redirects to ``/login``; a plain agent gets a 403 page, and the API 401 or
 403 JSON.
@@ -49,7 +49,9 @@ from chatserver.analytics.errors import AnalyticsError, BadRequest, Unsupported
 from chatserver.analytics.figures import Group, buckets, series, summary
 from chatserver.analytics.filters import Filters, parse_when
 from chatserver.analytics.source import Snapshot
-from chatserver.console_routes import (
+from chatserver.store.base import AgentRecord, ConversationRecord, StoredEvent, iso_now
+from chatserver.store.sqlite import SQLiteStore
+from chatserver.web.kit import (
     Refused,
     api,
     ctx_of,
@@ -59,8 +61,6 @@ from chatserver.console_routes import (
     page,
     signed_in,
 )
-from chatserver.store.base import AgentRecord, ConversationRecord, StoredEvent, iso_now
-from chatserver.store.sqlite import SQLiteStore
 
 __all__ = ["LIVE_POLL_MS", "routes"]
 

@@ -25,9 +25,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 import routing
 from chatserver import protocol as p
-from chatserver.auth import token_hash
 from chatserver.clock import parse_ts
 from chatserver.context import HubContext
+from chatserver.core.accounts import token_hash
 from chatserver.delivery import Client
 from chatserver.store.base import StoreError
 from chatserver.web.client_address import client_address

@@ -16,9 +16,9 @@ from typing import Any, cast
 
 import routing
 from chatserver import protocol as p
-from chatserver.auth import new_token, token_hash
 from chatserver.clock import parse_ts
 from chatserver.coalesce import Coalescer, highest_seq
+from chatserver.core.accounts import new_token, token_hash
 from chatserver.delivery import Client
 from chatserver.hub import Hub
 from chatserver.metrics import Metrics

@@ -55,7 +55,7 @@ def _error(exc: AnalyticsError) -> JSONResponse:
 
 
 async def _caller(request: Request, roles: frozenset[str] = ANALYST_ROLES) -> AgentRecord:
-    from chatserver.app import bearer_token  # the app imports this module: import on use
+    from chatserver.web.kit import bearer_token  # the app imports this module: import on use
 
     agent: AgentRecord | None = await request.app.state.ctx.authenticate(bearer_token(request))
     if agent is None:

@@ -1,4 +1,4 @@
--- A sign-in attempt asks to go ahead (chatserver/login_throttle.py). Each key is a hash
+-- A sign-in attempt asks to go ahead (chatserver/web/login_throttle.py). Each key is a hash
 -- {fails, until}: `fails` counts failed and in-flight attempts, `until` (ms) is when the next may
 -- come. Blocked if any key's `until` is still ahead: nothing is counted, the wait is returned.
 -- Else every key counts the attempt, and a key past its free attempts is blocked for

@@ -1,4 +1,4 @@
-"""The checks the command line and the admin API share (`chatserver.accounts`), and the rule
+"""The checks the command line and the admin API share (`chatserver.core.accounts`), and the rule
 of which changes end an agent's sessions."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from chatserver.accounts import (
+from chatserver.core.accounts import (
     AccountError,
     check_capacity,
     check_display_name,

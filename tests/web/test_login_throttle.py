@@ -1,4 +1,4 @@
-"""Sign-in throttling (chatserver.login_throttle) as an attacker and a real user meet it, against
+"""Sign-in throttling (chatserver.web.login_throttle) as an attacker and a real user meet it, against
 a real hub: wrong passwords slow their address down and not the real user; five hundred sent at
 once cost five password checks; a guess spread over many addresses is capped at a minute and
 does not touch the addresses the account signs in from; and a flood of sign-ins does not stall

@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Browser
 
 from chatserver.web.assets import WIDGET_DIR
-from chatserver.widget_routes import frame_ancestors, frame_policy
+from chatserver.web.widget import frame_ancestors, frame_policy
 from tests.chatserver.integration.conftest import Hub
 from tests.support.server import ServerProcess
 from tests.widget.conftest import ARTIFACTS, new_page, start_hub

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chatserver.auth import hash_password
+from chatserver.core.accounts import hash_password
 from chatserver.store.base import AgentRecord, iso_now
 from chatserver.store.sqlite import SQLiteStore
 from tests.support.peer import Peer

@@ -1,7 +1,13 @@
-"""Agent accounts: the checks every way of creating or changing one goes through.
+"""Agent accounts: their credentials, and the checks every way of creating or changing one
+goes through.
 
-`chatserver agents add/set` (the command line) and the admin pages' API
-(`chatserver.admin_routes`) accept the same fields with the same rules, so both call these
+**Credentials.** Passwords are argon2id hashes (argon2-cffi). Tokens are 256-bit random strings
+handed to the client once; the store keeps only their SHA-256, so a leaked database opens no
+session. Agent tokens expire after `token_ttl_s` and are revoked on sign-out and on a password
+change. Visitor tokens are made and kept the same way.
+
+**Checks.** `chatserver agents add/set` (the command line) and the admin pages' API
+(`chatserver.web.admin_agents`) accept the same fields with the same rules, so both call these
 functions. Each check returns the clean value or raises `AccountError`, whose ``field`` names
 the input it is about (the admin page shows the message next to that field) and whose message
 reads well on its own (the command line prints it as is).
@@ -9,12 +15,17 @@ reads well on its own (the command line prints it as is).
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Collection, Iterable, Mapping
 from typing import cast
 
-from chatserver.auth import ROLES, check_password_policy, parse_skills
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
 from chatserver.store.base import AgentRole
+
+ROLES = ("agent", "supervisor", "analyst", "admin")
 
 MIN_CAPACITY = 1
 MAX_CAPACITY = 50
@@ -23,6 +34,11 @@ MAX_DISPLAY_NAME = 100
 MIN_LEVEL = 1
 MAX_LEVEL = 5
 
+_hasher = PasswordHasher()
+# A hash of a random password, verified against when the username is unknown so that a wrong
+# username costs as much time as a wrong password.
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
 
 class AccountError(ValueError):
     """A field of an agent account is refused; ``field`` names it."""
@@ -30,6 +46,63 @@ class AccountError(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+# --- credentials --------------------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_password_policy(password: str) -> str | None:
+    """Return why the password is refused, or None when it is acceptable."""
+    if len(password) < 8:
+        return "password must be at least 8 characters"
+    if len(password) > 256:
+        return "password must be at most 256 characters"
+    return None
+
+
+def parse_skills(raw: str) -> dict[str, int]:
+    """`billing:5,en:3` -> {"billing": 5, "en": 3}; ValueError with a clear message otherwise."""
+    skills: dict[str, int] = {}
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        name, sep, level = part.partition(":")
+        name = name.strip().lower()
+        if not sep or not name:
+            raise ValueError(f"skill {part!r}: expected NAME:LEVEL, e.g. billing:5")
+        try:
+            value = int(level)
+        except ValueError:
+            raise ValueError(f"skill {part!r}: level must be a whole number 1..5") from None
+        if not 1 <= value <= 5:
+            raise ValueError(f"skill {part!r}: level must be 1..5")
+        skills[name] = value
+    if not skills:
+        raise ValueError("at least one skill is needed, e.g. billing:5,en:3")
+    return skills
+
+
+# --- checks -------------------------------------------------------------------------------
 
 
 def check_username(raw: object) -> str:
@@ -150,13 +223,20 @@ def revokes_sessions(changes: Mapping[str, object], roles_before: Iterable[str] 
 __all__ = [
     "MAX_CAPACITY",
     "MIN_CAPACITY",
+    "ROLES",
     "AccountError",
     "check_capacity",
     "check_display_name",
     "check_password",
+    "check_password_policy",
     "check_roles",
     "check_skills",
     "check_username",
     "generate_password",
+    "hash_password",
+    "new_token",
+    "parse_skills",
     "revokes_sessions",
+    "token_hash",
+    "verify_password",
 ]

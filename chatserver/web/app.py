@@ -22,17 +22,29 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from chatserver import admin_routes, console_routes, dashboard_routes, widget_routes
+from chatserver import dashboard_routes
 from chatserver.analytics import routes as analytics_routes
-from chatserver.auth import new_token, token_hash, verify_password
 from chatserver.context import HubContext, load_routing_config
+from chatserver.core.accounts import new_token, token_hash, verify_password
 from chatserver.endpoints import agent_endpoint, visitor_endpoint
-from chatserver.login_throttle import Busy
 from chatserver.settings import Settings
-from chatserver.store.base import AgentRecord, DataLifecycle, TokenRecord, iso_now
+from chatserver.store.base import DataLifecycle, TokenRecord, iso_now
+from chatserver.web import admin, admin_agents, console, widget
 from chatserver.web.client_address import client_address
 from chatserver.web.connections import AcceptErrorLog
-from chatserver.web.cross_site import SESSION_COOKIE, CrossSiteGuard
+from chatserver.web.cross_site import CrossSiteGuard
+from chatserver.web.kit import (
+    agent_json,
+    bearer_token,
+    clear_session_cookie,
+    ctx_of,
+    error,
+    is_staff,
+    may_see,
+    set_session_cookie,
+    signed_in,
+)
+from chatserver.web.login_throttle import Busy
 
 log = logging.getLogger("chatserver")
 
@@ -45,39 +57,6 @@ log = logging.getLogger("chatserver")
 #: relay's p99 at 2,000 msg/s (docs/benchmarks.md). With 50,000 the young ones are dead by the
 #: time a collection comes; cyclic garbage is still collected, only later.
 GC_THRESHOLDS = (50_000, 20, 10)
-STAFF_ROLES = frozenset({"supervisor", "analyst", "admin"})
-
-
-def error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message}, status_code=status)
-
-
-def ctx_of(request: Request) -> HubContext:
-    ctx: HubContext = request.app.state.ctx
-    return ctx
-
-
-def bearer_token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return request.cookies.get(SESSION_COOKIE)
-
-
-async def current_agent(request: Request) -> AgentRecord | None:
-    return await ctx_of(request).authenticate(bearer_token(request))
-
-
-def agent_json(agent: AgentRecord) -> dict[str, Any]:
-    return {
-        "id": agent.id,
-        "username": agent.username,
-        "display_name": agent.display_name,
-        "skills": dict(agent.skills),
-        "capacity": agent.capacity,
-        "roles": list(agent.roles),
-    }
 
 
 async def login(request: Request) -> Response:
@@ -123,15 +102,7 @@ async def login(request: Request) -> Response:
     response = JSONResponse(
         {"token": token, "agent": agent_json(agent), "expires_in_s": int(ctx.settings.token_ttl_s)}
     )
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=int(ctx.settings.token_ttl_s),
-        httponly=True,
-        samesite="strict",
-        secure=ctx.settings.cookie_secure,
-        path="/",
-    )
+    set_session_cookie(response, token, ctx.settings)
     return response
 
 
@@ -158,12 +129,12 @@ async def logout(request: Request) -> Response:
         "signed_out", {"agent_id": agent.id}, ts=iso_now(), actor=agent.username, actor_id=agent.id
     )
     response = Response(status_code=204)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    clear_session_cookie(response)
     return response
 
 
 async def me(request: Request) -> Response:
-    agent = await current_agent(request)
+    agent = await signed_in(request)
     if agent is None:
         return error(401, "unauthorized", "not signed in")
     return JSONResponse({"agent": agent_json(agent)})
@@ -171,17 +142,15 @@ async def me(request: Request) -> Response:
 
 async def conversation(request: Request) -> Response:
     ctx = ctx_of(request)
-    agent = await current_agent(request)
+    agent = await signed_in(request)
     if agent is None:
         return error(401, "unauthorized", "sign in first (Authorization: Bearer <token>)")
     conv_id = request.path_params["conversation_id"]
     conv = await ctx.store.get_conversation(conv_id)
     if conv is None:
         return error(404, "not_found", f"no conversation {conv_id!r}")
-    events = await ctx.store.events(conv_id)
-    staff = bool(set(agent.roles) & STAFF_ROLES)
-    served = any(e.kind == "assigned" and e.body.get("agent_id") == agent.id for e in events)
-    if not staff and conv.agent_id != agent.id and not served:
+    allowed, events = await may_see(ctx.store, agent, conv)
+    if not allowed:
         return error(403, "forbidden", "this conversation was not assigned to you")
     payload: dict[str, Any] = {
         "conversation": conversation_json(conv),
@@ -197,7 +166,7 @@ async def conversation(request: Request) -> Response:
             for e in events
         ],
     }
-    if staff:
+    if is_staff(agent):
         payload["decisions"] = [
             {"ts": d.ts, "explanation": d.explanation} for d in await ctx.store.decisions(conv_id)
         ]
@@ -323,10 +292,11 @@ def create_app(settings: Settings) -> HubApp:
         WebSocketRoute("/ws/visitor", visitor_endpoint),
         WebSocketRoute("/ws/agent", agent_endpoint),
         *analytics_routes.routes(),
-        *console_routes.routes(),
+        *console.routes(),
         *dashboard_routes.routes(),
-        *admin_routes.routes(),
-        *widget_routes.routes(settings, tuple(routing_config.topics), routing_config.languages),
+        *admin.routes(),
+        *admin_agents.routes(),
+        *widget.routes(settings, tuple(routing_config.topics), routing_config.languages),
     ]
     guard = Middleware(CrossSiteGuard, public_url=settings.public_url, extra=settings.staff_origins)
     return HubApp(Starlette(routes=routes, lifespan=lifespan, middleware=[guard]))

@@ -28,19 +28,14 @@ API (bearer token or session cookie, as every `/api/v1` route):
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from chatserver.analytics.errors import AnalyticsError
-from chatserver.context import HubContext
 from chatserver.store.base import (
     AgentRecord,
     CannedResponse,
@@ -51,161 +46,33 @@ from chatserver.store.base import (
     StoredEvent,
     iso_now,
 )
-from chatserver.web.assets import STATIC_DIR, TEMPLATES_DIR
+from chatserver.web.assets import STATIC_DIR
 from chatserver.web.cross_site import SESSION_COOKIE
+from chatserver.web.kit import (
+    NO_STORE,
+    Refused,
+    agent_json,
+    api,
+    ctx_of,
+    error,
+    event_json,
+    home_for,
+    json_body,
+    may_see,
+    page,
+    require_signed_in,
+    sees_dashboard,
+    signed_in,
+)
 
-STAFF_ROLES = frozenset({"supervisor", "analyst", "admin"})
-DASHBOARD_ROLES = frozenset({"supervisor", "admin"})
 SHORTCUT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 MAX_CANNED_TEXT = 4000
-
-_SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-}
-_PAGE_POLICY = "; ".join(
-    [
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
-_NO_STORE = {"Cache-Control": "no-store"}
-
-_templates = Environment(
-    loader=FileSystemLoader(TEMPLATES_DIR),
-    autoescape=select_autoescape(["html", "j2"]),
-    auto_reload=False,
-)
-
 
 # --- helpers ------------------------------------------------------------------------------
 
 
-def ctx_of(request: Request) -> HubContext:
-    ctx: HubContext = request.app.state.ctx
-    return ctx
-
-
-def error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message}, status_code=status, headers=_NO_STORE)
-
-
-class Refused(Exception):
-    """An API request turned away before it changed anything; `api` answers with ``response``."""
-
-    def __init__(self, response: Response) -> None:
-        super().__init__(response.status_code)
-        self.response = response
-
-
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-def api(handler: Handler) -> Handler:
-    """An API endpoint whose checks may raise `Refused` (the refusal is the answer) or an
-    analytics error (answered with its status, code and message) — one place for what every
-    staff API handler would otherwise catch itself."""
-
-    @functools.wraps(handler)
-    async def endpoint(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except Refused as refused:
-            return refused.response
-        except AnalyticsError as exc:
-            return error(exc.status, exc.code, str(exc))
-
-    return endpoint
-
-
-def request_token(request: Request) -> str | None:
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return request.cookies.get(SESSION_COOKIE)
-
-
-async def signed_in(request: Request) -> AgentRecord | None:
-    return await ctx_of(request).authenticate(request_token(request))
-
-
-async def require_signed_in(request: Request) -> AgentRecord:
-    """The signed-in caller, or `Refused` with the 401 every API answers without one."""
-    agent = await signed_in(request)
-    if agent is None:
-        raise Refused(error(401, "unauthorized", "not signed in"))
-    return agent
-
-
 def canned_store(request: Request) -> CannedResponses:
     return cast(CannedResponses, ctx_of(request).store)
-
-
-def agent_json(agent: AgentRecord) -> dict[str, Any]:
-    return {
-        "id": agent.id,
-        "username": agent.username,
-        "display_name": agent.display_name,
-        "skills": dict(agent.skills),
-        "capacity": agent.capacity,
-        "roles": list(agent.roles),
-    }
-
-
-def page(name: str, **values: Any) -> HTMLResponse:
-    html = _templates.get_template(name).render(**values)
-    return HTMLResponse(
-        html,
-        headers={
-            **_SECURITY_HEADERS,
-            **_NO_STORE,
-            "Content-Security-Policy": _PAGE_POLICY,
-        },
-    )
-
-
-def is_staff(agent: AgentRecord) -> bool:
-    return bool(set(agent.roles) & STAFF_ROLES)
-
-
-def sees_dashboard(agent: AgentRecord) -> bool:
-    """Supervisors and admins have the dashboard (the console shows them a link to it)."""
-    return bool(set(agent.roles) & DASHBOARD_ROLES)
-
-
-def home_for(agent: AgentRecord) -> str:
-    """Where a signed-in user starts: the dashboard for supervisors and admins who do not take
-    chats themselves, the console for everyone else. `login.js` applies the same rule."""
-    return "/dashboard" if sees_dashboard(agent) and "agent" not in agent.roles else "/console"
-
-
-async def may_see(
-    request: Request, agent: AgentRecord, conv: ConversationRecord
-) -> tuple[bool, list[StoredEvent]]:
-    """The rule of `GET /api/v1/conversations/{id}`: staff, the agent holding it, or one who
-    served it. Returns the events too (read for the check anyway)."""
-    events = await ctx_of(request).store.events(conv.id)
-    if is_staff(agent) or conv.agent_id == agent.id:
-        return True, events
-    served = any(e.kind == "assigned" and e.body.get("agent_id") == agent.id for e in events)
-    return served, events
-
-
-def event_json(e: StoredEvent) -> dict[str, Any]:
-    return {
-        "seq": e.seq,
-        "ts": e.ts,
-        "kind": e.kind,
-        "from": {"role": e.actor_role, "name": e.actor_name},
-        "body": e.body,
-    }
 
 
 def canned_json(c: CannedResponse) -> dict[str, Any]:
@@ -224,14 +91,14 @@ def canned_json(c: CannedResponse) -> dict[str, Any]:
 async def login_page(request: Request) -> Response:
     agent = await signed_in(request)
     if agent is not None:
-        return RedirectResponse(home_for(agent), status_code=303, headers=_NO_STORE)
+        return RedirectResponse(home_for(agent), status_code=303, headers=NO_STORE)
     return page("login.html")
 
 
 async def console_page(request: Request) -> Response:
     agent = await signed_in(request)
     if agent is None:
-        return RedirectResponse("/login", status_code=303, headers=_NO_STORE)
+        return RedirectResponse("/login", status_code=303, headers=NO_STORE)
     ctx = ctx_of(request)
     return page(
         "console.html",
@@ -250,7 +117,7 @@ async def session(request: Request) -> Response:
     agent = await ctx_of(request).authenticate(token)
     if agent is None or token is None:
         return error(401, "unauthorized", "not signed in")
-    return JSONResponse({"token": token, "agent": agent_json(agent)}, headers=_NO_STORE)
+    return JSONResponse({"token": token, "agent": agent_json(agent)}, headers=NO_STORE)
 
 
 async def visible_conversation(
@@ -262,7 +129,7 @@ async def visible_conversation(
     conv = await ctx_of(request).store.get_conversation(conv_id)
     if conv is None:
         raise Refused(error(404, "not_found", f"no conversation {conv_id!r}"))
-    allowed, events = await may_see(request, agent, conv)
+    allowed, events = await may_see(ctx_of(request).store, agent, conv)
     if not allowed:
         raise Refused(error(403, "forbidden", "this conversation was not assigned to you"))
     return conv, events
@@ -300,7 +167,7 @@ async def context(request: Request) -> Response:
             "tags": list(conv.tags),
             "earlier": earlier[:20],
         },
-        headers=_NO_STORE,
+        headers=NO_STORE,
     )
 
 
@@ -322,14 +189,14 @@ async def earlier_transcript(request: Request) -> Response:
             "tags": list(other.tags),
             "events": shown,
         },
-        headers=_NO_STORE,
+        headers=NO_STORE,
     )
 
 
 async def tags(request: Request) -> Response:
     await require_signed_in(request)
     used = await canned_store(request).used_tags()
-    return JSONResponse({"tags": used}, headers=_NO_STORE)
+    return JSONResponse({"tags": used}, headers=NO_STORE)
 
 
 async def online_agents(request: Request) -> Response:
@@ -351,7 +218,7 @@ async def online_agents(request: Request) -> Response:
             }
         )
     out.sort(key=lambda a: (str(a["display_name"]).lower(), str(a["username"])))
-    return JSONResponse({"agents": out}, headers=_NO_STORE)
+    return JSONResponse({"agents": out}, headers=NO_STORE)
 
 
 async def canned_list(request: Request) -> Response:
@@ -359,7 +226,7 @@ async def canned_list(request: Request) -> Response:
     items = await canned_store(request).list_canned(agent.id)
     return JSONResponse(
         {"canned": [canned_json(c) for c in items], "can_share": "admin" in agent.roles},
-        headers=_NO_STORE,
+        headers=NO_STORE,
     )
 
 
@@ -389,13 +256,6 @@ def read_canned(body: object) -> tuple[str, str, bool]:
     return shortcut.strip().lstrip("/").lower(), text.strip(), shared
 
 
-async def json_body(request: Request) -> object:
-    try:
-        return await request.json()
-    except ValueError:
-        return None
-
-
 async def canned_add(request: Request) -> Response:
     agent = await require_signed_in(request)
     key, text, shared = read_canned(await json_body(request))
@@ -407,7 +267,7 @@ async def canned_add(request: Request) -> Response:
         )
     except ConflictError:
         return error(409, "conflict", f"a response with the shortcut /{key} exists already")
-    return JSONResponse(canned_json(made), status_code=201, headers=_NO_STORE)
+    return JSONResponse(canned_json(made), status_code=201, headers=NO_STORE)
 
 
 async def editable_canned(request: Request, agent: AgentRecord, verb: str) -> CannedResponse:
@@ -441,7 +301,7 @@ async def canned_update(request: Request) -> Response:
         return error(409, "conflict", f"a response with the shortcut /{key} exists already")
     except NotFoundError:
         return error(404, "not_found", f"no canned response {item.id!r}")
-    return JSONResponse(canned_json(edited), headers=_NO_STORE)
+    return JSONResponse(canned_json(edited), headers=NO_STORE)
 
 
 async def canned_delete(request: Request) -> Response:
