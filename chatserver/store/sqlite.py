@@ -40,7 +40,6 @@ from .base import (
     CannedResponse,
     ConflictError,
     ConversationRecord,
-    DataLifecycle,
     DecisionRecord,
     ForgetResult,
     JSONObject,
@@ -50,11 +49,13 @@ from .base import (
     RoutingDocument,
     StoredEvent,
     TokenRecord,
-    TranscriptStore,
     UnavailableError,
     VisitorRecord,
     iso_now,
 )
+
+if TYPE_CHECKING:
+    from .interface import Store
 
 __all__ = ["SQLiteStore", "WriterStats"]
 
@@ -63,7 +64,7 @@ Conn = aiosqlite.Connection
 
 
 class SQLiteStore:
-    """The `TranscriptStore` on a SQLite file (WAL, group commit, multi-process safe)."""
+    """The `Store` on a SQLite file (WAL, group commit, multi-process safe)."""
 
     def __init__(
         self,
@@ -105,6 +106,11 @@ class SQLiteStore:
     def stats(self) -> WriterStats:
         """Group-commit counters since `open` (batches committed, events stored)."""
         return self._group.stats if self._group is not None else WriterStats(0, 0)
+
+    @property
+    def database_path(self) -> Path:
+        """The database file (`SnapshotSource`): analytics' snapshots open it read-only."""
+        return self.path
 
     @property
     def checkpoints(self) -> CheckpointStats:
@@ -856,8 +862,7 @@ async def _note_event_deletion(conn: Conn, ts: str) -> None:
 
 
 if TYPE_CHECKING:
-    _implements: type[TranscriptStore] = SQLiteStore
-    _lifecycle: type[DataLifecycle] = SQLiteStore
+    _implements: type[Store] = SQLiteStore  # mypy proves SQLiteStore is a whole Store
 
 
 # --- canned responses (agent console) -------------------------------------------------------
