@@ -25,6 +25,7 @@ from .base import (
 )
 from .canned import CannedResponses
 from .conversations import Conversations
+from .dashboard import ConversationQuery, ConversationRow, ConversationsPage, DashboardQueries
 from .interface import Store, TranscriptStore
 from .lifecycle import DataLifecycle
 from .open import open_store
@@ -40,8 +41,12 @@ __all__ = [
     "CannedResponse",
     "CannedResponses",
     "ConflictError",
+    "ConversationQuery",
     "ConversationRecord",
+    "ConversationRow",
     "Conversations",
+    "ConversationsPage",
+    "DashboardQueries",
     "DataLifecycle",
     "DecisionRecord",
     "ForgetResult",

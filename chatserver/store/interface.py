@@ -11,6 +11,7 @@ Each part is a protocol in a small module whose docstring states what it guarant
 `DataLifecycle`            audit log, retention purge, deletion requests — ``lifecycle.py``
 `CannedResponses`          the console's canned replies and tag suggestions — ``canned.py``
 `RoutingDocuments`         the edited routing document, compare-and-set — ``routing_documents.py``
+`DashboardQueries`         the dashboard's conversation list — ``dashboard.py``
 `SnapshotSource`           the file analytics' read-only snapshots open — ``snapshots.py``
 =========================  ============================================================
 
@@ -26,6 +27,7 @@ from typing import Protocol
 from .accounts import Accounts
 from .canned import CannedResponses
 from .conversations import Conversations
+from .dashboard import DashboardQueries
 from .lifecycle import DataLifecycle
 from .routing_documents import RoutingDocuments
 from .snapshots import SnapshotSource
@@ -43,6 +45,7 @@ class Store(
     DataLifecycle,
     CannedResponses,
     RoutingDocuments,
+    DashboardQueries,
     SnapshotSource,
     Protocol,
 ):

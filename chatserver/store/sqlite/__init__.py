@@ -9,6 +9,7 @@ connections, the pragmas, the group-commit writer and the read/write plumbing):
 - ``lifecycle.py`` audit log, purges, deletion requests
 - ``canned.py`` canned responses
 - ``routing_documents.py`` the routing document
+- ``dashboard.py`` the dashboard's conversation list (a read-only connection per call)
 - ``_codec.py`` rows to records and back; ``_checkpoint.py`` background WAL checkpoints;
   ``_turnstile.py`` the cross-process write lock
 """
@@ -22,6 +23,7 @@ from ._writer import WriterStats
 from .accounts import AccountsPart
 from .canned import CannedPart
 from .conversations import ConversationsPart
+from .dashboard import DashboardPart
 from .lifecycle import LifecyclePart
 from .routing_documents import RoutingDocumentsPart
 from .transcripts import TranscriptsPart
@@ -39,6 +41,7 @@ class SQLiteStore(
     LifecyclePart,
     CannedPart,
     RoutingDocumentsPart,
+    DashboardPart,
 ):
     """The `Store` on a SQLite file (WAL, group commit, multi-process safe)."""
 
