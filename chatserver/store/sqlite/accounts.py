@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..base import (
-    AgentRecord,
-    NotFoundError,
-    TokenRecord,
-)
+from ..base import AgentRecord, NotFoundError, TokenRecord
 from . import _codec as codec
 from .connection import Conn, SQLiteBase
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from ..base import (
-    CannedResponse,
-    NotFoundError,
-)
+from ..base import CannedResponse, NotFoundError
 from . import _codec as codec
 from .connection import Conn, SQLiteBase
 

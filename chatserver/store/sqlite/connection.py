@@ -27,11 +27,7 @@ from typing import Any, Literal, Self, TypeVar
 import aiosqlite
 
 from .._migrate import apply_migrations
-from ..base import (
-    NotFoundError,
-    UnavailableError,
-    iso_now,
-)
+from ..base import NotFoundError, UnavailableError, iso_now
 from ._checkpoint import Checkpointer, CheckpointStats
 from ._turnstile import Turnstile, open_turnstile
 from ._writer import GroupCommitWriter, WriterStats, store_error

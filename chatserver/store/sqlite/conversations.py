@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..base import (
-    ConversationRecord,
-    DecisionRecord,
-    JSONObject,
-    VisitorRecord,
-)
+from ..base import ConversationRecord, DecisionRecord, JSONObject, VisitorRecord
 from . import _codec as codec
 from .connection import Conn, SQLiteBase
 

@@ -6,13 +6,7 @@ from typing import Any
 
 import orjson
 
-from ..base import (
-    AuditEntry,
-    ForgetResult,
-    JSONObject,
-    NotFoundError,
-    PurgeResult,
-)
+from ..base import AuditEntry, ForgetResult, JSONObject, NotFoundError, PurgeResult
 from . import _codec as codec
 from .connection import Conn, SQLiteBase
 
@@ -25,13 +19,7 @@ class LifecyclePart(SQLiteBase):
     # --- data lifecycle: audit log, purge, deletion requests (see `DataLifecycle`) ----------
 
     async def add_audit(
-        self,
-        action: str,
-        details: JSONObject,
-        *,
-        ts: str,
-        actor: str,
-        actor_id: str | None = None,
+        self, action: str, details: JSONObject, *, ts: str, actor: str, actor_id: str | None = None
     ) -> AuditEntry:
         """Append one entry to the audit log; returns it with its id."""
         codec.check_ts(ts)

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from ..base import (
-    ConflictError,
-    JSONObject,
-    RoutingDocument,
-)
+from ..base import ConflictError, JSONObject, RoutingDocument
 from . import _codec as codec
 from .connection import Conn, SQLiteBase
 

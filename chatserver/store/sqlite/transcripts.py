@@ -6,14 +6,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..base import (
-    ActorRole,
-    JSONObject,
-    NewEvent,
-    NotFoundError,
-    StoredEvent,
-    UnavailableError,
-)
+from ..base import ActorRole, JSONObject, NewEvent, NotFoundError, StoredEvent, UnavailableError
 from . import _codec as codec
 from ._batch import Item
 from .connection import SQLiteBase
