@@ -22,7 +22,7 @@ a URL; `SQLiteStore` (``sqlite/``) implements every part, and the contract tests
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, Self
 
 from .accounts import Accounts
 from .canned import CannedResponses
@@ -49,4 +49,12 @@ class Store(
     SnapshotSource,
     Protocol,
 ):
-    """The hub's whole durable state: every part above, from one object."""
+    """The hub's whole durable state: every part above, from one object; ``async with`` opens
+    and closes it."""
+
+    async def __aenter__(self) -> Self:
+        """`open`, then the store itself."""
+        ...
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """`close`."""

@@ -31,7 +31,7 @@ Concurrency
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 from .base import ActorRole, JSONObject, NewEvent, StoredEvent
 
@@ -42,13 +42,6 @@ class Transcripts(Protocol):
     """Opening and closing the store; the append-only, per-conversation event log."""
 
     # opening and closing
-    async def __aenter__(self) -> Self:
-        """`open`, then the store itself."""
-        ...
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        """`close`."""
-
     async def open(self) -> None:
         """Connect and bring the schema up to date. Must be awaited before anything else."""
 
