@@ -19,7 +19,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -33,14 +33,8 @@ from chatserver.metrics import Metrics
 from chatserver.redis_pool import CONTROL_CONNECTIONS, PoolMetrics, open_pool
 from chatserver.service import Service
 from chatserver.settings import Settings
-from chatserver.store.base import (
-    AgentRecord,
-    RoutingDocuments,
-    TokenRecord,
-    TranscriptStore,
-    iso_now,
-)
-from chatserver.store.sqlite import SQLiteStore
+from chatserver.store import RoutingDocuments, Store, open_store
+from chatserver.store.base import AgentRecord, TokenRecord, iso_now
 from chatserver.web.address_rate import PerAddressRate
 from chatserver.web.login_throttle import LoginThrottle, PasswordChecks
 from chatserver.web.sessions import OVERLAP_S, Sessions
@@ -64,7 +58,7 @@ def load_routing_config(settings: Settings) -> routing.RoutingConfig:
 class HubContext:
     settings: Settings
     redis: aioredis.Redis
-    store: TranscriptStore
+    store: Store
     routing_config: routing.RoutingConfig
     router: routing.Router
     metrics: Metrics
@@ -99,7 +93,7 @@ class HubContext:
         if settings.redis_url is None:
             raise RuntimeError("settings.redis_url must be set (the CLI starts a private Redis)")
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        store = SQLiteStore(settings.db_path, synchronous=settings.sqlite_synchronous)
+        store = open_store(settings.db_path, synchronous=settings.sqlite_synchronous)
         await store.open()
         file_config = routing_config
         routing_config, routing_version = await stored_routing(store, file_config)
@@ -276,7 +270,7 @@ class HubContext:
         """Switch to the stored routing document if its version is not the one in force."""
         self._routing_checked_at = now
         base = self.file_routing_config or self.routing_config
-        config, version = await stored_routing(_documents(self.store), base)
+        config, version = await stored_routing(self.store, base)
         if version == self.routing_version:
             return False
         await self.apply_routing(config, version, now)
@@ -416,20 +410,14 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _documents(store: TranscriptStore) -> RoutingDocuments:
-    if not hasattr(store, "get_routing_document"):
-        raise TypeError(f"{type(store).__name__} does not keep a routing document")
-    return cast(RoutingDocuments, store)
-
-
 async def stored_routing(
-    store: TranscriptStore | RoutingDocuments, base: routing.RoutingConfig
+    store: RoutingDocuments, base: routing.RoutingConfig
 ) -> tuple[routing.RoutingConfig, int]:
     """The configuration in force and its document version: ``base`` (the routing file's)
     with the stored document's topics and languages laid over it — the document wins once an
     admin has edited them — or ``base`` alone (version 0) while there is none. A stored
     document the code no longer accepts is logged and skipped rather than stopping the hub."""
-    doc = await _documents(cast(TranscriptStore, store)).get_routing_document()
+    doc = await store.get_routing_document()
     if doc is None:
         return base, 0
     try:

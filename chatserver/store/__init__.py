@@ -1,36 +1,71 @@
-"""The transcript store: everything the hub must not lose (see `base` for the guarantees)."""
+"""The hub's durable state: one `Store` protocol composed of parts, each with its guarantees
+written down (see ``interface.py``), opened from a URL by `open_store`."""
 
+# base first: its last lines import the parts, which import its records.
+from . import base as base
+from .accounts import Accounts
 from .base import (
     AgentRecord,
+    AuditEntry,
+    CannedResponse,
     ConflictError,
     ConversationRecord,
     DecisionRecord,
+    ForgetResult,
     NewEvent,
     NotFoundError,
+    PurgeResult,
+    RoutingDocument,
     StoredEvent,
     StoreError,
     TokenRecord,
-    TranscriptStore,
     UnavailableError,
     VisitorRecord,
     iso_now,
 )
+from .canned import CannedResponses
+from .conversations import Conversations
+from .dashboard import ConversationQuery, ConversationRow, ConversationsPage, DashboardQueries
+from .interface import Store, TranscriptStore
+from .lifecycle import DataLifecycle
+from .open import open_store
+from .routing_documents import RoutingDocuments
+from .snapshots import SnapshotSource
 from .sqlite import SQLiteStore, WriterStats
+from .transcripts import Transcripts
 
 __all__ = [
+    "Accounts",
     "AgentRecord",
+    "AuditEntry",
+    "CannedResponse",
+    "CannedResponses",
     "ConflictError",
+    "ConversationQuery",
     "ConversationRecord",
+    "ConversationRow",
+    "Conversations",
+    "ConversationsPage",
+    "DashboardQueries",
+    "DataLifecycle",
     "DecisionRecord",
+    "ForgetResult",
     "NewEvent",
     "NotFoundError",
+    "PurgeResult",
+    "RoutingDocument",
+    "RoutingDocuments",
     "SQLiteStore",
+    "SnapshotSource",
+    "Store",
     "StoreError",
     "StoredEvent",
     "TokenRecord",
     "TranscriptStore",
+    "Transcripts",
     "UnavailableError",
     "VisitorRecord",
     "WriterStats",
     "iso_now",
+    "open_store",
 ]

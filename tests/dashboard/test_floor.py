@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatserver.dashboard_routes import floor
-from chatserver.store.base import AgentRecord
+from chatserver.store import AgentRecord
+from chatserver.web.dashboard_figures import floor
 
 TOPICS = ("general", "billing")
 

@@ -1,8 +1,9 @@
 """Fixtures for the transcript store tests.
 
 The contract tests (``test_contract_*.py``) take the ``make_store`` factory and run against
-every implementation listed in ``STORES``; each call of the factory gives a new, unopened
-store on the SAME database of this test, so reopening can be tested too.
+every store URL listed in ``STORES``, through `open_store` as the hub opens its store; each
+call of the factory gives a new, unopened store on the SAME database of this test, so
+reopening can be tested too.
 """
 
 from __future__ import annotations
@@ -14,27 +15,27 @@ import pytest
 
 from chatserver.store import (
     ConversationRecord,
-    SQLiteStore,
+    Store,
     TranscriptStore,
     VisitorRecord,
     iso_now,
+    open_store,
 )
 
-StoreFactory = Callable[[], TranscriptStore]
+StoreFactory = Callable[[], Store]
 
-STORES = ["sqlite"]
+#: A URL per implementation; ``{tmp}`` is the test's own folder.
+STORES = ["sqlite:///{tmp}/transcripts.db"]
 
 
 @pytest.fixture(params=STORES)
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
-    if request.param == "sqlite":
-        path = tmp_path / "transcripts.db"
-        return lambda: SQLiteStore(path)
-    raise AssertionError(f"unknown store {request.param}")  # pragma: no cover
+    url = str(request.param).format(tmp=tmp_path)
+    return lambda: open_store(url)
 
 
 @pytest.fixture
-async def store(make_store: StoreFactory) -> AsyncIterator[TranscriptStore]:
+async def store(make_store: StoreFactory) -> AsyncIterator[Store]:
     opened = make_store()
     await opened.open()
     try:

@@ -1,4 +1,4 @@
-"""WAL checkpoints in the background (``chatserver/store/_checkpoint.py``): they run while the
+"""WAL checkpoints in the background (``chatserver/store/sqlite/_checkpoint.py``): they run while the
 writer commits and only then, copy the log into the database so that it starts over, and a
 failed one is logged and tried again."""
 
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from chatserver.store import SQLiteStore
-from chatserver.store._checkpoint import Checkpointer
+from chatserver.store.sqlite._checkpoint import Checkpointer
 
 from .conftest import seed
 
@@ -133,7 +133,7 @@ async def test_a_failed_checkpoint_is_logged_and_the_next_one_runs(
     conn = FlakyConnection()
     commits = 0
     checkpointer = Checkpointer(conn, 0.01, lambda: commits)  # type: ignore[arg-type]
-    with caplog.at_level(logging.WARNING, logger="chatserver.store._checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="chatserver.store.sqlite._checkpoint"):
         commits += 1
         await wait_for(lambda: len(conn.calls) == 1)
         assert "wal checkpoint failed" in caplog.text

@@ -273,7 +273,7 @@ async def test_a_batch_that_fails_in_python_leaves_no_transaction_open(
 ) -> None:
     """If planning a batch raises (a bug, say), its callers get the error, the transaction
     its thread began is rolled back, and the next batch commits as usual."""
-    from chatserver.store import _batch
+    from chatserver.store.sqlite import _batch
 
     (conv,) = await seed(store)
     real_plan = _batch.BatchPlanner.plan

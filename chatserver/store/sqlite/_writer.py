@@ -48,6 +48,7 @@ from typing import Any, TypeVar
 import aiosqlite
 import orjson
 
+from ..base import ConflictError, NotFoundError, StoredEvent, UnavailableError
 from . import _codec as codec
 from ._batch import (
     INSERT_EVENT,
@@ -60,7 +61,6 @@ from ._batch import (
     update_statements,
 )
 from ._turnstile import Turnstile
-from .base import ConflictError, NotFoundError, StoredEvent, UnavailableError
 
 __all__ = ["GroupCommitWriter", "WriterStats", "store_error"]
 

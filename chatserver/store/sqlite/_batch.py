@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from .base import ActorRole, NotFoundError, StoredEvent
+from ..base import ActorRole, NotFoundError, StoredEvent
 
 __all__ = [
     "INSERT_CHUNK",

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import orjson
 
-from .base import (
+from ..base import (
     ACTOR_ROLES,
     AGENT_FIELDS,
     AGENT_ROLES,
