@@ -1,4 +1,4 @@
-"""The analysts' HTTP API, mounted by the app as ``*analytics_routes.routes()``.
+"""The analysts' HTTP API, mounted by the app as ``*analytics.routes()``.
 
 | route | who | what |
 |---|---|---|
@@ -11,7 +11,8 @@ Query parameters mirror the CLI flags: ``format``, ``shape``, ``since``, ``until
 ``agent``, ``tag``, ``rating``, ``after``, ``redact``; ``terms=false`` leaves out the term
 analysis of the summary. Sign-in is the bearer token (``Authorization: Bearer …``) or the
 console's session cookie, as for the rest of the API. Handlers find the hub in
-``request.app.state.ctx`` (a `chatserver.context.HubContext`).
+``request.app.state.ctx`` (a `chatserver.context.HubContext`). The work is done by
+`chatserver.analytics`; this module only maps requests to it and its results to responses.
 
 The export's ``X-Export-Cursor`` header is the cursor to pass as ``after`` next time. The body
 is produced in a worker thread from a consistent snapshot, chunk by chunk, as the client reads.
@@ -32,15 +33,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from chatserver.store.base import AgentRecord, iso_now
+from chatserver.analytics.errors import AnalyticsError, BadRequest, Forbidden, Unsupported
+from chatserver.analytics.export import Export, ExportOptions, content_type
+from chatserver.analytics.figures import summary
+from chatserver.analytics.filters import Filters, filters_from
+from chatserver.analytics.report import render_html
+from chatserver.analytics.source import Snapshot
+from chatserver.store.base import AgentRecord, DataLifecycle, iso_now
 from chatserver.store.sqlite import SQLiteStore
-
-from .errors import AnalyticsError, BadRequest, Forbidden, Unsupported
-from .export import Export, ExportOptions, content_type
-from .figures import summary
-from .filters import Cursor, Filters, parse_ratings, parse_when
-from .report import render_html
-from .source import Snapshot
 
 __all__ = ["ANALYST_ROLES", "routes"]
 
@@ -55,7 +55,9 @@ def _error(exc: AnalyticsError) -> JSONResponse:
 
 
 async def _caller(request: Request, roles: frozenset[str] = ANALYST_ROLES) -> AgentRecord:
-    from chatserver.app import bearer_token  # the app imports this module: import on use
+    # Defined in chatserver.app, which imports this module: on use, until it has a module of
+    # its own in the web layer.
+    from chatserver.app import bearer_token
 
     agent: AgentRecord | None = await request.app.state.ctx.authenticate(bearer_token(request))
     if agent is None:
@@ -70,11 +72,14 @@ class _Unauthorized(AnalyticsError):
     status = 401
 
 
-def _store(request: Request) -> SQLiteStore:
+def _store(request: Request) -> tuple[DataLifecycle, Path]:
+    """The hub's store (for the audit log) and the SQLite file that `Snapshot` opens by path
+    for its own consistent read. Analytics reads only the SQLite transcript store: another
+    kind of store is `Unsupported`. The one place here that knows the store's kind."""
     store = request.app.state.ctx.store
     if not isinstance(store, SQLiteStore):
         raise Unsupported("analytics reads the SQLite transcript store; this hub uses another")
-    return store
+    return store, store.path
 
 
 def _flag(value: str | None, name: str, default: bool) -> bool:
@@ -87,30 +92,10 @@ def _flag(value: str | None, name: str, default: bool) -> bool:
     raise BadRequest(f"{name}={value!r}: expected true or false")
 
 
-def filters_from(query: Any) -> Filters:
-    """`Filters` from query parameters (or any mapping of the CLI's names)."""
-
-    def text(name: str) -> str | None:
-        value = query.get(name)
-        return value if value else None
-
-    since, until = text("since"), text("until")
-    rating, after = text("rating"), text("after")
-    return Filters(
-        since=parse_when(since, "since") if since else None,
-        until=parse_when(until, "until") if until else None,
-        topic=text("topic"),
-        agent=text("agent"),
-        tag=text("tag"),
-        ratings=parse_ratings(rating) if rating else None,
-        after=Cursor.parse(after) if after else None,
-    )
-
-
 async def export(request: Request) -> Response:
     try:
         agent = await _caller(request)
-        store = _store(request)
+        store, path = _store(request)
         q = request.query_params
         fmt = q.get("format") or "jsonl"
         shape = q.get("shape") or "messages"
@@ -123,7 +108,7 @@ async def export(request: Request) -> Response:
             filters=filters_from(q),
             redact=redact,
         )
-        snapshot = await run_in_threadpool(Snapshot, store.path)
+        snapshot = await run_in_threadpool(Snapshot, path)
         try:
             exporter = await run_in_threadpool(Export, snapshot, options)
             if not redact:
@@ -166,11 +151,9 @@ def _summary(path: Path, filters: Filters, terms: bool) -> dict[str, Any]:
 async def summary_route(request: Request) -> Response:
     try:
         await _caller(request)
-        store = _store(request)
+        _, path = _store(request)
         terms = _flag(request.query_params.get("terms"), "terms", True)
-        result = await run_in_threadpool(
-            _summary, store.path, filters_from(request.query_params), terms
-        )
+        result = await run_in_threadpool(_summary, path, filters_from(request.query_params), terms)
     except AnalyticsError as exc:
         return _error(exc)
     return JSONResponse(result, headers={"Cache-Control": "no-store"})
@@ -179,10 +162,8 @@ async def summary_route(request: Request) -> Response:
 async def report_route(request: Request) -> Response:
     try:
         await _caller(request)
-        store = _store(request)
-        result = await run_in_threadpool(
-            _summary, store.path, filters_from(request.query_params), True
-        )
+        _, path = _store(request)
+        result = await run_in_threadpool(_summary, path, filters_from(request.query_params), True)
     except AnalyticsError as exc:
         return _error(exc)
     html = await run_in_threadpool(render_html, result)
@@ -221,7 +202,7 @@ def report_headers(html: str) -> dict[str, str]:
 async def audit_route(request: Request) -> Response:
     try:
         await _caller(request, frozenset({"admin"}))
-        store = _store(request)
+        store, _ = _store(request)
         action = request.query_params.get("action") or None
         try:
             limit = int(request.query_params.get("limit") or 100)
