@@ -12,9 +12,9 @@ events (see `digest`). The formats are views of that dict:
     ``{"conversation": {…, "metrics": {…}}, "events": [{seq, ts, kind, actor, client_id,
     body}…], "digest", "seal"}`` per line.
 ``csv``/``parquet`` shape ``messages``
-    a row per message: `MESSAGE_COLUMNS`.
+    a row per message: `rows.MESSAGE_COLUMNS`.
 ``csv``/``parquet`` shape ``conversations``
-    a row per conversation: `CONVERSATION_COLUMNS`, the transcript as text included.
+    a row per conversation: `rows.CONVERSATION_COLUMNS`, the transcript as text included.
 
 In CSV, a text cell that starts with ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a
 leading ``'`` so that a spreadsheet shows it as text instead of running it as a formula.
@@ -28,29 +28,26 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from itertools import repeat
 from typing import Any, Literal, NamedTuple
 
 import orjson
 
+from . import _parquet
 from . import digest as digests
 from .errors import BadRequest
 from .filters import Filters
 from .redact import KnownPII, Redactor, redact_text
+from .rows import CONVERSATION_COLUMNS, MESSAGE_COLUMNS, conversation_row, duration_ms
 from .source import MessageRow, RawConversation, Snapshot
 
 __all__ = [
-    "CONVERSATION_COLUMNS",
     "FORMATS",
-    "MESSAGE_COLUMNS",
     "SHAPES",
     "Export",
     "ExportOptions",
     "ExportStats",
     "content_type",
-    "duration_ms",
-    "ts_ms",
 ]
 
 Format = Literal["jsonl", "csv", "parquet"]
@@ -58,39 +55,13 @@ Shape = Literal["messages", "conversations"]
 FORMATS: tuple[str, ...] = ("jsonl", "csv", "parquet")
 SHAPES: tuple[str, ...] = ("messages", "conversations")
 
-MESSAGE_COLUMNS: tuple[str, ...] = (
-    "conversation_id", "seq", "ts", "topic", "language", "role", "author", "text", "digest",
-    "seal",
-)  # fmt: skip
-CONVERSATION_COLUMNS: tuple[str, ...] = (
-    "conversation_id", "visitor", "site", "topic", "language", "status", "agents",
-    "created_at", "first_assigned_at", "first_response_at", "closed_at", "closed_by",
-    "wait_s", "first_response_s", "handle_s", "transfers", "abandoned", "messages", "tags",
-    "rating", "comment", "page_url", "transcript", "digest", "seal",
-)  # fmt: skip
-
 CHUNK = 64 * 1024
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Body fields that hold no personal data; every other string in a body is redacted.
 _SAFE_KEYS = frozenset(
     {"agent_id", "username", "display_name", "offer_id", "by", "topic", "language", "to_topic",
      "from_agent", "to_agent", "reason", "tags", "all", "position", "score"}
 )  # fmt: skip
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
-
-
-_MS = timedelta(milliseconds=1)
-
-
-def ts_ms(ts: str) -> int:
-    """The store's ISO 8601 UTC timestamp as integer milliseconds since the epoch (exact)."""
-    return (datetime.fromisoformat(ts) - _EPOCH) // _MS
-
-
-def duration_ms(start: str | None, end: str | None) -> int | None:
-    if start is None or end is None:
-        return None
-    return ts_ms(end) - ts_ms(start)
 
 
 def content_type(fmt: str) -> str:
@@ -311,8 +282,6 @@ class Export:
         self._agents = snapshot.agents()
         self._agent_cache: dict[str, str] = {}
         if options.format == "parquet":
-            from . import _parquet
-
             _parquet.require()
         snapshot.where(options.filters)  # a bad filter fails now, before any byte is sent
 
@@ -439,13 +408,10 @@ class Export:
             produce: Callable[[], Iterator[bytes]] = self._jsonl
         elif fmt == "csv":
             produce = self._csv_messages if shape == "messages" else self._csv_conversations
+        elif shape == "messages":
+            produce = lambda: _parquet.message_chunks(self.message_groups())  # noqa: E731
         else:
-            from . import _parquet
-
-            if shape == "messages":
-                produce = lambda: _parquet.message_chunks(self.message_groups())  # noqa: E731
-            else:
-                produce = lambda: _parquet.conversation_chunks(self.documents())  # noqa: E731
+            produce = lambda: _parquet.conversation_chunks(self.documents())  # noqa: E731
         for chunk in produce():
             self.stats.bytes += len(chunk)
             yield chunk
@@ -478,7 +444,7 @@ class Export:
             yield text.getvalue().encode()
 
     def message_groups(self) -> Iterator[tuple[list[MessageRow], str, str]]:
-        """The messages shape: per conversation, its rows (`MESSAGE_COLUMNS` but the last
+        """The messages shape: per conversation, its rows (`rows.MESSAGE_COLUMNS` but the last
         two), its digest and its seal."""
         for group in self._message_groups():
             yield group.rows, group.digest, group.seal
@@ -561,37 +527,6 @@ class Export:
 
 def _cells(row: list[Any]) -> list[Any]:
     return [_cell(v) if isinstance(v, str) else v for v in row]
-
-
-def transcript(events: list[dict[str, Any]]) -> str:
-    """The conversation as text: one line per message or note, with a marker per transfer."""
-    lines: list[str] = []
-    for e in events:
-        kind = e["kind"]
-        if kind in ("message", "note"):
-            actor = e["actor"]
-            who = actor["name"] or actor["role"]
-            label = "note" if kind == "note" else actor["role"]
-            lines.append(
-                f"[{e['ts'][:19].replace('T', ' ')}] {who} ({label}): {e['body'].get('text', '')}"
-            )
-        elif kind == "transfer":
-            target = e["body"].get("to_agent") or e["body"].get("to_topic") or "another agent"
-            lines.append(f"[{e['ts'][:19].replace('T', ' ')}] — transferred to {target} —")
-    return "\n".join(lines)
-
-
-def conversation_row(doc: dict[str, Any]) -> list[Any]:
-    conv = doc["conversation"]
-    m = conv["metrics"]
-    return [
-        conv["conversation_id"], conv["visitor"], conv["site"], conv["topic"], conv["language"],
-        conv["status"], ";".join(conv["agents"]), conv["created_at"], m["first_assigned_at"],
-        m["first_response_at"], conv["closed_at"], conv["closed_by"], m["wait_s"],
-        m["first_response_s"], m["handle_s"], m["transfers"], m["abandoned"], m["messages"],
-        ";".join(conv["tags"]), conv["rating"], conv["rating_comment"], conv["page_url"],
-        transcript(doc["events"]), doc["digest"], doc["seal"],
-    ]  # fmt: skip
 
 
 def _redact(value: str | None, known: KnownPII) -> str | None:

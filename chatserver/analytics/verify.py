@@ -25,7 +25,8 @@ import orjson
 
 from . import digest as digests
 from .errors import BadRequest
-from .export import CONVERSATION_COLUMNS, MESSAGE_COLUMNS, uncell
+from .export import uncell
+from .rows import CONVERSATION_COLUMNS, MESSAGE_COLUMNS
 
 __all__ = ["VerifyResult", "verify_file"]
 

@@ -19,9 +19,10 @@ import orjson
 import pytest
 
 from chatserver.analytics.errors import BadRequest
-from chatserver.analytics.export import CONVERSATION_COLUMNS, MESSAGE_COLUMNS, uncell
+from chatserver.analytics.export import uncell
 from chatserver.analytics.filters import Cursor, Filters, parse_ratings, parse_when
 from chatserver.analytics.redact import Redactor
+from chatserver.analytics.rows import CONVERSATION_COLUMNS, MESSAGE_COLUMNS
 from chatserver.analytics.sample import CARDS, SampleData, generate
 from chatserver.analytics.source import Snapshot
 from chatserver.analytics.verify import verify_file
