@@ -17,7 +17,8 @@ from .errors import AnalyticsError, BadRequest, Forbidden, Unsupported
 from .export import Export, ExportOptions
 from .figures import summary
 from .filters import Cursor, Filters
-from .redact import Redactor, redact_text
+from .redact import Redactor
+from .redact_patterns import redact_text
 from .source import Snapshot
 from .verify import verify_file
 
