@@ -266,7 +266,7 @@ def _numbers(text: str) -> str:
 
 def _spelled_emails(text: str, lowered: str) -> str:
     """The spelled-out e-mail rule. Its regex tries every word start, so in texts joined by
-    NUL (see `Redactor.many`) it runs only on the texts that may hold an address (see
+    NUL (see `redact.Redactor.many`) it runs only on the texts that may hold an address (see
     `_may_spell_email`; no match crosses a NUL, so the result is the same). ``lowered`` is
     ``text`` lower-cased or folded (either keeps the NULs where they are)."""
     if "\0" not in text:
@@ -295,7 +295,7 @@ def _may_spell_email(lowered: str) -> bool:
 
 def redact_text(text: str, lowered: str | None = None) -> str:
     """Apply the pattern rules (everything but the known name and e-mail) to ``text``
-    (``lowered``, if given, is ``text`` lower-cased or folded: see `_fold`)."""
+    (``lowered``, if given, is ``text`` lower-cased or folded: see `redact_known._fold`)."""
     if "@" in text:
         text = _emails(text)
         lowered = None
