@@ -2,8 +2,8 @@
 
 | route | who | what |
 |---|---|---|
-| ``GET /api/v1/export`` | analyst, admin | the streamed export (`export`); ``redact=false`` admin only, audited |
-| ``GET /api/v1/analytics/summary`` | analyst, admin | every figure as JSON (`figures.summary`) |
+| ``GET /api/v1/export`` | analyst, admin | the streamed export (`chatserver.analytics.export`); ``redact=false`` admin only, audited |
+| ``GET /api/v1/analytics/summary`` | analyst, admin | every figure as JSON (`chatserver.analytics.figures.summary`) |
 | ``GET /api/v1/analytics/report`` | analyst, admin | the same as the self-contained HTML page |
 | ``GET /api/v1/analytics/audit`` | admin | the audit log, newest first |
 
