@@ -5,8 +5,9 @@
 - `figures` — the support figures (waits, first response, handle time, abandonment,
   transfers, CSAT, tags, and the terms that hurt users, `terms`), for the CLI, the HTML
   `report`, the HTTP API and the dashboard alike.
-- `routes` — the HTTP API (``GET /api/v1/export``, ``/api/v1/analytics/…``); `cli` — the
-  ``chatserver export|verify|report|purge|forget-visitor|audit`` commands.
+- `cli` — the ``chatserver export|verify|report|purge|forget-visitor|audit`` commands; the
+  HTTP API over the same functions (``GET /api/v1/export``, ``/api/v1/analytics/…``) is
+  `chatserver.web.analytics`. Nothing here imports the web layer.
 - `sample` — a deterministic generator of a realistic store, for tests and benchmarks.
 
 ``docs/analytics.md`` defines every figure and format.
@@ -16,7 +17,8 @@ from .errors import AnalyticsError, BadRequest, Forbidden, Unsupported
 from .export import Export, ExportOptions
 from .figures import summary
 from .filters import Cursor, Filters
-from .redact import Redactor, redact_text
+from .redact import Redactor
+from .redact_patterns import redact_text
 from .source import Snapshot
 from .verify import verify_file
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .errors import Unsupported
+from .rows import conversation_row, ts_ms
 
 ROWS_PER_GROUP = 20_000
 
@@ -101,8 +102,6 @@ def _schema(shape: str) -> Any:
 
 
 def _conversation_rows(docs: Iterator[dict[str, Any]]) -> Iterator[list[Any]]:
-    from .export import conversation_row, ts_ms
-
     for doc in docs:
         row = conversation_row(doc)
         row[6] = list(doc["conversation"]["agents"])
@@ -115,8 +114,6 @@ def _conversation_rows(docs: Iterator[dict[str, Any]]) -> Iterator[list[Any]]:
 def _message_rows(
     groups: Iterator[tuple[list[tuple[Any, ...]], str, str]],
 ) -> Iterator[list[Any]]:
-    from .export import ts_ms
-
     for rows, digest, seal in groups:
         for r in rows:
             yield [r[0], r[1], ts_ms(r[2]), r[3], r[4], r[5], r[6] or None, r[7], digest, seal]

@@ -34,9 +34,9 @@ from chatserver.store.sqlite import SQLiteStore
 from .errors import BadRequest
 from .export import FORMATS, SHAPES, Export, ExportOptions
 from .figures import summary
+from .filters import filters_from
 from .progress import Progress
 from .report import render_html, render_text
-from .routes import filters_from
 from .source import Snapshot
 from .verify import verify_file
 

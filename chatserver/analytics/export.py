@@ -12,9 +12,9 @@ events (see `digest`). The formats are views of that dict:
     ``{"conversation": {…, "metrics": {…}}, "events": [{seq, ts, kind, actor, client_id,
     body}…], "digest", "seal"}`` per line.
 ``csv``/``parquet`` shape ``messages``
-    a row per message: `MESSAGE_COLUMNS`.
+    a row per message: `rows.MESSAGE_COLUMNS`.
 ``csv``/``parquet`` shape ``conversations``
-    a row per conversation: `CONVERSATION_COLUMNS`, the transcript as text included.
+    a row per conversation: `rows.CONVERSATION_COLUMNS`, the transcript as text included.
 
 In CSV, a text cell that starts with ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a
 leading ``'`` so that a spreadsheet shows it as text instead of running it as a formula.
@@ -24,33 +24,31 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from itertools import repeat
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import orjson
 
+from . import _parquet
 from . import digest as digests
+from .csv_text import MessageGroup, cells, message_block
 from .errors import BadRequest
 from .filters import Filters
-from .redact import KnownPII, Redactor, redact_text
+from .redact import Redactor, redact_body, redact_optional
+from .redact_known import KnownPII
+from .rows import CONVERSATION_COLUMNS, MESSAGE_COLUMNS, conversation_row, duration_ms
 from .source import MessageRow, RawConversation, Snapshot
 
 __all__ = [
-    "CONVERSATION_COLUMNS",
     "FORMATS",
-    "MESSAGE_COLUMNS",
     "SHAPES",
     "Export",
     "ExportOptions",
     "ExportStats",
     "content_type",
-    "duration_ms",
-    "ts_ms",
 ]
 
 Format = Literal["jsonl", "csv", "parquet"]
@@ -58,39 +56,7 @@ Shape = Literal["messages", "conversations"]
 FORMATS: tuple[str, ...] = ("jsonl", "csv", "parquet")
 SHAPES: tuple[str, ...] = ("messages", "conversations")
 
-MESSAGE_COLUMNS: tuple[str, ...] = (
-    "conversation_id", "seq", "ts", "topic", "language", "role", "author", "text", "digest",
-    "seal",
-)  # fmt: skip
-CONVERSATION_COLUMNS: tuple[str, ...] = (
-    "conversation_id", "visitor", "site", "topic", "language", "status", "agents",
-    "created_at", "first_assigned_at", "first_response_at", "closed_at", "closed_by",
-    "wait_s", "first_response_s", "handle_s", "transfers", "abandoned", "messages", "tags",
-    "rating", "comment", "page_url", "transcript", "digest", "seal",
-)  # fmt: skip
-
 CHUNK = 64 * 1024
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# Body fields that hold no personal data; every other string in a body is redacted.
-_SAFE_KEYS = frozenset(
-    {"agent_id", "username", "display_name", "offer_id", "by", "topic", "language", "to_topic",
-     "from_agent", "to_agent", "reason", "tags", "all", "position", "score"}
-)  # fmt: skip
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
-
-
-_MS = timedelta(milliseconds=1)
-
-
-def ts_ms(ts: str) -> int:
-    """The store's ISO 8601 UTC timestamp as integer milliseconds since the epoch (exact)."""
-    return (datetime.fromisoformat(ts) - _EPOCH) // _MS
-
-
-def duration_ms(start: str | None, end: str | None) -> int | None:
-    if start is None or end is None:
-        return None
-    return ts_ms(end) - ts_ms(start)
 
 
 def content_type(fmt: str) -> str:
@@ -132,171 +98,6 @@ def _seconds(ms: int | None) -> float | None:
     return None if ms is None else ms / 1000
 
 
-def _cell(value: str) -> str:
-    """A CSV text cell: a leading ``'`` when it starts like a formula (or with ``'`` itself,
-    so that `uncell` can always take it off again)."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
-
-
-def uncell(value: str) -> str:
-    """The text a CSV cell written by `_cell` stands for."""
-    return value[1:] if value.startswith("'") else value
-
-
-# --- the messages shape's CSV -----------------------------------------------------------------
-#
-# ``csv.writer`` costs about 2 µs a row (it looks every character up in the line terminator),
-# more than everything else the export does to a message. The messages shape is written by
-# `_message_block` instead, a conversation at a time, with the very bytes ``csv.writer`` (excel
-# dialect, ``QUOTE_MINIMAL``, ``\r\n``) would write: a field is quoted when it holds a comma, a
-# double quote, CR or LF, and its double quotes are doubled. The checks are made per column
-# over the conversation's values joined together; a conversation with anything unexpected in
-# a column the fast path takes as is (a quote in a timestamp, a seq that is not a number) is
-# written by ``csv.writer`` itself (`_message_block_slow`). tests/analytics/test_export.py
-# compares the two on awkward values.
-
-# A NUL and a formula's first character: one regex search with a literal first character,
-# several times faster than a substring test per character.
-_FORMULA_AFTER_NUL = re.compile("\0[" + re.escape("".join(_FORMULA_START)) + "]")
-
-
-def _field(value: Any) -> str:
-    """One CSV field as ``csv.writer`` writes it (``None`` is empty, numbers as ``str``)."""
-    if value is None:
-        return ""
-    text = value if isinstance(value, str) else str(value)
-    if "," in text or '"' in text or "\r" in text or "\n" in text:
-        return '"' + text.replace('"', '""') + '"'
-    return text
-
-
-def _plain(joined: str) -> bool:
-    """Whether no value in ``joined`` (values joined by NUL) needs quoting."""
-    return not ("," in joined or '"' in joined or "\r" in joined or "\n" in joined)
-
-
-def _starts_formula(joined: str) -> bool:
-    """Whether a value in ``joined`` (values joined by NUL) might start like a formula (NULs
-    inside a value can only make this say yes when the answer is no, never the reverse)."""
-    return joined.startswith(_FORMULA_START) or _FORMULA_AFTER_NUL.search(joined) is not None
-
-
-#: A conversation's messages column by column: seq, ts, role, author and text.
-Columns = tuple[Sequence[Any], Sequence[Any], Sequence[Any], Sequence[Any], Sequence[Any]]
-
-
-class _Group(NamedTuple):
-    """A conversation in the messages shape, as `Export._message_groups` hands it out."""
-
-    rows: list[MessageRow]
-    columns: Columns  # the columns of the rows that vary (the others are the conversation's)
-    texts: str | None  # the texts joined by NUL, if at hand
-    dumped: bytes  # orjson.dumps(rows), what the digest is made of
-    digest: str
-    seal: str
-    pseudonym: str | None  # the visitor's, as author (``Visitor-…``, never like a formula)
-
-
-def _message_block(group: _Group, plain_authors: set[str] | None = None) -> str:
-    """A conversation's rows in the messages shape as CSV text (digest and seal on the first
-    row only), exactly as ``csv.writer`` writes them.
-
-    Nearly always a quick path: if the rows as JSON hold no backslash, no field holds a
-    double quote, CR or LF (JSON escapes them), and if their commas are the JSON's own
-    (``8 * rows - 1``) and the texts', only texts with a comma are quoted. ``plain_authors``
-    remembers, from one conversation to the next, authors known not to start like a
-    formula (the agents, mostly)."""
-    rows, (seqs, stamps, roles, authors, texts), joined, dumped, digest, seal, p = group
-    try:
-        sum(seqs)  # a TypeError unless every seq is a number (whose text needs no quotes)
-        if joined is None:
-            joined = "\0".join(texts)
-        if (
-            b"\\" in dumped
-            or dumped.count(b",") != 8 * len(rows) - 1 + joined.count(",")
-            or _starts_formula(joined)
-            or not _plain_authors(authors, plain_authors, p)
-        ):
-            return _message_block_careful(group)
-    except (TypeError, ValueError, AttributeError):  # a value of another type: csv.writer
-        return _message_block_slow(rows, digest, seal)
-    first = rows[0]
-    lead = f"{first[0]},"
-    mid = f",{first[3]},{first[4]},"
-    lines = [
-        f'{lead}{seq},{ts}{mid}{role},{author},"{text}",,\r\n'
-        if "," in text
-        else f"{lead}{seq},{ts}{mid}{role},{author},{text},,\r\n"
-        for seq, ts, role, author, text in zip(seqs, stamps, roles, authors, texts, strict=True)
-    ]
-    lines[0] = f"{lines[0][:-4]},{digest},{seal}\r\n"
-    return "".join(lines)
-
-
-def _plain_authors(
-    authors: Sequence[str], known: set[str] | None, pseudonym: str | None = None
-) -> bool:
-    """Whether no author starts like a formula, ``pseudonym`` and those in ``known`` taken as
-    checked (and those checked now added to ``known``, up to a few thousand)."""
-    names = set(authors)
-    if pseudonym is not None:
-        names.discard(pseudonym)
-    if known is not None:
-        if names <= known:
-            return True
-        names -= known
-    if _starts_formula("\0".join(names)):
-        return False
-    if known is not None:
-        if len(known) > 4096:
-            known.clear()
-        known |= names
-    return True
-
-
-def _message_block_careful(group: _Group) -> str:
-    """`_message_block` when a value needs more than quotes around a comma: each column
-    checked (and its values quoted) on its own."""
-    rows, (seqs, stamps, roles, authors, texts), joined, _, digest, seal, _ = group
-    try:
-        if not _plain("\0".join(stamps)) or not _plain("\0".join(roles)):
-            return _message_block_slow(rows, digest, seal)
-        if joined is None:
-            joined = "\0".join(texts)
-        if _starts_formula(joined):
-            texts = tuple(map(_cell, texts))
-            joined = "\0".join(texts)
-        if '"' in joined or "\r" in joined or "\n" in joined:
-            texts = tuple(map(_field, texts))
-        elif "," in joined:
-            texts = tuple([f'"{t}"' if "," in t else t for t in texts])
-        cells = {a: _field(_cell(a)) for a in set(authors)}
-        if any(a != cell for a, cell in cells.items()):
-            authors = tuple(map(cells.__getitem__, authors))
-    except (TypeError, ValueError, AttributeError):
-        return _message_block_slow(rows, digest, seal)
-    first = rows[0]
-    lead = _field(first[0]) + ","
-    mid = f",{_field(first[3])},{_field(first[4])},"
-    lines = [
-        f"{lead}{seq},{ts}{mid}{role},{author},{text},,\r\n"
-        for seq, ts, role, author, text in zip(seqs, stamps, roles, authors, texts, strict=True)
-    ]
-    lines[0] = f"{lines[0][:-4]},{digest},{seal}\r\n"
-    return "".join(lines)
-
-
-def _message_block_slow(rows: list[tuple[Any, ...]], digest: str, seal: str) -> str:
-    """`_message_block` by ``csv.writer``, row by row."""
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\r\n")
-    for i, r in enumerate(rows):
-        author = _cell(r[6]) if isinstance(r[6], str) else r[6]
-        body = _cell(r[7]) if isinstance(r[7], str) else r[7]
-        writer.writerow((*r[:6], author, body, *((digest, seal) if i == 0 else ("", ""))))
-    return text.getvalue()
-
-
 class Export:
     """One export over a snapshot. ``cursor`` (for ``--after`` next time) is known up front:
     it is where the snapshot ends."""
@@ -311,8 +112,6 @@ class Export:
         self._agents = snapshot.agents()
         self._agent_cache: dict[str, str] = {}
         if options.format == "parquet":
-            from . import _parquet
-
             _parquet.require()
         snapshot.where(options.filters)  # a bad filter fails now, before any byte is sent
 
@@ -363,7 +162,7 @@ class Export:
                 if e[4] == "visitor":
                     actor_id = visitor_ref
                     actor_name = pseudonym if actor_name else None
-                body = _redact_body(kind, body, known)
+                body = redact_body(kind, body, known)
             events.append(
                 {
                     "seq": e[1],
@@ -378,8 +177,8 @@ class Export:
         comment = row.rating_comment
         page_url = row.page_url
         if known is not None:
-            comment = _redact(comment, known)
-            page_url = _redact(page_url, known)
+            comment = redact_optional(comment, known)
+            page_url = redact_optional(page_url, known)
         abandoned = row.status == "closed" and first_assigned is None
         conversation = {
             "conversation_id": row.id,
@@ -439,13 +238,10 @@ class Export:
             produce: Callable[[], Iterator[bytes]] = self._jsonl
         elif fmt == "csv":
             produce = self._csv_messages if shape == "messages" else self._csv_conversations
+        elif shape == "messages":
+            produce = lambda: _parquet.message_chunks(self.message_groups())  # noqa: E731
         else:
-            from . import _parquet
-
-            if shape == "messages":
-                produce = lambda: _parquet.message_chunks(self.message_groups())  # noqa: E731
-            else:
-                produce = lambda: _parquet.conversation_chunks(self.documents())  # noqa: E731
+            produce = lambda: _parquet.conversation_chunks(self.documents())  # noqa: E731
         for chunk in produce():
             self.stats.bytes += len(chunk)
             yield chunk
@@ -478,12 +274,12 @@ class Export:
             yield text.getvalue().encode()
 
     def message_groups(self) -> Iterator[tuple[list[MessageRow], str, str]]:
-        """The messages shape: per conversation, its rows (`MESSAGE_COLUMNS` but the last
+        """The messages shape: per conversation, its rows (`rows.MESSAGE_COLUMNS` but the last
         two), its digest and its seal."""
         for group in self._message_groups():
             yield group.rows, group.digest, group.seal
 
-    def _message_groups(self) -> Iterator[_Group]:
+    def _message_groups(self) -> Iterator[MessageGroup]:
         """`message_groups`, with what the CSV writer can use again. The fast path: SQLite
         hands out the messages nearly ready, their texts come out of the bodies for the whole
         conversation at once and are redacted in one pass (`Redactor.many_joined`), and the
@@ -501,7 +297,9 @@ class Export:
             if not count:
                 digest = messages_digest(conv.id, [])
                 stats.conversations += 1
-                yield _Group([], ((), (), (), (), ()), None, b"[]", digest, seal(digest), None)
+                yield MessageGroup(
+                    [], ((), (), (), (), ()), None, b"[]", digest, seal(digest), None
+                )
                 continue
             found = snapshot.message_texts(events)
             joined = found if isinstance(found, str) else None
@@ -534,7 +332,7 @@ class Export:
             stats.events += count
             stats.messages += count
             columns = (seqs, stamps, roles, authors, texts)
-            yield _Group(rows, columns, joined, dumped, digest, seal(digest), p)
+            yield MessageGroup(rows, columns, joined, dumped, digest, seal(digest), p)
 
     def _csv_messages(self) -> Iterator[bytes]:
         parts = [",".join(MESSAGE_COLUMNS) + "\r\n"]
@@ -543,7 +341,7 @@ class Export:
         for group in self._message_groups():
             if not group.rows:
                 continue
-            block = _message_block(group, plain_authors)
+            block = message_block(group, plain_authors)
             parts.append(block)
             size += len(block)
             if size >= CHUNK:
@@ -555,73 +353,5 @@ class Export:
     def _csv_conversations(self) -> Iterator[bytes]:
         return self._csv(
             CONVERSATION_COLUMNS,
-            (_cells(conversation_row(doc)) for doc in self.documents()),
+            (cells(conversation_row(doc)) for doc in self.documents()),
         )
-
-
-def _cells(row: list[Any]) -> list[Any]:
-    return [_cell(v) if isinstance(v, str) else v for v in row]
-
-
-def transcript(events: list[dict[str, Any]]) -> str:
-    """The conversation as text: one line per message or note, with a marker per transfer."""
-    lines: list[str] = []
-    for e in events:
-        kind = e["kind"]
-        if kind in ("message", "note"):
-            actor = e["actor"]
-            who = actor["name"] or actor["role"]
-            label = "note" if kind == "note" else actor["role"]
-            lines.append(
-                f"[{e['ts'][:19].replace('T', ' ')}] {who} ({label}): {e['body'].get('text', '')}"
-            )
-        elif kind == "transfer":
-            target = e["body"].get("to_agent") or e["body"].get("to_topic") or "another agent"
-            lines.append(f"[{e['ts'][:19].replace('T', ' ')}] — transferred to {target} —")
-    return "\n".join(lines)
-
-
-def conversation_row(doc: dict[str, Any]) -> list[Any]:
-    conv = doc["conversation"]
-    m = conv["metrics"]
-    return [
-        conv["conversation_id"], conv["visitor"], conv["site"], conv["topic"], conv["language"],
-        conv["status"], ";".join(conv["agents"]), conv["created_at"], m["first_assigned_at"],
-        m["first_response_at"], conv["closed_at"], conv["closed_by"], m["wait_s"],
-        m["first_response_s"], m["handle_s"], m["transfers"], m["abandoned"], m["messages"],
-        ";".join(conv["tags"]), conv["rating"], conv["rating_comment"], conv["page_url"],
-        transcript(doc["events"]), doc["digest"], doc["seal"],
-    ]  # fmt: skip
-
-
-def _redact(value: str | None, known: KnownPII) -> str | None:
-    return None if value is None else Redactor.text(value, known)
-
-
-def _redact_value(value: Any, known: KnownPII) -> Any:
-    if isinstance(value, str):
-        return Redactor.text(value, known)
-    if isinstance(value, list):
-        return [_redact_value(v, known) for v in value]
-    if isinstance(value, dict):
-        return {k: v if k in _SAFE_KEYS else _redact_value(v, known) for k, v in value.items()}
-    return value
-
-
-def _redact_body(kind: str, body: dict[str, Any], known: KnownPII) -> dict[str, Any]:
-    if kind == "message" or kind == "note":
-        text = body.get("text")
-        if isinstance(text, str) and len(body) == 1:
-            return {"text": redact_text(known.apply(text))}
-    elif kind == "start":
-        out = dict(body)
-        if out.get("name"):
-            out["name"] = known.pseudonym
-        if out.get("email"):
-            out["email"] = "[EMAIL]"
-        if isinstance(out.get("page_url"), str):
-            out["page_url"] = Redactor.text(out["page_url"], known)
-        return out
-    elif kind == "assigned" or kind == "tag":
-        return body
-    return {k: v if k in _SAFE_KEYS else _redact_value(v, known) for k, v in body.items()}

@@ -26,9 +26,9 @@ import orjson
 
 from chatserver.store.base import iso_now
 
-from .export import duration_ms
 from .filters import Filters
 from .redact import Redactor
+from .rows import duration_ms
 from .source import FigureRow, Snapshot
 from .terms import pain_terms
 

@@ -3,17 +3,21 @@
 Periods apply to a conversation's arrival (``created_at``): ``since`` is inclusive, ``until``
 exclusive. ``agent`` selects the conversations the agent took part in (any ``assigned`` event
 naming them); ``tag`` those carrying the tag; ``ratings`` those rated with one of the scores.
+
+`filters_from` reads them from text by the names the CLI's flags and the HTTP API's query
+parameters share (``since``, ``until``, ``topic``, ``agent``, ``tag``, ``rating``, ``after``).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from .errors import BadRequest
 
-__all__ = ["Cursor", "Filters", "parse_ratings", "parse_when"]
+__all__ = ["Cursor", "Filters", "filters_from", "parse_ratings", "parse_when"]
 
 _DATE = re.compile(r"^\d{4}-\d\d-\d\d$")
 _CURSOR = re.compile(r"^v1\.(\d{1,19})\.(\d{1,19})$")
@@ -102,3 +106,24 @@ class Filters:
             "rating": sorted(self.ratings) if self.ratings is not None else None,
             "after": str(self.after) if self.after is not None else None,
         }
+
+
+def filters_from(values: Mapping[str, str | None]) -> Filters:
+    """`Filters` from their text forms by name (query parameters, or the CLI's flags); a
+    missing or empty value sets no filter."""
+
+    def text(name: str) -> str | None:
+        value = values.get(name)
+        return value if value else None
+
+    since, until = text("since"), text("until")
+    rating, after = text("rating"), text("after")
+    return Filters(
+        since=parse_when(since, "since") if since else None,
+        until=parse_when(until, "until") if until else None,
+        topic=text("topic"),
+        agent=text("agent"),
+        tag=text("tag"),
+        ratings=parse_ratings(rating) if rating else None,
+        after=Cursor.parse(after) if after else None,
+    )

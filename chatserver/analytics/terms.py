@@ -24,7 +24,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from .filters import Filters
-from .redact import KnownPII, Redactor
+from .redact import Redactor
+from .redact_known import KnownPII
 from .source import Snapshot
 
 __all__ = ["HIGH", "LOW", "STOPWORDS", "log_odds", "pain_terms", "tokens"]

@@ -24,8 +24,9 @@ from typing import Any
 import orjson
 
 from . import digest as digests
+from .csv_text import uncell
 from .errors import BadRequest
-from .export import CONVERSATION_COLUMNS, MESSAGE_COLUMNS, uncell
+from .rows import CONVERSATION_COLUMNS, MESSAGE_COLUMNS
 
 __all__ = ["VerifyResult", "verify_file"]
 

@@ -22,14 +22,13 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from chatserver import dashboard_routes
-from chatserver.analytics import routes as analytics_routes
 from chatserver.context import HubContext, load_routing_config
 from chatserver.core.accounts import new_token, token_hash, verify_password
 from chatserver.endpoints import agent_endpoint, visitor_endpoint
 from chatserver.settings import Settings
 from chatserver.store.base import DataLifecycle, TokenRecord, iso_now
-from chatserver.web import admin, admin_agents, console, widget
+from chatserver.web import admin, admin_agents, console, dashboard, widget
+from chatserver.web import analytics as analytics_routes
 from chatserver.web.client_address import client_address
 from chatserver.web.connections import AcceptErrorLog
 from chatserver.web.cross_site import CrossSiteGuard
@@ -293,7 +292,7 @@ def create_app(settings: Settings) -> HubApp:
         WebSocketRoute("/ws/agent", agent_endpoint),
         *analytics_routes.routes(),
         *console.routes(),
-        *dashboard_routes.routes(),
+        *dashboard.routes(),
         *admin.routes(),
         *admin_agents.routes(),
         *widget.routes(settings, tuple(routing_config.topics), routing_config.languages),

@@ -45,16 +45,6 @@ from starlette.routing import BaseRoute, Route
 
 from chatserver.analytics.errors import AnalyticsError, BadRequest
 from chatserver.analytics.filters import Filters, parse_when
-from chatserver.web.kit import (
-    Refused,
-    api,
-    ctx_of,
-    error,
-    event_json,
-    is_staff,
-    page,
-    signed_in,
-)
 from chatserver.store import (
     AgentRecord,
     ConversationQuery,
@@ -68,6 +58,16 @@ from chatserver.web.dashboard_figures import (
     ChartCache,
     agents_data,
     floor,
+)
+from chatserver.web.kit import (
+    Refused,
+    api,
+    ctx_of,
+    error,
+    event_json,
+    is_staff,
+    page,
+    signed_in,
 )
 
 __all__ = ["LIVE_POLL_MS", "routes"]

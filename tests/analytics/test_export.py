@@ -18,11 +18,13 @@ from typing import Any
 import orjson
 import pytest
 
+from chatserver.analytics.csv_text import uncell
 from chatserver.analytics.errors import BadRequest
-from chatserver.analytics.export import CONVERSATION_COLUMNS, MESSAGE_COLUMNS, uncell
 from chatserver.analytics.filters import Cursor, Filters, parse_ratings, parse_when
 from chatserver.analytics.redact import Redactor
-from chatserver.analytics.sample import CARDS, SampleData, generate
+from chatserver.analytics.rows import CONVERSATION_COLUMNS, MESSAGE_COLUMNS
+from chatserver.analytics.sample import SampleData, generate
+from chatserver.analytics.sample_corpus import CARDS
 from chatserver.analytics.source import Snapshot
 from chatserver.analytics.verify import verify_file
 from chatserver.store import ConversationRecord, SQLiteStore, VisitorRecord, iso_now
@@ -647,7 +649,7 @@ def _block_reference(rows: list[tuple[Any, ...]], digest: str, seal: str) -> str
     ],
 )
 def test_the_csv_block_writes_what_csv_writer_writes(values: dict[str, Any]) -> None:
-    from chatserver.analytics.export import _Group, _message_block
+    from chatserver.analytics.csv_text import MessageGroup, message_block
 
     # The conversation's own columns are the same on every row; the others vary.
     shared = {k: v for k, v in values.items() if k in ("cid", "topic", "language")}
@@ -667,9 +669,9 @@ def test_the_csv_block_writes_what_csv_writer_writes(values: dict[str, Any]) -> 
     want = _block_reference(rows, "sha256:d", "s")
     plain_authors: set[str] = set()
     for pseudonym, known in ((None, None), ("Visitor-abc123", plain_authors)):
-        group = _Group(rows, columns, None, dumped, "sha256:d", "s", pseudonym)
-        assert _message_block(group, known) == want
-        assert _message_block(group, known) == want  # the authors remembered now
+        group = MessageGroup(rows, columns, None, dumped, "sha256:d", "s", pseudonym)
+        assert message_block(group, known) == want
+        assert message_block(group, known) == want  # the authors remembered now
 
 
 @pytest.mark.parametrize("key_size", [16, 32, 64, 65, 200])

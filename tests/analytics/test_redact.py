@@ -7,7 +7,9 @@ import re
 
 import pytest
 
-from chatserver.analytics.redact import KnownPII, Redactor, luhn_ok, redact_text
+from chatserver.analytics.redact import Redactor
+from chatserver.analytics.redact_known import KnownPII
+from chatserver.analytics.redact_patterns import luhn_ok, redact_text
 
 # (text, expected) — what must go, and what must stay.
 CORPUS: list[tuple[str, str]] = [
@@ -213,7 +215,7 @@ def test_names_in_any_case_and_overlapping_needles() -> None:
 
 
 def _fold_by_the_book(text: str) -> str:
-    """Case folding as redact.py documents it: ``casefold``, the dotless i as i, an i and the
+    """Case folding as redact_known.py documents it: ``casefold``, the dotless i as i, an i and the
     dots above after it as one i."""
     return re.sub("i\u0307+", "i", text.casefold().replace("ı", "i"))
 
@@ -279,7 +281,7 @@ def test_finding_names_matches_the_definition() -> None:
 
 
 def test_the_fold_and_where_each_character_lands() -> None:
-    from chatserver.analytics.redact import _fold, _irregular
+    from chatserver.analytics.redact_known import _fold, _irregular
 
     texts = ["", "ascii", "İlker", "i\u0307\u0307x", "İ\u0307", "\u0307i", "ßẞﬁŉ", "ΣΑΣ ς",
              "ﬁ\u0307ß", "ı\u0307 a\u0307", "Straße İ\u0307 i\u0307\u0307ß"]  # fmt: skip
@@ -327,7 +329,7 @@ def test_pseudonyms_are_stable_per_key_and_do_not_show_the_id() -> None:
 def _unguarded(text: str) -> str:
     """`redact_text` with no quick test in front of any rule: every rule's regex on all the
     text (the number rules on every run of digits, as they were before the guards)."""
-    from chatserver.analytics import redact as r
+    from chatserver.analytics import redact_patterns as r
 
     text = r._emails(text)
     text = r._EMAIL_SPELLED.sub(r.EMAIL, text)
@@ -417,7 +419,7 @@ def test_every_script_with_decimal_digits_is_known() -> None:
     import sys
     import unicodedata
 
-    from chatserver.analytics.redact import _any_script
+    from chatserver.analytics.redact_patterns import _any_script
 
     every = set(re.findall(r"\d", "".join(map(chr, range(sys.maxunicode + 1)))))
     to_ascii = _any_script().to_ascii

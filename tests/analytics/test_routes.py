@@ -19,12 +19,12 @@ import pytest
 from starlette.applications import Starlette
 from starlette.types import Message
 
-from chatserver.analytics import routes
 from chatserver.analytics.figures import summary
 from chatserver.analytics.filters import Filters
 from chatserver.analytics.source import Snapshot
 from chatserver.settings import Settings
 from chatserver.store import AgentRecord, SQLiteStore, iso_now
+from chatserver.web import analytics as routes
 
 TOKENS = {"t-analyst": "analyst", "t-admin": "admin", "t-agent": "agent", "t-super": "supervisor"}
 

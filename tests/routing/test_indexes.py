@@ -92,7 +92,7 @@ async def test_the_live_floor_lists_the_longest_waiting_and_counts_the_rest(
     router: Router,
 ) -> None:
     """What the supervisor's dashboard polls: bounded however long the queue."""
-    from chatserver.dashboard_routes import floor
+    from chatserver.web.dashboard_figures import floor
 
     await online(router, "x", {"general": 3, "en": 3}, 2, T0)
     held = await router.request(req("held"), T0)

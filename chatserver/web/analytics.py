@@ -1,9 +1,9 @@
-"""The analysts' HTTP API, mounted by the app as ``*analytics_routes.routes()``.
+"""The analysts' HTTP API, mounted by the app as ``*analytics.routes()``.
 
 | route | who | what |
 |---|---|---|
-| ``GET /api/v1/export`` | analyst, admin | the streamed export (`export`); ``redact=false`` admin only, audited |
-| ``GET /api/v1/analytics/summary`` | analyst, admin | every figure as JSON (`figures.summary`) |
+| ``GET /api/v1/export`` | analyst, admin | the streamed export (`chatserver.analytics.export`); ``redact=false`` admin only, audited |
+| ``GET /api/v1/analytics/summary`` | analyst, admin | every figure as JSON (`chatserver.analytics.figures.summary`) |
 | ``GET /api/v1/analytics/report`` | analyst, admin | the same as the self-contained HTML page |
 | ``GET /api/v1/analytics/audit`` | admin | the audit log, newest first |
 
@@ -11,7 +11,8 @@ Query parameters mirror the CLI flags: ``format``, ``shape``, ``since``, ``until
 ``agent``, ``tag``, ``rating``, ``after``, ``redact``; ``terms=false`` leaves out the term
 analysis of the summary. Sign-in is the bearer token (``Authorization: Bearer …``) or the
 console's session cookie, as for the rest of the API. Handlers find the hub in
-``request.app.state.ctx`` (a `chatserver.context.HubContext`).
+``request.app.state.ctx`` (a `chatserver.context.HubContext`). The work is done by
+`chatserver.analytics`; this module only maps requests to it and its results to responses.
 
 The export's ``X-Export-Cursor`` header is the cursor to pass as ``after`` next time. The body
 is produced in a worker thread from a consistent snapshot, chunk by chunk, as the client reads.
@@ -32,15 +33,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from chatserver.store.base import AgentRecord, iso_now
-from chatserver.store.sqlite import SQLiteStore
-
-from .errors import AnalyticsError, BadRequest, Forbidden, Unsupported
-from .export import Export, ExportOptions, content_type
-from .figures import summary
-from .filters import Cursor, Filters, parse_ratings, parse_when
-from .report import render_html
-from .source import Snapshot
+from chatserver.analytics.errors import AnalyticsError, BadRequest, Forbidden
+from chatserver.analytics.export import Export, ExportOptions, content_type
+from chatserver.analytics.figures import summary
+from chatserver.analytics.filters import Filters, filters_from
+from chatserver.analytics.report import render_html
+from chatserver.analytics.source import Snapshot
+from chatserver.store import AgentRecord, Store, iso_now
+from chatserver.web.kit import bearer_token
 
 __all__ = ["ANALYST_ROLES", "routes"]
 
@@ -55,8 +55,6 @@ def _error(exc: AnalyticsError) -> JSONResponse:
 
 
 async def _caller(request: Request, roles: frozenset[str] = ANALYST_ROLES) -> AgentRecord:
-    from chatserver.web.kit import bearer_token  # the app imports this module: import on use
-
     agent: AgentRecord | None = await request.app.state.ctx.authenticate(bearer_token(request))
     if agent is None:
         raise _Unauthorized("sign in first (Authorization: Bearer <token>)")
@@ -70,11 +68,11 @@ class _Unauthorized(AnalyticsError):
     status = 401
 
 
-def _store(request: Request) -> SQLiteStore:
-    store = request.app.state.ctx.store
-    if not isinstance(store, SQLiteStore):
-        raise Unsupported("analytics reads the SQLite transcript store; this hub uses another")
-    return store
+def _store(request: Request) -> tuple[Store, Path]:
+    """The hub's store (for the audit log) and the database file `Snapshot` opens for its own
+    consistent read (`SnapshotSource.database_path`)."""
+    store: Store = request.app.state.ctx.store
+    return store, store.database_path
 
 
 def _flag(value: str | None, name: str, default: bool) -> bool:
@@ -87,30 +85,10 @@ def _flag(value: str | None, name: str, default: bool) -> bool:
     raise BadRequest(f"{name}={value!r}: expected true or false")
 
 
-def filters_from(query: Any) -> Filters:
-    """`Filters` from query parameters (or any mapping of the CLI's names)."""
-
-    def text(name: str) -> str | None:
-        value = query.get(name)
-        return value if value else None
-
-    since, until = text("since"), text("until")
-    rating, after = text("rating"), text("after")
-    return Filters(
-        since=parse_when(since, "since") if since else None,
-        until=parse_when(until, "until") if until else None,
-        topic=text("topic"),
-        agent=text("agent"),
-        tag=text("tag"),
-        ratings=parse_ratings(rating) if rating else None,
-        after=Cursor.parse(after) if after else None,
-    )
-
-
 async def export(request: Request) -> Response:
     try:
         agent = await _caller(request)
-        store = _store(request)
+        store, path = _store(request)
         q = request.query_params
         fmt = q.get("format") or "jsonl"
         shape = q.get("shape") or "messages"
@@ -123,7 +101,7 @@ async def export(request: Request) -> Response:
             filters=filters_from(q),
             redact=redact,
         )
-        snapshot = await run_in_threadpool(Snapshot, store.path)
+        snapshot = await run_in_threadpool(Snapshot, path)
         try:
             exporter = await run_in_threadpool(Export, snapshot, options)
             if not redact:
@@ -166,11 +144,9 @@ def _summary(path: Path, filters: Filters, terms: bool) -> dict[str, Any]:
 async def summary_route(request: Request) -> Response:
     try:
         await _caller(request)
-        store = _store(request)
+        _, path = _store(request)
         terms = _flag(request.query_params.get("terms"), "terms", True)
-        result = await run_in_threadpool(
-            _summary, store.path, filters_from(request.query_params), terms
-        )
+        result = await run_in_threadpool(_summary, path, filters_from(request.query_params), terms)
     except AnalyticsError as exc:
         return _error(exc)
     return JSONResponse(result, headers={"Cache-Control": "no-store"})
@@ -179,10 +155,8 @@ async def summary_route(request: Request) -> Response:
 async def report_route(request: Request) -> Response:
     try:
         await _caller(request)
-        store = _store(request)
-        result = await run_in_threadpool(
-            _summary, store.path, filters_from(request.query_params), True
-        )
+        _, path = _store(request)
+        result = await run_in_threadpool(_summary, path, filters_from(request.query_params), True)
     except AnalyticsError as exc:
         return _error(exc)
     html = await run_in_threadpool(render_html, result)
@@ -221,7 +195,7 @@ def report_headers(html: str) -> dict[str, str]:
 async def audit_route(request: Request) -> Response:
     try:
         await _caller(request, frozenset({"admin"}))
-        store = _store(request)
+        store, _ = _store(request)
         action = request.query_params.get("action") or None
         try:
             limit = int(request.query_params.get("limit") or 100)
