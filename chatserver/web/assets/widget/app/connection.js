@@ -1,26 +1,46 @@
 // @ts-check
 /**
- * One WebSocket to `/ws/visitor` that comes back by itself.
+ * One WebSocket to the hub that comes back by itself: the widget's to `/ws/visitor`, and the
+ * agent console's to `/ws/agent` (the console imports this file from `/widget/app/`, so both
+ * share it; the widget's size budget counts it once).
  *
- * - Reconnects with exponential backoff and full jitter (0.5 s doubling to 15 s, each delay
- *   drawn from its upper half), reset once the hub says `welcome`.
+ * - Reconnects with exponential backoff and full jitter (each delay drawn from its upper half),
+ *   reset once the hub says `welcome`. The visitor's: 0.5 s doubling to 15 s.
  * - The browser going offline drops the socket at once (Chromium keeps a dead one open for
  *   minutes); coming back online reconnects at once.
- * - A `ping` every 25 s; no frame within 10 s after it means the socket is dead.
+ * - A `ping` after a quiet spell (the visitor's: 25 s); no frame within the timeout after it
+ *   (the visitor's: 10 s) means the socket is dead.
  * - Close 4403 (origin not allowed) stops for good; 4401 (token refused) is reported so the
- *   caller can start over as a new visitor.
+ *   caller can start over (the widget as a new visitor, the console at the sign-in page).
+ * - `send` puts a frame on the wire only while the socket is open; `isOpen` says whether the
+ *   hub has said `welcome` on it.
  */
 
 /** @typedef {"idle" | "connecting" | "open" | "reconnecting" | "blocked"} ConnState */
+/** @typedef {{base: number, cap: number}} Backoff */
+/** @typedef {Backoff & {pingEvery: number, pingTimeout: number}} Timing */
 
-export const BACKOFF = { base: 500, cap: 15000 };
-const PING_EVERY = 25000;
-const PING_TIMEOUT = 10000;
+/** The visitor's timing (the console passes its own). @type {Timing} */
+export const VISITOR_TIMING = { base: 500, cap: 15000, pingEvery: 25000, pingTimeout: 10000 };
 
-/** @param {number} attempt @param {() => number} [random] */
-export function backoff(attempt, random = Math.random) {
-  const ceiling = Math.min(BACKOFF.cap, BACKOFF.base * 2 ** attempt);
+/**
+ * The n-th delay (from 0) of an exponential backoff from `base` to `cap`, drawn from the upper
+ * half of its ceiling.
+ * @param {number} attempt @param {() => number} [random] @param {Backoff} [curve]
+ */
+export function backoff(attempt, random = Math.random, curve = VISITOR_TIMING) {
+  const ceiling = Math.min(curve.cap, curve.base * 2 ** attempt);
   return ceiling / 2 + random() * (ceiling / 2);
+}
+
+/** A random UUID (v4) for a frame's `client_id`; works outside secure contexts too, unlike
+ * `crypto.randomUUID`. */
+export function uuid() {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
 export class Connection {
@@ -31,10 +51,12 @@ export class Connection {
    *   onFrame: (frame: any) => void,
    *   onState: (state: ConnState) => void,
    *   onRefused: (code: number) => void,
+   *   timing?: Timing,
    * }} opts
    */
   constructor(opts) {
     this.opts = opts;
+    this.timing = opts.timing || VISITOR_TIMING;
     /** @type {WebSocket | null} */
     this.ws = null;
     /** @type {ConnState} */
@@ -130,7 +152,7 @@ export class Connection {
     }
     this.set("reconnecting");
     clearTimeout(this.timer);
-    this.timer = window.setTimeout(() => this.connect(), backoff(this.attempt) + extra);
+    this.timer = window.setTimeout(() => this.connect(), backoff(this.attempt, Math.random, this.timing) + extra);
     this.attempt += 1;
   }
 
@@ -151,12 +173,27 @@ export class Connection {
   heard() {
     clearTimeout(this.pingTimer);
     this.deadline = 0;
-    this.pingTimer = window.setTimeout(() => this.ping(), PING_EVERY);
+    this.pingTimer = window.setTimeout(() => this.ping(), this.timing.pingEvery);
   }
 
   ping() {
     if (!this.send({ type: "ping" })) return;
-    this.pingTimer = window.setTimeout(() => this.drop(), PING_TIMEOUT);
+    this.pingTimer = window.setTimeout(() => this.drop(), this.timing.pingTimeout);
+  }
+
+  /** Close for good (signing out): no reconnect until `start` again. @param {string} reason */
+  stop(reason) {
+    this.wanted = false;
+    clearTimeout(this.timer);
+    clearTimeout(this.pingTimer);
+    this.timer = 0;
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      ws.onclose = ws.onmessage = ws.onopen = null;
+      ws.close(1000, reason);
+    }
+    this.set("idle");
   }
 
   /** @param {any} frame @returns {boolean} sent */
