@@ -5,7 +5,8 @@
 import { Connection } from "../../../widget/app/connection.js";
 
 /** @typedef {Record<string, any>} Frame */
-/** @typedef {import("../../../widget/app/connection.js").ConnState | "signed-out"} SocketState */
+/** "blocked": the hub refused this page's origin (4403), for good.
+ * @typedef {"connecting" | "open" | "reconnecting" | "blocked" | "signed-out"} SocketState */
 
 /** An agent notices a dead link sooner than a visitor: back from 0.2-0.4 s up to 8 s, a ping
  * after 15 s without a frame, dead if nothing comes within 8 s of it.
@@ -26,7 +27,8 @@ export class AgentSocket {
       timing: AGENT_TIMING,
       onOpen: () => this.hello(),
       onFrame: opts.onFrame,
-      onState: opts.onState,
+      // "idle" only follows stop(): the page is leaving for the sign-in page already.
+      onState: (s) => s !== "idle" && opts.onState(s),
       onRefused: (code) => {
         if (code === 4401) this.signedOut();
       },

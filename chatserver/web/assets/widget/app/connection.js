@@ -1,40 +1,31 @@
 // @ts-check
 /**
- * One WebSocket to the hub that comes back by itself: the widget's to `/ws/visitor`, and the
- * agent console's to `/ws/agent` (the console imports this file from `/widget/app/`, so both
- * share it; the widget's size budget counts it once).
+ * One WebSocket to the hub that comes back by itself; the widget's (`/ws/visitor`) and the
+ * console's (`/ws/agent`, imported from `/widget/app/`). Timing is the caller's (the visitor's
+ * below).
  *
- * - Reconnects with exponential backoff and full jitter (each delay drawn from its upper half),
- *   reset once the hub says `welcome`. The visitor's: 0.5 s doubling to 15 s.
+ * - Reconnects with exponential backoff, each delay drawn from the upper half of its ceiling,
+ *   reset once the hub says `welcome`.
  * - The browser going offline drops the socket at once (Chromium keeps a dead one open for
  *   minutes); coming back online reconnects at once.
- * - A `ping` after a quiet spell (the visitor's: 25 s); no frame within the timeout after it
- *   (the visitor's: 10 s) means the socket is dead.
- * - Close 4403 (origin not allowed) stops for good; 4401 (token refused) is reported so the
- *   caller can start over (the widget as a new visitor, the console at the sign-in page).
- * - `send` puts a frame on the wire only while the socket is open; `isOpen` says whether the
- *   hub has said `welcome` on it.
+ * - A `ping` after a quiet spell; no frame within the timeout after it means the socket is dead.
+ * - Close 4403 (origin not allowed) stops for good; 4401 (token refused) is reported.
  */
 
 /** @typedef {"idle" | "connecting" | "open" | "reconnecting" | "blocked"} ConnState */
 /** @typedef {{base: number, cap: number}} Backoff */
 /** @typedef {Backoff & {pingEvery: number, pingTimeout: number}} Timing */
 
-/** The visitor's timing (the console passes its own). @type {Timing} */
+/** 0.5 s doubling to 15 s; a ping after 25 s quiet, dead 10 s after. @type {Timing} */
 export const VISITOR_TIMING = { base: 500, cap: 15000, pingEvery: 25000, pingTimeout: 10000 };
 
-/**
- * The n-th delay (from 0) of an exponential backoff from `base` to `cap`, drawn from the upper
- * half of its ceiling.
- * @param {number} attempt @param {() => number} [random] @param {Backoff} [curve]
- */
+/** @param {number} attempt from 0 @param {() => number} [random] @param {Backoff} [curve] */
 export function backoff(attempt, random = Math.random, curve = VISITOR_TIMING) {
   const ceiling = Math.min(curve.cap, curve.base * 2 ** attempt);
   return ceiling / 2 + random() * (ceiling / 2);
 }
 
-/** A random UUID (v4) for a frame's `client_id`; works outside secure contexts too, unlike
- * `crypto.randomUUID`. */
+/** A random UUID (v4); works outside secure contexts too, unlike `crypto.randomUUID`. */
 export function uuid() {
   const b = crypto.getRandomValues(new Uint8Array(16));
   b[6] = (b[6] & 0x0f) | 0x40;
@@ -181,7 +172,7 @@ export class Connection {
     this.pingTimer = window.setTimeout(() => this.drop(), this.timing.pingTimeout);
   }
 
-  /** Close for good (signing out): no reconnect until `start` again. @param {string} reason */
+  /** Close, no reconnect until `start`. @param {string} reason */
   stop(reason) {
     this.wanted = false;
     clearTimeout(this.timer);
