@@ -99,6 +99,8 @@ byId("message").addEventListener("input", () => {
   state.typing.timer = window.setTimeout(stopTyping, box.value.trim() ? 4000 : 0);
 });
 
+// --- the canned-response picker ("/" in the message box) ----------------------------------
+
 function updateCanned() {
   const box = byId("message");
   const m = /^\/([\w-]*)$/.exec(box.value);
