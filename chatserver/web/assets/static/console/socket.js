@@ -1,31 +1,38 @@
-// The agent's WebSocket: hello with the session token, reconnect with backoff, keepalive.
+// The agent's WebSocket: the widget's Connection (backoff, ping, offline/online, 4401/4403),
+// with the agent's timing, a `hello` carrying the session's token, and refs to match answers.
 // It knows nothing about the page: frames go out through send(), come in through onFrame.
 
-/** @typedef {Record<string, any>} Frame */
+import { Connection } from "../../../widget/app/connection.js";
 
-const PING_EVERY_MS = 15000;
-const PONG_WITHIN_MS = 8000;
+/** @typedef {Record<string, any>} Frame */
+/** "blocked": the hub refused this page's origin (4403), for good.
+ * @typedef {"connecting" | "open" | "reconnecting" | "blocked" | "signed-out"} SocketState */
+
+/** An agent notices a dead link sooner than a visitor: back from 0.2-0.4 s up to 8 s, a ping
+ * after 15 s without a frame, dead if nothing comes within 8 s of it.
+ * @type {import("../../../widget/app/connection.js").Timing} */
+export const AGENT_TIMING = { base: 400, cap: 8000, pingEvery: 15000, pingTimeout: 8000 };
 
 export class AgentSocket {
   /**
    * @param {{getToken: () => Promise<string|null>, onFrame: (f: Frame) => void,
-   *          onState: (s: "connecting"|"open"|"reconnecting"|"signed-out") => void}} opts
+   *          onState: (s: SocketState) => void}} opts
    */
   constructor(opts) {
     this.opts = opts;
-    /** @type {WebSocket|null} */
-    this.ws = null;
-    this.ready = false; // welcome received
-    this.attempt = 0;
-    this.stopped = false;
-    /** @type {number|undefined} */
-    this.pingTimer = undefined;
-    /** @type {number|undefined} */
-    this.pongTimer = undefined;
-    /** @type {number|undefined} */
-    this.retryTimer = undefined;
     this.refs = 0;
-    window.addEventListener("online", () => this.reconnectNow());
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    this.conn = new Connection({
+      url: `${scheme}//${location.host}/ws/agent`,
+      timing: AGENT_TIMING,
+      onOpen: () => this.hello(),
+      onFrame: opts.onFrame,
+      // "idle" only follows stop(): the page is leaving for the sign-in page already.
+      onState: (s) => s !== "idle" && opts.onState(s),
+      onRefused: (code) => {
+        if (code === 4401) this.signedOut();
+      },
+    });
   }
 
   /** A fresh ref for a frame whose answer the caller wants to match. */
@@ -34,109 +41,27 @@ export class AgentSocket {
     return `r${this.refs}`;
   }
 
-  async connect() {
-    if (this.stopped) return;
-    this.opts.onState(this.attempt === 0 ? "connecting" : "reconnecting");
+  connect() {
+    this.conn.start();
+  }
+
+  /** The socket is open: say who we are with a fresh token (the session cookie's). */
+  async hello() {
+    const ws = this.conn.ws;
     let token;
     try {
       token = await this.opts.getToken();
     } catch {
-      this.scheduleRetry();
+      if (this.conn.ws === ws) this.conn.drop(); // try again after the backoff
       return;
     }
-    if (token === null) {
-      this.stopped = true;
-      this.opts.onState("signed-out");
-      return;
-    }
-    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(`${scheme}//${location.host}/ws/agent`);
-    this.ws = ws;
-    ws.onopen = () => {
-      ws.send(JSON.stringify({ type: "hello", token, ref: "hello" }));
-    };
-    ws.onmessage = (event) => {
-      /** @type {Frame} */
-      let frame;
-      try {
-        frame = JSON.parse(String(event.data));
-      } catch {
-        return;
-      }
-      if (frame.type === "pong") {
-        clearTimeout(this.pongTimer);
-        return;
-      }
-      if (frame.type === "welcome") {
-        this.ready = true;
-        this.attempt = 0;
-        this.startPing();
-        this.opts.onState("open");
-      }
-      this.opts.onFrame(frame);
-    };
-    ws.onclose = (event) => {
-      if (this.ws !== ws) return;
-      this.ws = null;
-      this.ready = false;
-      this.stopPing();
-      if (event.code === 4401) {
-        this.stopped = true;
-        this.opts.onState("signed-out");
-        return;
-      }
-      if (event.code === 4403) {
-        this.stopped = true;
-        return;
-      }
-      this.scheduleRetry();
-    };
+    if (token === null) return this.signedOut();
+    if (this.conn.ws === ws) this.conn.send({ type: "hello", token, ref: "hello" });
   }
 
-  scheduleRetry() {
-    if (this.stopped) return;
-    this.opts.onState("reconnecting");
-    const base = Math.min(8000, 400 * 2 ** this.attempt);
-    this.attempt += 1;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = window.setTimeout(() => this.connect(), base / 2 + Math.random() * base / 2);
-  }
-
-  reconnectNow() {
-    if (this.stopped || this.ws) return;
-    clearTimeout(this.retryTimer);
-    this.connect();
-  }
-
-  startPing() {
-    this.stopPing();
-    this.pingTimer = window.setInterval(() => {
-      if (!this.ws || !this.ready) return;
-      this.ws.send(JSON.stringify({ type: "ping" }));
-      clearTimeout(this.pongTimer);
-      const ws = this.ws;
-      this.pongTimer = window.setTimeout(() => this.drop(ws), PONG_WITHIN_MS);
-    }, PING_EVERY_MS);
-  }
-
-  stopPing() {
-    clearInterval(this.pingTimer);
-    clearTimeout(this.pongTimer);
-  }
-
-  /** Give up on a connection that stopped answering; onclose schedules the reconnect. */
-  /** @param {WebSocket} ws */
-  drop(ws) {
-    if (this.ws !== ws) return;
-    this.ws = null;
-    this.ready = false;
-    this.stopPing();
-    try {
-      ws.close(4000, "no pong");
-    } catch {
-      /* already closed */
-    }
-    this.scheduleRetry();
+  signedOut() {
+    this.conn.stop("signed out");
+    this.opts.onState("signed-out");
   }
 
   /**
@@ -144,16 +69,10 @@ export class AgentSocket {
    * @param {Frame} frame
    */
   send(frame) {
-    if (!this.ws || !this.ready || this.ws.readyState !== WebSocket.OPEN) return false;
-    this.ws.send(JSON.stringify(frame));
-    return true;
+    return this.conn.isOpen && this.conn.send(frame);
   }
 
   stop() {
-    this.stopped = true;
-    this.stopPing();
-    clearTimeout(this.retryTimer);
-    if (this.ws) this.ws.close(1000, "signed out");
-    this.ws = null;
+    this.conn.stop("signed out");
   }
 }

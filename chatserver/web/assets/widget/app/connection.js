@@ -1,26 +1,37 @@
 // @ts-check
 /**
- * One WebSocket to `/ws/visitor` that comes back by itself.
+ * One WebSocket to the hub that comes back by itself; the widget's (`/ws/visitor`) and the
+ * console's (`/ws/agent`, imported from `/widget/app/`). Timing is the caller's (the visitor's
+ * below).
  *
- * - Reconnects with exponential backoff and full jitter (0.5 s doubling to 15 s, each delay
- *   drawn from its upper half), reset once the hub says `welcome`.
+ * - Reconnects with exponential backoff, each delay drawn from the upper half of its ceiling,
+ *   reset once the hub says `welcome`.
  * - The browser going offline drops the socket at once (Chromium keeps a dead one open for
  *   minutes); coming back online reconnects at once.
- * - A `ping` every 25 s; no frame within 10 s after it means the socket is dead.
- * - Close 4403 (origin not allowed) stops for good; 4401 (token refused) is reported so the
- *   caller can start over as a new visitor.
+ * - A `ping` after a quiet spell; no frame within the timeout after it means the socket is dead.
+ * - Close 4403 (origin not allowed) stops for good; 4401 (token refused) is reported.
  */
 
 /** @typedef {"idle" | "connecting" | "open" | "reconnecting" | "blocked"} ConnState */
+/** @typedef {{base: number, cap: number}} Backoff */
+/** @typedef {Backoff & {pingEvery: number, pingTimeout: number}} Timing */
 
-export const BACKOFF = { base: 500, cap: 15000 };
-const PING_EVERY = 25000;
-const PING_TIMEOUT = 10000;
+/** 0.5 s doubling to 15 s; a ping after 25 s quiet, dead 10 s after. @type {Timing} */
+export const VISITOR_TIMING = { base: 500, cap: 15000, pingEvery: 25000, pingTimeout: 10000 };
 
-/** @param {number} attempt @param {() => number} [random] */
-export function backoff(attempt, random = Math.random) {
-  const ceiling = Math.min(BACKOFF.cap, BACKOFF.base * 2 ** attempt);
+/** @param {number} attempt from 0 @param {() => number} [random] @param {Backoff} [curve] */
+export function backoff(attempt, random = Math.random, curve = VISITOR_TIMING) {
+  const ceiling = Math.min(curve.cap, curve.base * 2 ** attempt);
   return ceiling / 2 + random() * (ceiling / 2);
+}
+
+/** A random UUID (v4); works outside secure contexts too, unlike `crypto.randomUUID`. */
+export function uuid() {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
 export class Connection {
@@ -31,10 +42,12 @@ export class Connection {
    *   onFrame: (frame: any) => void,
    *   onState: (state: ConnState) => void,
    *   onRefused: (code: number) => void,
+   *   timing?: Timing,
    * }} opts
    */
   constructor(opts) {
     this.opts = opts;
+    this.timing = opts.timing || VISITOR_TIMING;
     /** @type {WebSocket | null} */
     this.ws = null;
     /** @type {ConnState} */
@@ -130,7 +143,7 @@ export class Connection {
     }
     this.set("reconnecting");
     clearTimeout(this.timer);
-    this.timer = window.setTimeout(() => this.connect(), backoff(this.attempt) + extra);
+    this.timer = window.setTimeout(() => this.connect(), backoff(this.attempt, Math.random, this.timing) + extra);
     this.attempt += 1;
   }
 
@@ -151,12 +164,27 @@ export class Connection {
   heard() {
     clearTimeout(this.pingTimer);
     this.deadline = 0;
-    this.pingTimer = window.setTimeout(() => this.ping(), PING_EVERY);
+    this.pingTimer = window.setTimeout(() => this.ping(), this.timing.pingEvery);
   }
 
   ping() {
     if (!this.send({ type: "ping" })) return;
-    this.pingTimer = window.setTimeout(() => this.drop(), PING_TIMEOUT);
+    this.pingTimer = window.setTimeout(() => this.drop(), this.timing.pingTimeout);
+  }
+
+  /** Close, no reconnect until `start`. @param {string} reason */
+  stop(reason) {
+    this.wanted = false;
+    clearTimeout(this.timer);
+    clearTimeout(this.pingTimer);
+    this.timer = 0;
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      ws.onclose = ws.onmessage = ws.onopen = null;
+      ws.close(1000, reason);
+    }
+    this.set("idle");
   }
 
   /** @param {any} frame @returns {boolean} sent */

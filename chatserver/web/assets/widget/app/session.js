@@ -16,10 +16,9 @@
  *   not flooded by every widget at once; meanwhile the visitor sees "Connecting you…" or the
  *   message as sending, never an error.
  */
-import { Connection, backoff } from "./connection.js";
+import { Connection, backoff, uuid } from "./connection.js";
 import { Store } from "./storage.js";
 import { Transcript } from "./transcript.js";
-import { uuid } from "./text.js";
 
 /** @typedef {"prechat" | "starting" | "waiting" | "chat" | "ended"} Phase */
 /** @typedef {{topic: string, language: string, name?: string, email?: string, page_url?: string}} StartForm */

@@ -49,15 +49,6 @@ export function formatTime(ts, lang) {
   }
 }
 
-/** A random UUID (v4); works outside secure contexts too, unlike `crypto.randomUUID`. */
-export function uuid() {
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
-
 /**
  * The hub's e-mail rule: one `@`, something before it, a dot inside the domain, no spaces.
  * @param {string} value
