@@ -1,8 +1,10 @@
 """The Lua scripts under ``routing/lua/``, one file per state change, each registered once.
 
-Every script file starts with its ``KEYS[1] … / ARGV[1] …`` header. ``_lib.lua`` holds the
-helpers they share (key layout, eligibility, offers, queue positions); it is put in front of
-each script's text here, so each registered script stays one self-contained atomic EVALSHA.
+Every script file starts with its ``KEYS[1] … / ARGV[1] …`` header. ``lua/lib/*.lua`` hold
+the helpers they share, one file per concern (``LIBRARY``: key layout, requirement classes,
+agents and their indexes, conversations and queues, eligibility, offers and presence,
+matching); joined in that order, they are put in front of each script's text here, so each
+registered script stays one self-contained atomic EVALSHA.
 ``register_script`` sends EVALSHA and, when the server answers NOSCRIPT (restart, SCRIPT FLUSH,
 failover), loads the text and retries — nothing else is needed to survive a flushed cache.
 """
@@ -33,8 +35,27 @@ SCRIPT_NAMES = (
 )
 
 
-def _read(name: str) -> str:
-    return resources.files("routing").joinpath("lua", name).read_text(encoding="utf-8")
+#: The shared library's files under ``lua/lib/``, in the order they are joined: each part may
+#: use the locals of the parts before it, and the last one ends by calling ``L.init``.
+LIBRARY = (
+    "keys",
+    "classes",
+    "agents",
+    "conversations",
+    "eligibility",
+    "offers",
+    "matching",
+)
+
+
+def _read(*path: str) -> str:
+    return resources.files("routing").joinpath("lua", *path).read_text(encoding="utf-8")
+
+
+@cache
+def library_source() -> str:
+    """The shared library: every ``lua/lib`` file, in ``LIBRARY`` order."""
+    return "\n".join(_read("lib", f"{part}.lua") for part in LIBRARY)
 
 
 @cache
@@ -48,7 +69,7 @@ def script_source(name: str, *, strict: bool = False) -> str:
     """
     if name not in SCRIPT_NAMES:
         raise KeyError(name)
-    text = _read("_lib.lua") + "\n" + _read(f"{name}.lua")
+    text = library_source() + "\n" + _read(f"{name}.lua")
     return "#!lua\n" + text if strict else text
 
 
@@ -65,4 +86,4 @@ class Scripts:
         return self._by_name[name]
 
 
-__all__ = ["SCRIPT_NAMES", "Scripts", "script_source"]
+__all__ = ["LIBRARY", "SCRIPT_NAMES", "Scripts", "library_source", "script_source"]

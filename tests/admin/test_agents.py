@@ -66,10 +66,11 @@ async def test_created_agent_signs_in_and_gets_offers_for_its_topic(
     await shots.take(console.page, "new-agent-gets-offer")
     # Not for a topic it has no skill in.
     technical, _ = await hub.visitor()
-    await technical.request(
+    tom = await technical.request(
         {"type": "start", "topic": "technical", "language": "en", "name": "Tom"}, expect="queued"
     )
-    await console.page.wait_for_timeout(600)
+    # Waiting, not offered: an offer is made while start is answered (position 0).
+    assert tom["position"] == 1
     await expect(console.offer("Tom")).to_have_count(0)
     assert conv
     await console.close()

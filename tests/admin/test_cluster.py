@@ -12,6 +12,29 @@ import redis.asyncio as aioredis
 from tests.admin.conftest import ADMIN, api, start_hub, widget_config
 from tests.chatserver.integration.conftest import Hub, add_agent
 from tests.support.redis_server import RedisServer
+from tests.support.server import ServerProcess
+
+
+async def whole_tick(hub: Hub, server: ServerProcess, timeout: float = 10.0) -> None:
+    """Return once ``server`` has run a whole tick that began after this call.
+
+    A tick opens with the process's heartbeat (its score in ``{prefix}:nodes``, the tick's time)
+    and ends by following the admins' change stream: the first new heartbeat seen after this
+    call opens a tick that began after it, the next one comes after that tick ended.
+    """
+    key = f"{hub.env['CHATSERVER_REDIS_PREFIX']}:nodes"
+    r = aioredis.Redis.from_url(hub.redis.url)
+    try:
+        last = await r.zscore(key, server.node_id or "")
+        heartbeats = 0
+        async with asyncio.timeout(timeout):
+            while heartbeats < 2:
+                await asyncio.sleep(0.02)
+                score = await r.zscore(key, server.node_id or "")
+                if score != last:
+                    heartbeats, last = heartbeats + 1, score
+    finally:
+        await r.aclose()
 
 
 async def test_concurrent_topic_edits_on_two_processes_all_land(hub: Hub) -> None:
@@ -70,7 +93,7 @@ async def test_agent_changes_reach_the_process_holding_its_socket(
         assert changed.status_code == 200, changed.text
         assert changed.json()["changed"] == ["display_name", "skills"]
         assert changed.json()["revoked"] is False
-        await asyncio.sleep(0.6)  # process b follows at its next tick
+        await whole_tick(hub, b)  # b reads the change stream at each tick: it has the new record
 
         # Redis loses everything: b re-registers kim from the record it holds — the new one.
         r = aioredis.Redis.from_url(private_redis.url)

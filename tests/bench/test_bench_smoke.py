@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from bench import burst, connections, queue_updates, relay, routing_scale
+from bench._scale_tools import Plan
 
 pytestmark = pytest.mark.slow  # each starts servers and load generators: 5-15 s
 
@@ -143,7 +144,7 @@ def test_burst_at_a_tiny_size() -> None:
 
 
 def test_routing_scale_at_a_tiny_size() -> None:
-    plan = routing_scale.Plan(
+    plan = Plan(
         floor_sizes=(3, 6),
         backlog_sizes=(0, 30),
         calls=20,

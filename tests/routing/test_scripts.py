@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import socket
 import subprocess
 import time
@@ -19,7 +20,7 @@ from redis.crc import key_slot
 from redis.exceptions import ResponseError
 
 from routing import ConversationRequest, Router, RoutingConfig
-from routing._scripts import SCRIPT_NAMES, Scripts, script_source
+from routing._scripts import LIBRARY, SCRIPT_NAMES, Scripts, library_source, script_source
 from tests.routing.conftest import T0, online
 from tests.support.redis_server import redis_server_binary
 
@@ -27,7 +28,7 @@ LUA = Path(str(resources.files("routing").joinpath("lua")))
 
 
 def test_one_lua_file_per_script_with_a_keys_argv_header() -> None:
-    files = sorted(p.stem for p in LUA.glob("*.lua") if p.stem != "_lib")
+    files = sorted(p.stem for p in LUA.glob("*.lua"))
     assert files == sorted(SCRIPT_NAMES)
     for name in SCRIPT_NAMES:
         text = (LUA / f"{name}.lua").read_text()
@@ -36,6 +37,21 @@ def test_one_lua_file_per_script_with_a_keys_argv_header() -> None:
         assert any(line.startswith("-- KEYS[1] ") for line in header), name
         assert any(line.startswith("-- ARGV[1] now (ms)") for line in header), name
         assert script_source(name).endswith(text)
+
+
+def test_the_library_is_every_lib_file_once_in_its_order() -> None:
+    """Every file under ``lua/lib`` is joined, in ``LIBRARY`` order, in front of each script;
+    each says what it holds, and no helper is defined twice across them."""
+    assert sorted(p.stem for p in (LUA / "lib").glob("*.lua")) == sorted(LIBRARY)
+    texts = [(LUA / "lib" / f"{part}.lua").read_text() for part in LIBRARY]
+    assert library_source() == "\n".join(texts)
+    for part, text in zip(LIBRARY, texts, strict=True):
+        assert text.startswith(f"-- lib/{part}.lua — "), part
+    defined = re.findall(r"^(?:local )?function ([\w.]+)", library_source(), re.MULTILINE)
+    assert len(defined) == len(set(defined)), sorted(d for d in defined if defined.count(d) > 1)
+    assert library_source().rstrip().endswith("\nL.init(KEYS, ARGV)")
+    for name in SCRIPT_NAMES:
+        assert script_source(name).startswith(library_source() + "\n")
 
 
 async def scenario(router: Router) -> None:
