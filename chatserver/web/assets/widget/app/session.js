@@ -1,7 +1,8 @@
 // @ts-check
 /**
  * The visitor's side of the chat protocol (docs/protocol.md): what to send when, and what each
- * frame from the hub means for what the visitor sees. No DOM: the view renders `Session`.
+ * frame from the hub means for what the visitor sees (`SessionState`, state.js). No DOM: the
+ * view renders `Session`.
  *
  * Reliability, in one place:
  * - one conversation at a time: after `welcome` an open conversation is resumed, never a
@@ -17,70 +18,24 @@
  *   message as sending, never an error.
  */
 import { Connection, backoff, uuid } from "./connection.js";
-import { Store } from "./storage.js";
-import { Transcript } from "./transcript.js";
-
-/** @typedef {"prechat" | "starting" | "waiting" | "chat" | "ended"} Phase */
-/** @typedef {{topic: string, language: string, name?: string, email?: string, page_url?: string}} StartForm */
+import { SessionState } from "./state.js";
 
 const RETRYABLE = new Set(["unavailable", "rate_limited", "internal"]);
 const TYPING_IDLE_MS = 3000;
 const READ_EVERY_MS = 300;
 const AGENT_TYPING_MS = 10000;
 
-export class Session {
-  /**
-   * @param {{
-   *   site: string | null, url: string,
-   *   onChange: (s: Session) => void,
-   *   onEvent: (name: string, detail: any) => void,
-   * }} opts
-   */
+export class Session extends SessionState {
+  /** @param {import("./state.js").StateOptions & {url: string}} opts */
   constructor(opts) {
-    this.site = opts.site;
-    this.onChange = opts.onChange;
-    this.onEvent = opts.onEvent;
-    this.store = new Store(opts.site || "default");
-    this.transcript = new Transcript();
-    /** @type {Phase} */
-    this.phase = "prechat";
-    /** @type {string | null} */
-    this.conv = null;
-    /** @type {string | null} */
-    this.agent = null;
-    this.typing = false;
-    /** @type {{position: number, eta_s: number | null} | null} */
-    this.queue = null;
-    this.offline = false;
-    this.left = false;
-    /** @type {string | null} */
-    this.closedBy = null;
-    this.rated = false;
-    this.hadAgent = false;
-    /** @type {import("./connection.js").ConnState} */
-    this.conn = "idle";
+    super(opts);
     this.welcomed = false;
     this.resuming = false;
     this.replaying = false;
-    /** @type {StartForm | null} */
-    this.pendingStart = null;
-    this.pendingClose = false;
-    /** @type {{score: number, comment: string} | null} */
-    this.pendingRate = null;
-    /** @type {{text: string, email: string, name?: string} | null} */
-    this.pendingLeave = null;
-    /** @type {Record<string, string | null>} form errors by form: start, leave, rate */
-    this.errors = { start: null, leave: null, rate: null };
-    this.panelOpen = false;
-    /** @type {{name?: string, email?: string} | null} prefill from ChatHub.identify() */
-    this.identity = null;
-    this.sentRead = 0;
-    this.unread = 0;
     this.typingSent = false;
     this.typingTimer = 0;
     this.agentTypingTimer = 0;
     this.readTimer = 0;
-    this.scheduled = false;
     /** @type {Set<string>} client_ids sent on the current socket and not yet acknowledged */
     this.inflight = new Set();
     /** @type {Map<string, number>} retryable refusals so far, by what was refused ("s", "l", a client_id) */
@@ -109,67 +64,8 @@ export class Session {
     document.addEventListener("visibilitychange", () => this.markRead());
   }
 
-  // -- state ---------------------------------------------------------------------------------
-  changed() {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    queueMicrotask(() => {
-      this.scheduled = false;
-      this.updateUnread();
-      this.onChange(this);
-    });
-  }
-
   get ready() {
     return this.connection.isOpen && this.welcomed && !this.resuming && !!this.conv;
-  }
-
-  /** Take the conversation kept in storage back on screen until the replay says more. */
-  restore() {
-    const saved = this.store.data;
-    if (saved.conv && saved.rated.includes(saved.conv)) {
-      this.store.endConversation(); // over and rated: a new page view starts fresh
-      return;
-    }
-    this.conv = saved.conv;
-    this.phase = "waiting";
-    this.offline = saved.offline;
-    this.left = saved.left;
-    this.transcript.readByAgent = saved.agentRead;
-    for (const o of saved.outbox) this.transcript.addPending(o.client_id, o.text);
-  }
-
-  /** @param {string} id */
-  adopt(id) {
-    if (this.conv === id) return;
-    this.transcript = new Transcript();
-    this.conv = id;
-    this.phase = "waiting";
-    this.agent = null;
-    this.queue = null;
-    this.hadAgent = false;
-    this.rated = this.store.data.rated.includes(id);
-    const same = this.store.data.conv === id;
-    if (!same) this.store.save({ conv: id, outbox: [], offline: false, left: false, readSeq: 0, agentRead: 0 });
-    this.offline = same && this.store.data.offline;
-    this.left = same && this.store.data.left;
-    this.pendingStart = null;
-  }
-
-  forget() {
-    this.store.endConversation();
-    this.transcript = new Transcript();
-    this.conv = null;
-    this.phase = "prechat";
-    this.agent = null;
-    this.typing = false;
-    this.queue = null;
-    this.offline = this.left = this.rated = this.hadAgent = false;
-    this.closedBy = null;
-    this.pendingClose = false;
-    this.pendingRate = this.pendingLeave = null;
-    this.errors = { start: null, leave: null, rate: null };
-    this.sentRead = 0;
   }
 
   // -- sending -------------------------------------------------------------------------------
@@ -207,7 +103,7 @@ export class Session {
   }
 
   // -- what the visitor does -----------------------------------------------------------------
-  /** @param {StartForm} form */
+  /** @param {import("./state.js").StartForm} form */
   start(form) {
     this.pendingStart = form;
     this.errors.start = null;
@@ -328,14 +224,6 @@ export class Session {
       }, READ_EVERY_MS);
     }
     this.changed();
-  }
-
-  updateUnread() {
-    const n = this.panelOpen && document.visibilityState === "visible" ? 0 : this.transcript.unreadAfter(this.store.data.readSeq);
-    if (n !== this.unread) {
-      this.unread = n;
-      this.onEvent("unread", { count: n });
-    }
   }
 
   // -- what the hub says ---------------------------------------------------------------------
@@ -558,11 +446,5 @@ export class Session {
     } else if (!this.conv && data.token && !this.connection.wanted) {
       this.connection.start();
     }
-  }
-
-  /** @param {{name?: string, email?: string}} who */
-  identify(who) {
-    this.identity = who;
-    this.changed();
   }
 }
