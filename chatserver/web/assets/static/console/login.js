@@ -1,6 +1,6 @@
 // The sign-in form: POST /api/v1/auth/login (sets the HttpOnly session cookie), then the
 // user's start page: /dashboard for supervisors and admins who do not take chats (no "agent"
-// role), /console for everyone else — the rule of console_routes.home_for. Errors never say
+// role), /console for everyone else — the rule of chatserver/web/kit.py home_for. Errors never say
 // which of username or password was wrong.
 
 const DASHBOARD_ROLES = ["supervisor", "admin"];
