@@ -27,7 +27,8 @@ from typing import Any
 from chatserver.bus import Bus
 from chatserver.delivery import Client, Subscription
 from chatserver.metrics import Metrics
-from chatserver.render import dumps, event_from_wire, event_to_wire, render_event
+from chatserver.protocol import frames
+from chatserver.render import event_from_wire, event_to_wire, render_event
 from chatserver.store.base import ConversationRecord, StoredEvent, TranscriptStore
 
 log = logging.getLogger("chatserver.hub")
@@ -348,7 +349,7 @@ class Hub:
     def relay_local(
         self, conversation_id: str, frame: dict[str, Any], *, exclude_role: str | None
     ) -> None:
-        text = dumps(frame)
+        text = frames.dump(frame)
         for client in list(self.by_conversation.get(conversation_id, ())):
             if client.role != exclude_role:
                 client.send(text)

@@ -23,7 +23,6 @@ from chatserver.delivery import Client
 from chatserver.hub import Hub
 from chatserver.metrics import Metrics
 from chatserver.queue_positions import QueuePositions
-from chatserver.render import dumps
 from chatserver.settings import Settings
 from chatserver.store.base import (
     ActorRole,
@@ -75,7 +74,7 @@ class Service:
         #: typing and read, relayed at most once per interval per conversation and side.
         self.ephemeral = Coalescer(self._relay_ephemeral)
         #: Waiting visitors here, told their position on each tick (queue_positions).
-        self.positions = QueuePositions(router, self.visitors_of, self.reply)
+        self.positions = QueuePositions(router, self.visitors_of)
         #: New visitors not stored yet, by their connection (`new_visitor`).
         self._unsaved: weakref.WeakKeyDictionary[Client, VisitorRecord] = (
             weakref.WeakKeyDictionary()
@@ -123,15 +122,6 @@ class Service:
         if not event.duplicate:
             self.hub.publish(event)
         return event
-
-    def reply(self, client: Client, frame: dict[str, Any]) -> None:
-        client.send(dumps(frame))
-
-    def ack(self, client: Client, ref: str | None, **fields: Any) -> None:
-        frame: dict[str, Any] = {"type": "ack", **fields}
-        if ref is not None:
-            frame["ref"] = ref
-        self.reply(client, frame)
 
     async def conversation(self, conversation_id: str) -> ConversationRecord:
         conv = await self.store.get_conversation(conversation_id)
@@ -275,15 +265,8 @@ class Service:
             ),
             now,
         )
-        frame: dict[str, Any] = {
-            "type": "queued",
-            "conversation_id": conv_id,
-            "position": result.position if result.position is not None else 0,
-            "eta_s": result.eta_s,
-        }
-        if cmd.ref is not None:
-            frame["ref"] = cmd.ref
-        self.reply(client, frame)
+        position = result.position if result.position is not None else 0
+        client.send(p.frames.queued(conv_id, position, result.eta_s, ref=cmd.ref))
         if result.agents_online == 0:
             client.send(p.frames.offline(conv_id, topic=cmd.topic, language=cmd.language))
         await self.hub.subscribe(client, conv_id, 0)
@@ -332,7 +315,7 @@ class Service:
             client_id=cmd.client_id,
             update=update,
         )
-        self.ack(client, cmd.ref, client_id=cmd.client_id, seq=event.seq, ts=event.ts)
+        client.send(p.frames.ack(cmd.ref, client_id=cmd.client_id, seq=event.seq, ts=event.ts))
         self.metrics.ack_latency.observe(time.perf_counter() - received)
         if not event.duplicate:
             self.hub.publish(event)
@@ -349,10 +332,7 @@ class Service:
                 f"last_seq {cmd.last_seq} is ahead of conversation {conv.id}, which is at {conv.last_seq}"
             )
         last = await self.hub.subscribe(client, conv.id, cmd.last_seq)
-        frame: dict[str, Any] = {"type": "resumed", "conversation_id": conv.id, "last_seq": last}
-        if cmd.ref is not None:
-            frame["ref"] = cmd.ref
-        self.reply(client, frame)
+        client.send(p.frames.resumed(conv.id, last, ref=cmd.ref))
         if client.role == "visitor" and conv.status in ("queued", "offered"):
             position, eta = await self.router.position(conv.id, self.now())
             if position is None and await self.router.conversation_state(conv.id) is None:
@@ -361,15 +341,7 @@ class Service:
                 await self.requeue(conv, self.now())
                 position, eta = await self.router.position(conv.id, self.now())
             if position is not None:
-                self.reply(
-                    client,
-                    {
-                        "type": "queue",
-                        "conversation_id": conv.id,
-                        "position": position,
-                        "eta_s": eta,
-                    },
-                )
+                client.send(p.frames.queue(conv.id, position, eta))
                 self.positions.follow(conv.id, position, eta)
 
     def _relay_ephemeral(self, key: Hashable, frame: dict[str, Any]) -> None:
@@ -380,12 +352,7 @@ class Service:
         await self._check_participant(client, cmd.conversation_id)
         self.ephemeral.offer(
             (cmd.conversation_id, client.role, "typing"),
-            {
-                "type": "typing",
-                "conversation_id": cmd.conversation_id,
-                "active": cmd.active,
-                "by": {"role": client.role},
-            },
+            p.frames.typing_object(cmd.conversation_id, cmd.active, by_role=client.role),
         )
 
     async def read(self, client: Client, cmd: p.Read) -> None:
@@ -396,12 +363,7 @@ class Service:
             )
         self.ephemeral.offer(
             (cmd.conversation_id, client.role, "read"),
-            {
-                "type": "read",
-                "conversation_id": cmd.conversation_id,
-                "seq": cmd.seq,
-                "by": {"role": client.role},
-            },
+            p.frames.read_object(cmd.conversation_id, cmd.seq, by_role=client.role),
             highest_seq,
         )
 
@@ -424,8 +386,10 @@ class Service:
             # Closing twice is answered like the first time: a retry must not look like a failure.
             closed = await self.store.events(conv.id, kinds=["closed"], limit=1)
             if closed:
-                self.ack(
-                    client, cmd.ref, conversation_id=conv.id, seq=closed[0].seq, ts=closed[0].ts
+                client.send(
+                    p.frames.ack(
+                        cmd.ref, conversation_id=conv.id, seq=closed[0].seq, ts=closed[0].ts
+                    )
                 )
                 return
             raise p.Conflict(f"conversation {conv.id} is already closed")
@@ -446,17 +410,12 @@ class Service:
                 "agent_id": None,
             },
         )
-        self.ack(client, cmd.ref, conversation_id=conv.id, seq=event.seq, ts=event.ts)
+        client.send(p.frames.ack(cmd.ref, conversation_id=conv.id, seq=event.seq, ts=event.ts))
         if not self.hub.is_subscribed(client, conv.id):
-            self.reply(
-                client,
-                {
-                    "type": "closed",
-                    "conversation_id": conv.id,
-                    "by": client.role,
-                    "seq": event.seq,
-                    "ts": event.ts,
-                },
+            client.send(
+                p.frames.closed(
+                    conv.id, by=cast(p.ClosedBy, client.role), seq=event.seq, ts=event.ts
+                )
             )
         await self.finish_routing(conv.id, was, now)
 
@@ -489,7 +448,7 @@ class Service:
         )
         if event.duplicate:
             raise p.Conflict(f"conversation {conv.id} was already rated")
-        self.ack(client, cmd.ref, conversation_id=conv.id, seq=event.seq, ts=event.ts)
+        client.send(p.frames.ack(cmd.ref, conversation_id=conv.id, seq=event.seq, ts=event.ts))
 
     def new_visitor(self, client: Client, site: str, now: float) -> NewVisitor:
         """A visitor token for ``client``'s connection. Nothing is stored yet: the visitor
@@ -532,7 +491,7 @@ class Service:
                 actor_name=cmd.name,
                 client_id=f"leave-{conv.id}",
             )
-            self.ack(client, cmd.ref, conversation_id=conv.id, seq=event.seq, ts=event.ts)
+            client.send(p.frames.ack(cmd.ref, conversation_id=conv.id, seq=event.seq, ts=event.ts))
             return
         await self.start(
             client,
@@ -618,16 +577,17 @@ class Service:
         for offer in await self.router.pending_offers(agent_id):
             frame = offer_frame(offer, now)
             for client in clients:
-                self.reply(client, frame)
+                client.send(frame)
 
     async def status(self, client: Client, cmd: p.Status) -> None:
         if cmd.status == "online":
             self.require_chat_role(client)
         await self.router.set_status(client.agent_id or "", cmd.status, self.now())
         self.hub.agent_status[client.agent_id or ""] = cmd.status
-        self.ack(client, cmd.ref, status=cmd.status)
+        client.send(p.frames.ack(cmd.ref, status=cmd.status))
+        frame = p.frames.status(cmd.status)
         for peer in list(self.hub.agents.get(client.agent_id or "", ())):
-            self.reply(peer, {"type": "status", "status": cmd.status})
+            peer.send(frame)
 
     async def accept(self, client: Client, cmd: p.Accept) -> None:
         self.require_chat_role(client)
@@ -714,7 +674,7 @@ class Service:
         except routing.NotYourOffer:
             raise p.Forbidden(f"offer {cmd.offer_id} was made to another agent") from None
         self.metrics.offers.labels("declined").inc()
-        self.ack(client, cmd.ref, offer_id=cmd.offer_id)
+        client.send(p.frames.ack(cmd.ref, offer_id=cmd.offer_id))
 
     async def agent_message(self, client: Client, cmd: p.Message) -> None:
         received = time.perf_counter()
@@ -742,7 +702,7 @@ class Service:
             actor_id=client.agent_id,
             actor_name=client.agent.display_name,
         )
-        self.ack(client, cmd.ref, conversation_id=conv.id, seq=event.seq, ts=event.ts)
+        client.send(p.frames.ack(cmd.ref, conversation_id=conv.id, seq=event.seq, ts=event.ts))
 
     async def tag(self, client: Client, cmd: p.Tag) -> None:
         self.require_chat_role(client)
@@ -767,7 +727,9 @@ class Service:
             actor_name=client.agent.display_name,
             update={"tags": tags},
         )
-        self.ack(client, cmd.ref, conversation_id=conv.id, seq=event.seq, ts=event.ts, tags=tags)
+        client.send(
+            p.frames.ack(cmd.ref, conversation_id=conv.id, seq=event.seq, ts=event.ts, tags=tags)
+        )
 
     async def transfer(self, client: Client, cmd: p.Transfer) -> None:
         self.require_chat_role(client)
@@ -814,7 +776,7 @@ class Service:
             actor_name=client.agent.display_name,
             update=update,
         )
-        self.ack(client, cmd.ref, conversation_id=conv.id, seq=event.seq, ts=event.ts)
+        client.send(p.frames.ack(cmd.ref, conversation_id=conv.id, seq=event.seq, ts=event.ts))
         # The chat has left this agent: its tabs here stop receiving it.
         for peer in list(self.hub.agents.get(client.agent_id or "", ())):
             peer.held.discard(conv.id)
@@ -828,7 +790,7 @@ class Service:
             self.metrics.offers.labels("made").inc()
             frame = offer_frame_from_event(event, self.now())
             for client in list(self.hub.agents.get(event["agent_id"], ())):
-                self.reply(client, frame)
+                client.send(frame)
         elif kind == "offer_withdrawn":
             if event.get("reason") != "cancelled" and self.visitors_of(event["conversation_id"]):
                 # Back in the queue (declined, expired, agent gone): follow it again.
@@ -836,38 +798,32 @@ class Service:
             if event.get("node") != node:
                 return
             self.metrics.offers.labels(event.get("reason", "withdrawn")).inc()
-            frame = {
-                "type": "offer_withdrawn",
-                "offer_id": event["offer_id"],
-                "conversation_id": event["conversation_id"],
-                "reason": event.get("reason"),
-            }
+            frame = p.frames.offer_withdrawn(
+                event["offer_id"], event["conversation_id"], reason=event.get("reason")
+            )
             for client in list(self.hub.agents.get(event["agent_id"], ())):
-                self.reply(client, frame)
+                client.send(frame)
         elif kind == "requeued":
             if self.visitors_of(event["conversation_id"]):
                 self.positions.follow(event["conversation_id"])
         elif kind == "queue":
             # A new first of its queue: told at once, not at the next tick.
             cid = event["conversation_id"]
-            frame = {
-                "type": "queue",
-                "conversation_id": cid,
-                "position": event["position"],
-                "eta_s": event.get("eta_s"),
-            }
+            frame = p.frames.queue(cid, event["position"], event.get("eta_s"))
             visitors = self.visitors_of(cid)
             for client in visitors:
-                self.reply(client, frame)
+                client.send(frame)
             if visitors:
                 self.positions.follow(cid, event["position"], event.get("eta_s"))
         elif kind == "presence":
-            frame = {"type": "status", "status": event["status"]}
-            if event.get("auto"):
-                frame["reason"] = event.get("reason", "missed offers")
+            if not event.get("reason"):
+                return
+            frame = p.frames.status(
+                event["status"],
+                reason=event.get("reason", "missed offers") if event.get("auto") else None,
+            )
             for client in list(self.hub.agents.get(event["agent_id"], ())):
-                if event.get("reason"):
-                    self.reply(client, frame)
+                client.send(frame)
 
     async def on_tick(self, result: routing.TickResult, now: float) -> None:
         for conversation_id in result.requeued:
@@ -884,36 +840,31 @@ class Service:
             )
 
 
-def offer_frame(offer: routing.Offer, now: float) -> dict[str, Any]:
-    return {
-        "type": "offer",
-        "offer_id": offer.offer_id,
-        "conversation": {
-            "conversation_id": offer.conversation_id,
-            "topic": offer.topic,
-            "language": offer.language,
-            "visitor": {"name": offer.meta.get("visitor_name") or None},
-            "waited_s": max(0, round(now - offer.arrived_at)),
-            "preview": offer.meta.get("preview") or None,
-            "page_url": offer.meta.get("page_url") or None,
-        },
-        "expires_in_s": max(0, round(offer.deadline - now)),
-    }
+def offer_frame(offer: routing.Offer, now: float) -> str:
+    """``offer`` for one of the router's standing offers."""
+    brief = p.ConversationBrief(
+        conversation_id=offer.conversation_id,
+        topic=offer.topic,
+        language=offer.language,
+        visitor_name=offer.meta.get("visitor_name") or None,
+        waited_s=max(0, round(now - offer.arrived_at)),
+        preview=offer.meta.get("preview") or None,
+        page_url=offer.meta.get("page_url") or None,
+    )
+    return p.frames.offer(offer.offer_id, brief, max(0, round(offer.deadline - now)))
 
 
-def offer_frame_from_event(event: dict[str, Any], now: float) -> dict[str, Any]:
+def offer_frame_from_event(event: dict[str, Any], now: float) -> str:
+    """``offer`` for the router's ``offered`` event."""
     meta = event.get("meta") or {}
-    return {
-        "type": "offer",
-        "offer_id": event["offer_id"],
-        "conversation": {
-            "conversation_id": event["conversation_id"],
-            "topic": event.get("topic"),
-            "language": event.get("language"),
-            "visitor": {"name": meta.get("visitor_name") or None},
-            "waited_s": max(0, round(now - float(event.get("arrived_at", now)))),
-            "preview": meta.get("preview") or None,
-            "page_url": meta.get("page_url") or None,
-        },
-        "expires_in_s": max(0, round(float(event.get("deadline", now)) - now)),
-    }
+    brief = p.ConversationBrief(
+        conversation_id=event["conversation_id"],
+        topic=event["topic"],
+        language=event["language"],
+        visitor_name=meta.get("visitor_name") or None,
+        waited_s=max(0, round(now - float(event.get("arrived_at", now)))),
+        preview=meta.get("preview") or None,
+        page_url=meta.get("page_url") or None,
+    )
+    expires_in_s = max(0, round(float(event.get("deadline", now)) - now))
+    return p.frames.offer(event["offer_id"], brief, expires_in_s)
