@@ -22,9 +22,9 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from chatserver.delivery import Client
+from chatserver.core.delivery import Client
+from chatserver.core.interfaces import Router
 from chatserver.protocol import frames
-from routing import Router
 
 
 @dataclass

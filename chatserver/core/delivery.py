@@ -18,7 +18,10 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chatserver.store.base import AgentRecord
 
 log = logging.getLogger("chatserver.delivery")
 
@@ -95,12 +98,12 @@ class Client:
         self.subs: dict[str, Subscription] = {}
         # Identity, set once hello is accepted.
         self.visitor_id: str | None = None
-        self.agent: Any = None
+        self.agent: AgentRecord | None = None  # an agent's, once its hello is accepted
         self._held: set[str] | None = None  # an agent's chats; made on first use
 
     @property
     def agent_id(self) -> str | None:
-        return None if self.agent is None else str(self.agent.id)
+        return None if self.agent is None else self.agent.id
 
     @property
     def held(self) -> set[str]:
