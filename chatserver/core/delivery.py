@@ -18,10 +18,10 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from chatserver.store.base import AgentRecord
+    from chatserver.store.base import AgentRecord, StoredEvent
 
 log = logging.getLogger("chatserver.delivery")
 
@@ -38,7 +38,7 @@ class ClientState(enum.Enum):
 class Subscription:
     conversation_id: str
     last: int
-    pending: dict[int, Any] = field(default_factory=dict)
+    pending: dict[int, StoredEvent] = field(default_factory=dict)
     skip: set[int] = field(default_factory=set)
     filling: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
