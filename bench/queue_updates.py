@@ -3,7 +3,7 @@
 Setup: a private Redis and two hub processes (bench._servers.HubStack), no agent online, N
 visitors (20,000; quick: 2,000) spread over both hubs, each a plain WebSocket client of the wire
 protocol that said `hello` and then `start` (sent at ``START_RATE`` a second; every one answered
-`queued`). Each hub follows its own waiting visitors (chatserver/queue_positions.py): on every
+`queued`). Each hub follows its own waiting visitors (chatserver/core/queue_positions.py): on every
 tick (0.5 s) it reads the positions of those due a look (every second near the front, up to
 every 10 s far back) in one pipelined round trip and sends a `queue` frame to each one whose
 position or estimate changed.

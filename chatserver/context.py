@@ -26,12 +26,13 @@ from redis.exceptions import RedisError
 
 import routing
 from chatserver import protocol as p
-from chatserver.bus import Bus
 from chatserver.core.accounts import token_hash
-from chatserver.hub import Hub
+from chatserver.core.bus import Bus
+from chatserver.core.delivery import Client
+from chatserver.core.hub import Hub
+from chatserver.core.service import Service
 from chatserver.metrics import Metrics
 from chatserver.redis_pool import CONTROL_CONNECTIONS, PoolMetrics, open_pool
-from chatserver.service import Service
 from chatserver.settings import Settings
 from chatserver.store import RoutingDocuments, Store, open_store
 from chatserver.store.base import AgentRecord, TokenRecord, iso_now
@@ -138,7 +139,7 @@ class HubContext:
         ctx.file_routing_config = file_config
         ctx.routing_version = routing_version
         ctx._routing_checked_at = time.time()
-        hub.on_router_event = service.on_router_event
+        hub.on_router_event = service.router_events.on_router_event
         service.session_alive = ctx.session_alive
         ctx.bus = Bus(
             redis,
@@ -158,11 +159,7 @@ class HubContext:
 
     async def on_bus_reconnect(self) -> None:
         await self.hub.refill_all()
-        await self.resend_offers()
-
-    async def resend_offers(self) -> None:
-        for agent_id in list(self.hub.agents):
-            await self.service.resend_offers(agent_id)
+        await self.service.recovery.resend_all_offers()
 
     async def _tick_loop(self) -> None:
         interval = self.settings.tick_interval_s
@@ -176,8 +173,7 @@ class HubContext:
                     await self.resync(now)
                 await self.router.heartbeat(now)
                 result = await self.router.tick(now)
-                await self.service.on_tick(result, now)
-                await self.service.positions.refresh(now)
+                await self.service.on_tick(result, now)  # and the queue positions
                 await self.follow_sessions(now)
                 # Last, so that trouble reading admins' changes never delays the heartbeat.
                 await self.follow_changes(now)
@@ -213,23 +209,14 @@ class HubContext:
         self._changes_seen = "0-0"
         await self.reload_routing(now)
         await self.router.heartbeat(now)
-        for agent_id, clients in list(self.hub.agents.items()):
-            client = next(iter(clients), None)
-            if client is None:
-                continue
-            await self.service.register_agent(
-                client.agent, now, status=self.hub.agent_status.get(agent_id, "away")
-            )
-        if self.bus is not None:
-            for conversation_id in list(self.hub.by_conversation):
-                await self.bus.add_interest(conversation_id)
+        recovery = self.service.recovery
+        await recovery.reregister_agents(now)
+        await self.hub.renew_interests()
         lock = f"{self.settings.redis_prefix}:resync:{self.epoch}"
         if await self.redis.set(lock, self.settings.node_id, nx=True, ex=300):
-            waiting = await self.store.list_conversations(status={"queued", "offered"})
-            for conv in sorted(waiting, key=lambda c: c.created_at):
-                await self.service.requeue(conv, now)
+            await recovery.requeue_waiting(now)
         await self.hub.refill_all()
-        await self.resend_offers()
+        await recovery.resend_all_offers()
 
     # -- changes made by admins ------------------------------------------------------------
     @property
@@ -298,7 +285,7 @@ class HubContext:
     async def refresh_agent(self, agent_id: str, *, revoke: bool = False) -> int:
         """An admin changed this agent: close its sockets here if it was disabled or its
         sessions revoked, else give them the new record. Returns the sockets closed."""
-        clients = list(self.hub.agents.get(agent_id, ()))
+        clients = self.hub.agent_clients(agent_id)
         if not clients:
             return 0
         record = await self.store.get_agent(agent_id)
@@ -341,7 +328,7 @@ class HubContext:
             return None
         return agent, record
 
-    async def session_alive(self, client: Any) -> bool:
+    async def session_alive(self, client: Client) -> bool:
         """Whether the session this agent socket signed in with is still live (the store's
         word, not the last tick's): asked before an accept, so that an agent revoked a moment
         ago takes no chat in the tick before its socket closes."""
@@ -391,7 +378,7 @@ class HubContext:
                 await asyncio.wait_for(self._tick_task, 5)
         now = time.time()
         # Agents held here go offline now so their chats get the grace period to move elsewhere.
-        for agent_id in list(self.hub.agents):
+        for agent_id, _client in self.hub.local_agents():
             with contextlib.suppress(Exception):
                 await self.router.set_status(agent_id, "offline", now)
         for client in list(self.hub.clients):

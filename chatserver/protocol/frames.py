@@ -1,7 +1,10 @@
 """Server events → frame text: one builder per server frame type.
 
 Every builder returns one compact JSON object as ``str`` (orjson), ready for a WebSocket text
-frame, with exactly the fields ``docs/protocol.md`` lists. Builders that answer a client frame
+frame, with exactly the fields ``docs/protocol.md`` lists; the hub's code builds no frame of its
+own. The ephemeral frames one side sends the other (``typing``, ``read``) travel between hub
+processes as objects before they become text: :func:`typing_object` and :func:`read_object`
+build them, :func:`dump` turns any built object into its text. Builders that answer a client frame
 take ``ref`` and copy it when it is not ``None`` (``error`` always carries ``ref``, ``null``
 when there was none). Time stamps (``ts``) are ISO 8601 UTC strings; pass the string as stored,
 or epoch seconds (a float) to have it formatted by :func:`iso_ts`.
@@ -25,6 +28,7 @@ __all__ = [
     "ack",
     "assigned",
     "closed",
+    "dump",
     "error",
     "iso_ts",
     "message",
@@ -37,11 +41,13 @@ __all__ = [
     "queued",
     "rated",
     "read",
+    "read_object",
     "resumed",
     "status",
     "tagged",
     "transferred",
     "typing",
+    "typing_object",
     "welcome_agent",
     "welcome_visitor",
 ]
@@ -70,7 +76,8 @@ class AgentProfile:
 
 @dataclass(frozen=True, slots=True)
 class ConversationBrief:
-    """``offer.conversation`` (and ``assigned.conversation`` for agents)."""
+    """``offer.conversation`` (and ``assigned.conversation`` for agents); ``page_url`` (the
+    page the visitor started from) is carried by ``offer`` only."""
 
     conversation_id: str
     topic: str
@@ -78,6 +85,7 @@ class ConversationBrief:
     visitor_name: str | None
     waited_s: int
     preview: str | None
+    page_url: str | None = None
 
 
 def iso_ts(epoch_s: float) -> str:
@@ -90,14 +98,15 @@ def _ts(ts: str | float) -> str:
     return ts if isinstance(ts, str) else iso_ts(ts)
 
 
-def _dump(frame: dict[str, object]) -> str:
+def dump(frame: Mapping[str, object]) -> str:
+    """A frame object (from a ``*_object`` builder, or one that crossed the bus) as its text."""
     return orjson.dumps(frame).decode()
 
 
 def _with_ref(frame: dict[str, object], ref: str | None) -> str:
     if ref is not None:
         frame["ref"] = ref
-    return _dump(frame)
+    return dump(frame)
 
 
 def _summaries(conversations: Iterable[ConversationSummary]) -> list[dict[str, object]]:
@@ -186,14 +195,14 @@ def queued(
 
 def queue(conversation_id: str, position: int, eta_s: int | None) -> str:
     """``queue`` — the visitor's queue position changed (ephemeral, no ``seq``)."""
-    return _dump(
+    return dump(
         {"type": "queue", "conversation_id": conversation_id, "position": position, "eta_s": eta_s}
     )
 
 
 def offline(conversation_id: str, *, topic: str, language: str) -> str:
     """``offline`` — no agent is online for this topic; the widget offers ``leave_message``."""
-    return _dump(
+    return dump(
         {
             "type": "offline",
             "conversation_id": conversation_id,
@@ -230,23 +239,31 @@ def assigned(
 
 
 def offer(offer_id: str, conversation: ConversationBrief, expires_in_s: int) -> str:
-    """``offer`` (agents) — answer with ``accept`` or ``decline`` within ``expires_in_s``."""
-    return _dump(
+    """``offer`` (agents) — answer with ``accept`` or ``decline`` within ``expires_in_s``.
+    ``conversation.page_url`` (an addition) is the page the visitor started from, or null."""
+    brief = _brief(conversation)
+    brief["page_url"] = conversation.page_url
+    return dump(
         {
             "type": "offer",
             "offer_id": offer_id,
-            "conversation": _brief(conversation),
+            "conversation": brief,
             "expires_in_s": expires_in_s,
         }
     )
 
 
-def offer_withdrawn(offer_id: str, *, reason: str | None = None) -> str:
-    """``offer_withdrawn`` (agents); ``reason`` (an addition): expired · taken · cancelled."""
-    frame: dict[str, object] = {"type": "offer_withdrawn", "offer_id": offer_id}
+def offer_withdrawn(offer_id: str, conversation_id: str, *, reason: str | None = None) -> str:
+    """``offer_withdrawn`` (agents); ``conversation_id`` and ``reason`` are additions (reason:
+    declined · expired · taken · agent_away · agent_offline · cancelled, as the router says)."""
+    frame: dict[str, object] = {
+        "type": "offer_withdrawn",
+        "offer_id": offer_id,
+        "conversation_id": conversation_id,
+    }
     if reason is not None:
         frame["reason"] = reason
-    return _dump(frame)
+    return dump(frame)
 
 
 # -- answers ---------------------------------------------------------------------------------
@@ -256,13 +273,19 @@ def ack(
     ref: str | None = None,
     *,
     client_id: str | None = None,
+    conversation_id: str | None = None,
     seq: int | None = None,
     ts: str | float | None = None,
+    tags: Sequence[str] | None = None,
+    status: AgentStatus | None = None,
+    offer_id: str | None = None,
 ) -> str:
     """``ack`` — the frame was done (for stored events: committed to the transcript store).
 
-    For a ``message``: ``client_id``, ``seq`` and ``ts``; for other stored events (note, tag,
-    transfer, close): ``seq`` and ``ts``; otherwise just ``ref``.
+    For a ``message``: ``client_id``, ``seq`` and ``ts``; for other stored events (close, note,
+    tag, transfer, rate, leave_message): ``conversation_id`` (an addition), ``seq`` and ``ts``,
+    and for ``tag`` the conversation's whole tag set ``tags`` (an addition); for ``status`` the
+    status now in force, for ``decline`` the ``offer_id`` (additions); otherwise just ``ref``.
     """
     if client_id is not None and (seq is None or ts is None):
         raise ValueError("an ack for a message needs seq and ts as well as client_id")
@@ -271,15 +294,23 @@ def ack(
     frame: dict[str, object] = {"type": "ack"}
     if client_id is not None:
         frame["client_id"] = client_id
+    if conversation_id is not None:
+        frame["conversation_id"] = conversation_id
     if seq is not None and ts is not None:
         frame["seq"] = seq
         frame["ts"] = _ts(ts)
+    if tags is not None:
+        frame["tags"] = list(tags)
+    if status is not None:
+        frame["status"] = status
+    if offer_id is not None:
+        frame["offer_id"] = offer_id
     return _with_ref(frame, ref)
 
 
 def error(code: ErrorCode | str, message: str, ref: str | None = None) -> str:
     """``error`` — always with ``ref`` (``null`` when the frame had none)."""
-    return _dump({"type": "error", "code": ErrorCode(code).value, "message": message, "ref": ref})
+    return dump({"type": "error", "code": ErrorCode(code).value, "message": message, "ref": ref})
 
 
 def pong(ref: str | None = None) -> str:
@@ -294,9 +325,14 @@ def resumed(conversation_id: str, last_seq: int, *, ref: str | None = None) -> s
     )
 
 
-def status(status: AgentStatus) -> str:
-    """``status`` (agents) — the agent's own status, sent to all its connections on change."""
-    return _dump({"type": "status", "status": status})
+def status(status: str, *, reason: str | None = None) -> str:
+    """``status`` (agents) — the agent's own status, sent to all its connections on change:
+    ``online`` · ``away``, or ``offline`` when the router took it out; ``reason`` (an
+    addition) says why the router changed it by itself (e.g. ``missed offers``)."""
+    frame: dict[str, object] = {"type": "status", "status": status}
+    if reason is not None:
+        frame["reason"] = reason
+    return dump(frame)
 
 
 # -- conversation events ---------------------------------------------------------------------
@@ -313,7 +349,7 @@ def message(
     ts: str | float,
 ) -> str:
     """``message`` — stored; to every participant, the sender too."""
-    return _dump(
+    return dump(
         {
             "type": "message",
             "conversation_id": conversation_id,
@@ -330,7 +366,7 @@ def note(
     conversation_id: str, *, seq: int, from_name: str | None, text: str, ts: str | float
 ) -> str:
     """``note`` (agents only) — an internal note; stored, never sent to the visitor."""
-    return _dump(
+    return dump(
         {
             "type": "note",
             "conversation_id": conversation_id,
@@ -342,28 +378,34 @@ def note(
     )
 
 
+def typing_object(conversation_id: str, active: bool, *, by_role: str) -> dict[str, object]:
+    """``typing`` as an object, for the relay: folded, sent over the bus, then :func:`dump`."""
+    return {
+        "type": "typing",
+        "conversation_id": conversation_id,
+        "active": active,
+        "by": {"role": by_role},
+    }
+
+
 def typing(conversation_id: str, active: bool, *, by_role: SenderRole) -> str:
     """``typing`` — relayed to the other side, ephemeral."""
-    return _dump(
-        {
-            "type": "typing",
-            "conversation_id": conversation_id,
-            "active": active,
-            "by": {"role": by_role},
-        }
-    )
+    return dump(typing_object(conversation_id, active, by_role=by_role))
+
+
+def read_object(conversation_id: str, seq: int, *, by_role: str) -> dict[str, object]:
+    """``read`` as an object, for the relay (see :func:`typing_object`)."""
+    return {"type": "read", "conversation_id": conversation_id, "seq": seq, "by": {"role": by_role}}
 
 
 def read(conversation_id: str, seq: int, *, by_role: SenderRole) -> str:
     """``read`` — the other side has read up to ``seq``; relayed, ephemeral."""
-    return _dump(
-        {"type": "read", "conversation_id": conversation_id, "seq": seq, "by": {"role": by_role}}
-    )
+    return dump(read_object(conversation_id, seq, by_role=by_role))
 
 
 def closed(conversation_id: str, *, by: ClosedBy, seq: int, ts: str | float) -> str:
     """``closed`` — stored; to every participant. ``ts`` is an addition."""
-    return _dump(
+    return dump(
         {"type": "closed", "conversation_id": conversation_id, "by": by, "seq": seq, "ts": _ts(ts)}
     )
 
@@ -372,7 +414,7 @@ def tagged(
     conversation_id: str, tags: Sequence[str], *, seq: int, ts: str | float, by_name: str | None
 ) -> str:
     """``tagged`` (agents only) — stored; ``tags`` is the conversation's whole tag set."""
-    return _dump(
+    return dump(
         {
             "type": "tagged",
             "conversation_id": conversation_id,
@@ -396,7 +438,7 @@ def transferred(
     """``transferred`` (agents only) — stored; exactly one of ``to_agent`` / ``to_topic``."""
     if (to_agent is None) == (to_topic is None):
         raise ValueError("give exactly one of to_agent or to_topic")
-    return _dump(
+    return dump(
         {
             "type": "transferred",
             "conversation_id": conversation_id,
@@ -413,7 +455,7 @@ def rated(
     conversation_id: str, score: int, *, comment: str | None, seq: int, ts: str | float
 ) -> str:
     """``rated`` (agents only) — stored: the visitor rated the closed conversation."""
-    return _dump(
+    return dump(
         {
             "type": "rated",
             "conversation_id": conversation_id,

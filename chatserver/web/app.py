@@ -24,7 +24,7 @@ from starlette.websockets import WebSocket
 
 from chatserver.context import HubContext, load_routing_config
 from chatserver.core.accounts import new_token, token_hash, verify_password
-from chatserver.endpoints import agent_endpoint, visitor_endpoint
+from chatserver.web.sockets import agent_endpoint, visitor_endpoint
 from chatserver.settings import Settings
 from chatserver.store.base import DataLifecycle, TokenRecord, iso_now
 from chatserver.web import admin, admin_agents, console, dashboard, widget

@@ -22,7 +22,7 @@ import weakref
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from chatserver.delivery import Client
+    from chatserver.core.delivery import Client
 
 #: How far back each look at the store reaches before the previous one: revocations stamped by
 #: another machine's clock, or committed just after the previous look, are still seen.

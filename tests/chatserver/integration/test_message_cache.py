@@ -1,4 +1,5 @@
-"""The message path's cache (`Hub.message_conversation`) never answers with a stale record.
+"""The message path's cache (`ConversationCache.conversation`, chatserver/core/cache.py) never
+answers with a stale record.
 
 Each test first exchanges messages so the conversation record (and the visitor's name) is
 cached on the node, then changes the conversation the way a user would — close, transfer,

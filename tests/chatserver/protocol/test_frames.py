@@ -131,15 +131,29 @@ def test_offer_and_withdrawn() -> None:
             "visitor": {"name": None},
             "waited_s": 0,
             "preview": None,
+            "page_url": None,
         },
         "expires_in_s": 20,
     }
-    assert load(frames.offer_withdrawn("o1")) == {"type": "offer_withdrawn", "offer_id": "o1"}
-    assert load(frames.offer_withdrawn("o1", reason="expired")) == {
+    with_page = ConversationBrief("c1", "general", "es", "Ann", 3, "hi", "https://shop/x")
+    assert load(frames.offer("o2", with_page, 5))["conversation"]["page_url"] == "https://shop/x"
+    assert load(frames.offer_withdrawn("o1", "c1")) == {
         "type": "offer_withdrawn",
         "offer_id": "o1",
+        "conversation_id": "c1",
+    }
+    assert load(frames.offer_withdrawn("o1", "c1", reason="expired")) == {
+        "type": "offer_withdrawn",
+        "offer_id": "o1",
+        "conversation_id": "c1",
         "reason": "expired",
     }
+
+
+def test_assigned_carries_no_page_url() -> None:
+    brief = ConversationBrief("c1", "general", "es", None, 0, None, "https://shop/x")
+    frame = load(frames.assigned("c1", "Ann", seq=2, ts=TS, conversation=brief))
+    assert "page_url" not in frame["conversation"]
 
 
 def test_ack() -> None:
@@ -159,6 +173,23 @@ def test_ack() -> None:
     assert load(frames.ack("n", seq=6, ts=TS)) == {"type": "ack", "seq": 6, "ts": TS, "ref": "n"}
     assert load(frames.ack("s")) == {"type": "ack", "ref": "s"}
     assert load(frames.ack()) == {"type": "ack"}
+
+
+def test_ack_additions() -> None:
+    """What the hub's acks carry beyond the message ack, in the order the wire has them."""
+    closed = frames.ack("c", conversation_id="c1", seq=6, ts=TS)
+    assert closed == (
+        '{"type":"ack","conversation_id":"c1","seq":6,"ts":"2024-05-01T12:00:00.000Z","ref":"c"}'
+    )
+    tagged = load(frames.ack(None, conversation_id="c1", seq=7, ts=TS, tags=("a", "b")))
+    assert list(tagged) == ["type", "conversation_id", "seq", "ts", "tags"]
+    assert tagged["tags"] == ["a", "b"]
+    assert load(frames.ack("s", status="online")) == {
+        "type": "ack",
+        "status": "online",
+        "ref": "s",
+    }
+    assert load(frames.ack("d", offer_id="o1")) == {"type": "ack", "offer_id": "o1", "ref": "d"}
 
 
 @pytest.mark.parametrize(
@@ -219,6 +250,13 @@ def test_typing_and_read() -> None:
     }
 
 
+def test_relayed_objects_dump_to_the_frames() -> None:
+    typing = frames.typing_object("c1", False, by_role="visitor")
+    assert frames.dump(typing) == frames.typing("c1", False, by_role="visitor")
+    read = frames.read_object("c1", 3, by_role="agent")
+    assert frames.dump(read) == frames.read("c1", 3, by_role="agent")
+
+
 def test_resumed() -> None:
     assert load(frames.resumed("c1", 12)) == {
         "type": "resumed",
@@ -264,6 +302,11 @@ def test_pong_and_status() -> None:
     assert load(frames.pong("p")) == {"type": "pong", "ref": "p"}
     assert load(frames.status("online")) == {"type": "status", "status": "online"}
     assert load(frames.status("away")) == {"type": "status", "status": "away"}
+    assert load(frames.status("away", reason="missed offers")) == {
+        "type": "status",
+        "status": "away",
+        "reason": "missed offers",
+    }
 
 
 def test_note_tagged_transferred_rated() -> None:
@@ -339,7 +382,7 @@ def test_every_server_frame_type_has_a_builder() -> None:
             frames.assigned("c", "A", seq=1, ts=TS),
             frames.offline("c", topic="t", language="l"),
             frames.offer("o", BRIEF, 1),
-            frames.offer_withdrawn("o"),
+            frames.offer_withdrawn("o", "c"),
             frames.ack(),
             frames.message(
                 "c", seq=1, client_id=None, from_role="system", from_name=None, text="t", ts=TS

@@ -21,10 +21,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from chatserver.delivery import Client
-from routing import Router
+from chatserver.core.delivery import Client
+from chatserver.core.interfaces import Router
+from chatserver.protocol import frames
 
 
 @dataclass
@@ -46,13 +46,11 @@ class QueuePositions:
         self,
         router: Router,
         visitors_of: Callable[[str], Iterable[Client]],
-        send: Callable[[Client, dict[str, Any]], None],
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._router = router
         self._visitors_of = visitors_of
-        self._send = send
         self._clock = clock
         self._followed: dict[str, _Told] = {}
 
@@ -91,13 +89,8 @@ class QueuePositions:
             self._followed[cid] = _Told(position, eta_s, at)
             if (position, eta_s) == (before.position, before.eta_s):
                 continue
-            frame = {
-                "type": "queue",
-                "conversation_id": cid,
-                "position": position,
-                "eta_s": eta_s,
-            }
+            frame = frames.queue(cid, position, eta_s)
             for client in list(self._visitors_of(cid)):
-                self._send(client, frame)
+                client.send(frame)
             sent += 1
         return sent

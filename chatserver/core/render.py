@@ -9,14 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from chatserver.protocol import frames
 from chatserver.store.base import StoredEvent
-
-
-def dumps(frame: dict[str, Any]) -> str:
-    return orjson.dumps(frame).decode()
 
 
 def event_to_wire(event: StoredEvent) -> dict[str, Any]:
@@ -63,7 +57,7 @@ def render_event(event: StoredEvent, role: str) -> str | None:
     """The frame `role` receives for a stored event, or None when it sees nothing of it."""
     kind, body, cid = event.kind, event.body, event.conversation_id
     agent = role == "agent"
-    if kind in ("message", "offline_message"):
+    if kind == "message":
         return frames.message(
             cid,
             seq=event.seq,

@@ -1,4 +1,4 @@
-"""The coalescer of typing and read frames (chatserver.coalesce), with the end of each interval
+"""The coalescer of typing and read frames (chatserver.core.coalesce), with the end of each interval
 fired by the test instead of a clock."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from chatserver.coalesce import Coalescer, highest_seq
+from chatserver.core.coalesce import Coalescer, highest_seq
 
 
 class Timers:

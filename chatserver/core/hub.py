@@ -1,72 +1,78 @@
-"""The hub of one process: its local connections, their subscriptions, and the bus to the others.
+"""The fan-out of one process: its local connections, their subscriptions, and the bus to the
+others.
 
 Stored events reach a subscription three ways — straight from the node that committed them,
 over the bus from another node, or from the store when a gap is filled — and
 `Hub.offer_event` makes sure each is handed to the client once, in `seq` order. Ephemeral frames
 (typing, read, queue positions, offers) are not stored and are simply relayed.
 
-The message path reads a conversation record (and the visitor's name) for every message it
-checks; `Hub.message_conversation` keeps them while a local client is subscribed to the
-conversation — this node then sees every event of it, in order — and drops them on the first
-event that may have changed them (anything but a plain message; an agent's first reply; a
-visitor message under another name), when the last local subscriber leaves, after the bus
-reconnects, and at the latest after `CACHE_MAX_AGE_S`. A read that was in flight while such
-an event arrived is not kept (a version per conversation, and an epoch for the whole cache), so
-a stale record never outlives the event that changed it.
+The registry (which connections are here, which agents, which conversations they follow, the
+status each local agent was last given) changes only through the hub's methods. What the hub
+sees that a cache must know — every event handed to a subscriber, a conversation losing its
+last local subscriber, a bus reconnect — goes to its `Watcher` (`chatserver.core.cache`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, Protocol
 
-from chatserver.bus import Bus
-from chatserver.delivery import Client, Subscription
+from chatserver.core.delivery import Client, Subscription
+from chatserver.core.render import event_from_wire, event_to_wire, render_event
 from chatserver.metrics import Metrics
-from chatserver.render import dumps, event_from_wire, event_to_wire, render_event
-from chatserver.store.base import ConversationRecord, StoredEvent, TranscriptStore
+from chatserver.protocol import frames
+from chatserver.store.base import StoredEvent
 
 log = logging.getLogger("chatserver.hub")
 
 FILL_PAGE = 500
-CACHE_MAX_AGE_S = 30.0
-_UNKNOWN = object()  # a cached visitor name not read yet (the entry came from an agent)
 
 
-class _Cached:
-    """The message path's view of one conversation: its record and the visitor's name."""
+class Events(Protocol):
+    """The one store read the hub makes: a conversation's events after a ``seq``, to fill a gap."""
 
-    __slots__ = ("loaded", "record", "visitor_name")
+    async def events(
+        self, conversation_id: str, *, after_seq: int = 0, limit: int | None = None
+    ) -> list[StoredEvent]: ...
 
-    def __init__(self, record: ConversationRecord, visitor_name: object, loaded: float) -> None:
-        self.record = record
-        self.visitor_name = visitor_name
-        self.loaded = loaded
+
+class Publisher(Protocol):
+    """The bus to the other processes (`chatserver.core.bus.Bus`): at most once, any order."""
+
+    async def add_interest(self, conversation_id: str) -> None: ...
+
+    async def drop_interest(self, conversation_id: str) -> None: ...
+
+    def publish(self, conversation_id: str, message: dict[str, Any]) -> None: ...
+
+
+class Watcher(Protocol):
+    """Told what the hub sees (`chatserver.core.cache.ConversationCache`)."""
+
+    def event_seen(self, event: StoredEvent) -> None: ...
+
+    def conversation_left(self, conversation_id: str) -> None: ...
+
+    def reset(self) -> None: ...
 
 
 class Hub:
-    def __init__(
-        self, store: TranscriptStore, metrics: Metrics, *, gap_fill_delay_s: float
-    ) -> None:
+    def __init__(self, store: Events, metrics: Metrics, *, gap_fill_delay_s: float) -> None:
         self.store = store
         self.metrics = metrics
         self.gap_fill_delay_s = gap_fill_delay_s
-        self.bus: Bus | None = None
+        self.bus: Publisher | None = None
+        self.watcher: Watcher | None = None
+        #: Read them; change them only through the methods below.
         self.clients: set[Client] = set()
         self.by_conversation: dict[str, set[Client]] = defaultdict(set)
         self.agents: dict[str, set[Client]] = defaultdict(set)
-        self.agent_status: dict[str, str] = {}
+        self._agent_status: dict[str, str] = {}
         self.on_router_event: Callable[[dict[str, Any]], None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._cache: dict[str, _Cached] = {}
-        # A read begun before a bump of either is not kept. Versions exist only for
-        # conversations with a local subscriber; the epoch moves when one loses its last.
-        self._versions: dict[str, int] = {}
-        self._epoch = 0
 
     # -- registry ---------------------------------------------------------------------------
     def add_client(self, client: Client) -> None:
@@ -86,9 +92,36 @@ class Hub:
                 peers.discard(client)
                 if not peers:
                     del self.agents[client.agent_id]
-                    self.agent_status.pop(client.agent_id, None)
+                    self._agent_status.pop(client.agent_id, None)
 
-    def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+    def agent_clients(self, agent_id: str) -> list[Client]:
+        """The agent's connections here (a copy: sending may close one)."""
+        return list(self.agents.get(agent_id, ()))
+
+    def has_agent(self, agent_id: str) -> bool:
+        """Whether the agent has a connection here."""
+        return bool(self.agents.get(agent_id))
+
+    def local_agents(self) -> list[tuple[str, Client]]:
+        """Each agent with a connection here, and one of its connections."""
+        return [(agent_id, next(iter(peers))) for agent_id, peers in self.agents.items() if peers]
+
+    def set_agent_status(self, agent_id: str, status: str) -> None:
+        """The status this node last gave a local agent (kept to restore it after a resync)."""
+        self._agent_status[agent_id] = status
+
+    def agent_status(self, agent_id: str, default: str) -> str:
+        return self._agent_status.get(agent_id, default)
+
+    def visitors_of(self, conversation_id: str) -> list[Client]:
+        """The visitor sockets of a conversation on this hub."""
+        return [c for c in self.by_conversation.get(conversation_id, ()) if c.role == "visitor"]
+
+    def subscribed_here(self, conversation_id: str) -> bool:
+        """Whether a connection here is subscribed to the conversation."""
+        return conversation_id in self.by_conversation
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
@@ -137,74 +170,13 @@ class Hub:
         peers.discard(client)
         if not peers:
             del self.by_conversation[conversation_id]
-            self._cache.pop(conversation_id, None)
-            self._versions.pop(conversation_id, None)
-            self._epoch += 1
+            if self.watcher is not None:
+                self.watcher.conversation_left(conversation_id)
             if self.bus is not None:
                 try:
                     await self.bus.drop_interest(conversation_id)
                 except Exception as exc:  # Redis down: the interest key expires by itself
                     log.debug("drop_interest failed", extra={"error": repr(exc)})
-
-    # -- the message path's cache -----------------------------------------------------------
-    async def message_conversation(
-        self, client: Client, conversation_id: str, *, visitor_name: bool
-    ) -> tuple[ConversationRecord | None, str | None]:
-        """The conversation record (None if there is none) and, with ``visitor_name``, the
-        visitor's display name, from the cache when ``client`` is subscribed and up to date,
-        else from the store. The caller still checks the record: this only saves the reads."""
-        entry = self._cache.get(conversation_id)
-        if entry is not None and time.monotonic() - entry.loaded > CACHE_MAX_AGE_S:
-            del self._cache[conversation_id]
-            entry = None
-        if entry is not None and self._in_step(client, conversation_id):
-            if not visitor_name:
-                return entry.record, None
-            if entry.visitor_name is not _UNKNOWN:
-                return entry.record, entry.visitor_name  # type: ignore[return-value]
-        token = self._token(conversation_id)
-        record = await self.store.get_conversation(conversation_id)
-        if record is None:
-            return None, None
-        name: object = _UNKNOWN
-        if visitor_name:
-            visitor = await self.store.get_visitor(record.visitor_id)
-            name = visitor.name if visitor is not None else None
-        if token == self._token(conversation_id) and self._in_step(client, conversation_id):
-            self._cache[conversation_id] = _Cached(record, name, time.monotonic())
-        return record, None if name is _UNKNOWN else name  # type: ignore[return-value]
-
-    @staticmethod
-    def _in_step(client: Client, conversation_id: str) -> bool:
-        """Only a subscriber that has seen every event so far (no gap pending, no fill
-        running) may keep or trust an entry: the events it will see are what drops it."""
-        sub = client.subs.get(conversation_id)
-        return not (sub is None or sub.pending or sub.filling or sub.lock.locked())
-
-    def _token(self, conversation_id: str) -> tuple[int, int]:
-        return self._epoch, self._versions.get(conversation_id, 0)
-
-    def forget_conversation(self, conversation_id: str) -> None:
-        """Drop the cached view of a conversation, and any read of it in flight."""
-        self._cache.pop(conversation_id, None)
-        if conversation_id in self.by_conversation:
-            self._versions[conversation_id] = self._versions.get(conversation_id, 0) + 1
-        else:  # no version kept for it: move them all
-            self._epoch += 1
-
-    def _invalidate_for(self, event: StoredEvent) -> None:
-        """Drop the cached view of the event's conversation if the event may have changed it."""
-        if event.kind == "message":
-            entry = self._cache.get(event.conversation_id)
-            if entry is None:  # nothing to compare with: a read in flight must not be kept
-                self.forget_conversation(event.conversation_id)
-                return
-            if event.actor_role == "agent":
-                if entry.record.first_response_at is not None:
-                    return  # set once: a read in flight sees it too
-            elif event.actor_role != "visitor" or event.actor_name == entry.visitor_name:
-                return  # a name not read yet (_UNKNOWN) never matches: dropped, read again
-        self.forget_conversation(event.conversation_id)
 
     # -- stored events ----------------------------------------------------------------------
     def publish(self, event: StoredEvent) -> None:
@@ -250,7 +222,8 @@ class Hub:
         rendered: dict[str, str | None] | None = None,
     ) -> None:
         sub.last = event.seq
-        self._invalidate_for(event)
+        if self.watcher is not None:
+            self.watcher.event_seen(event)
         if event.seq in sub.skip:
             sub.skip.discard(event.seq)
             return
@@ -348,20 +321,26 @@ class Hub:
     def relay_local(
         self, conversation_id: str, frame: dict[str, Any], *, exclude_role: str | None
     ) -> None:
-        text = dumps(frame)
+        text = frames.dump(frame)
         for client in list(self.by_conversation.get(conversation_id, ())):
             if client.role != exclude_role:
                 client.send(text)
 
     async def refill_all(self) -> None:
         """After the bus was down: anything published meanwhile is in the store."""
-        self._epoch += 1
-        self._cache.clear()
+        if self.watcher is not None:
+            self.watcher.reset()
         for client in list(self.clients):
             for sub in list(client.subs.values()):
                 if not sub.filling:
                     sub.filling = True
                     self.spawn(self._fill_later(client, sub), name="refill")
+
+    async def renew_interests(self) -> None:
+        """Tell the bus again of every conversation followed here (Redis lost its data)."""
+        if self.bus is not None:
+            for conversation_id in list(self.by_conversation):
+                await self.bus.add_interest(conversation_id)
 
     async def close(self) -> None:
         for task in list(self._tasks):

@@ -1,7 +1,9 @@
 """The two WebSocket endpoints: thin adapters between a socket and the sans-I/O protocol.
 
 Each connection: accept, then loop — receive a frame, feed it to `ProtocolConnection`, send
-what it produced, dispatch the commands it parsed to the service, close when it asks. Sending
+what it produced, dispatch the commands it parsed to the core (`chatserver.core.service`),
+close when it asks. What the hello may do (origin, site, the rate of new visitors) is checked
+here; who the token belongs to and what the welcome says come from the core. Sending
 goes through the client's bounded queue and its writer task (made on the first frame, gone
 while the connection is idle), never straight to the socket.
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -27,8 +29,7 @@ import routing
 from chatserver import protocol as p
 from chatserver.clock import parse_ts
 from chatserver.context import HubContext
-from chatserver.core.accounts import token_hash
-from chatserver.delivery import Client
+from chatserver.core.delivery import Client
 from chatserver.store.base import StoreError
 from chatserver.web.client_address import client_address
 from chatserver.web.cross_site import own_origin, staff_origins
@@ -120,7 +121,7 @@ async def run_connection(websocket: WebSocket, role: str) -> None:
         )
         ctx.metrics.connections.labels(role).dec()
         await ctx.hub.remove_client(client)
-        if client.agent_id is not None and not ctx.hub.agents.get(client.agent_id):
+        if client.agent_id is not None and not ctx.hub.has_agent(client.agent_id):
             try:
                 await ctx.router.set_status(client.agent_id, "offline", time.time())
             except (RedisError, routing.RoutingError) as exc:
@@ -183,10 +184,10 @@ async def dispatch(
         if isinstance(command, p.Ping):
             client.send(p.frames.pong(ref))
             return
-        handler = HANDLERS[client.role].get(type(command))
+        handler = ctx.service.handler(client.role, type(command))
         if handler is None:
             raise p.BadFrame(f"{type(command).__name__.lower()} is not handled on this connection")
-        await handler(ctx.service, client, command)
+        await handler(client, command)
     except p.ProtocolError as exc:
         ctx.metrics.errors.labels(exc.code).inc()
         client.send(p.frames.error(exc.code, exc.message, ref))
@@ -213,7 +214,7 @@ async def dispatch(
 async def hello(
     ctx: HubContext, handshake: Handshake, client: Client, proto: p.ProtocolConnection, cmd: p.Hello
 ) -> None:
-    store = ctx.store
+    visitors = ctx.service.visitors
     if client.role == "visitor":
         site = cmd.site or ctx.settings.default_site
         allowed = ctx.settings.origins_for(site)
@@ -236,21 +237,18 @@ async def hello(
             if not ctx.new_visitors.allow(handshake.address, now):
                 proto.close(p.CloseCode.RATE_LIMITED, "too many new visitors from your address")
                 return
-            created = ctx.service.new_visitor(client, site, now)
+            created = visitors.new_visitor(client, site, now)
             visitor_id, token = created.id, created.token
         else:
-            found = await store.get_visitor_by_token_hash(token_hash(cmd.token))
-            if found is None:
+            known = await visitors.known_visitor(cmd.token)
+            if known is None:
                 proto.hello_rejected()
                 return
-            visitor_id, token = found.id, cmd.token
+            visitor_id, token = known, cmd.token
         client.visitor_id = visitor_id
         proto.hello_accepted()
         ctx.hub.identify(client)
-        convs = (await store.list_conversations(visitor_id=visitor_id))[-20:]
-        client.send(
-            p.frames.welcome_visitor(visitor_id, token, ctx.service.summaries(convs), ref=cmd.ref)
-        )
+        await visitors.welcome(client, visitor_id, token, cmd.ref)
         return
     origin = handshake.origin
     settings = ctx.settings
@@ -270,43 +268,7 @@ async def hello(
     client.agent = agent
     proto.hello_accepted()
     ctx.hub.identify(client)
-    await ctx.service.welcome_agent(client, cmd.ref)
-
-
-Handler = Callable[[Any, Client, Any], Awaitable[None]]
-
-
-def _handlers() -> dict[str, dict[type, Handler]]:
-    from chatserver.service import Service as S
-
-    return {
-        "visitor": {
-            p.Start: S.start,
-            p.Message: S.visitor_message,
-            p.Typing: S.typing,
-            p.Read: S.read,
-            p.Resume: S.resume,
-            p.Close: S.close,
-            p.Rate: S.rate,
-            p.LeaveMessage: S.leave_message,
-        },
-        "agent": {
-            p.Status: S.status,
-            p.Accept: S.accept,
-            p.Decline: S.decline,
-            p.Message: S.agent_message,
-            p.Typing: S.typing,
-            p.Read: S.read,
-            p.Resume: S.resume,
-            p.Close: S.close,
-            p.Transfer: S.transfer,
-            p.Note: S.note,
-            p.Tag: S.tag,
-        },
-    }
-
-
-HANDLERS = _handlers()
+    await ctx.service.agents.welcome(client, cmd.ref)
 
 
 # Plain functions returning the connection's coroutine: an `async def` wrapper would keep one

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatserver.endpoints import Handshake
 from chatserver.web.cross_site import own_origin
+from chatserver.web.sockets import Handshake
 
 
 def scope(*headers: tuple[bytes, bytes]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""`Hub.message_conversation`: when the message path may skip the store, and when it may not.
+"""`ConversationCache.conversation`: when the message path may skip the store, and when it may
+not.
 
 A fake store counts its reads and can hold one open, so an event can arrive while a read is in
 flight — the race the integration tests cannot time.
@@ -12,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from chatserver import hub as hub_module
-from chatserver.delivery import Client, Subscription
-from chatserver.hub import Hub
+from chatserver.core import cache as cache_module
+from chatserver.core.cache import ConversationCache
+from chatserver.core.delivery import Client, Subscription
+from chatserver.core.hub import Hub
 from chatserver.metrics import Metrics
 from chatserver.store.base import ConversationRecord, StoredEvent, VisitorRecord
 
@@ -52,7 +54,7 @@ async def _ignore(*_: Any) -> None:
     return None
 
 
-def subscribed(hub: Hub, role: str = "visitor") -> Client:
+def subscribed(hub: Cached, role: str = "visitor") -> Client:
     client = Client(role, _ignore, _ignore, queue_frames=100)
     client.subs[CID] = Subscription(CID, 5)
     hub.by_conversation[CID].add(client)
@@ -71,12 +73,27 @@ def store() -> Store:
     return Store()
 
 
+class Cached:
+    """The hub and its cache, as the core wires them: the hub tells the cache what it sees."""
+
+    def __init__(self, store: Store) -> None:
+        self.hub = Hub(store, Metrics(), gap_fill_delay_s=0.01)  # type: ignore[arg-type]
+        self.cache = ConversationCache(store, self.hub.subscribed_here)
+        self.hub.watcher = self.cache
+        self.by_conversation = self.hub.by_conversation
+        self.deliver_local = self.hub.deliver_local
+        self.unsubscribe = self.hub.unsubscribe
+        self.refill_all = self.hub.refill_all
+        self.close = self.hub.close
+        self.message_conversation = self.cache.conversation
+
+
 @pytest.fixture
-def hub(store: Store) -> Hub:
-    return Hub(store, Metrics(), gap_fill_delay_s=0.01)  # type: ignore[arg-type]
+def hub(store: Store) -> Cached:
+    return Cached(store)
 
 
-async def test_a_subscriber_in_step_reads_once(hub: Hub, store: Store) -> None:
+async def test_a_subscriber_in_step_reads_once(hub: Cached, store: Store) -> None:
     client = subscribed(hub)
     for _ in range(3):
         record, name = await hub.message_conversation(client, CID, visitor_name=True)
@@ -87,7 +104,7 @@ async def test_a_subscriber_in_step_reads_once(hub: Hub, store: Store) -> None:
     assert store.reads == 2
 
 
-async def test_no_cache_without_a_subscription_or_with_a_gap(hub: Hub, store: Store) -> None:
+async def test_no_cache_without_a_subscription_or_with_a_gap(hub: Cached, store: Store) -> None:
     stranger = Client("visitor", _ignore, _ignore, queue_frames=100)
     await hub.message_conversation(stranger, CID, visitor_name=False)
     await hub.message_conversation(stranger, CID, visitor_name=False)
@@ -110,7 +127,7 @@ async def test_no_cache_without_a_subscription_or_with_a_gap(hub: Hub, store: St
     ids=["closed", "transfer", "requeued", "renamed"],
 )
 async def test_an_event_that_may_change_the_record_drops_it(
-    hub: Hub, store: Store, change: StoredEvent
+    hub: Cached, store: Store, change: StoredEvent
 ) -> None:
     client = subscribed(hub)
     await hub.message_conversation(client, CID, visitor_name=True)
@@ -121,7 +138,7 @@ async def test_an_event_that_may_change_the_record_drops_it(
     assert record is not None and record.status == "closed" and name == "Veronica"
 
 
-async def test_the_agents_first_reply_drops_it_later_ones_do_not(hub: Hub, store: Store) -> None:
+async def test_the_agents_first_reply_drops_it_later_ones_do_not(hub: Cached, store: Store) -> None:
     agent = subscribed(hub, "agent")
     await hub.message_conversation(agent, CID, visitor_name=False)
     store.conversation = replace(store.conversation, first_response_at=TS)
@@ -133,7 +150,7 @@ async def test_the_agents_first_reply_drops_it_later_ones_do_not(hub: Hub, store
     assert store.reads == 2
 
 
-async def test_a_read_in_flight_across_an_event_is_not_kept(hub: Hub, store: Store) -> None:
+async def test_a_read_in_flight_across_an_event_is_not_kept(hub: Cached, store: Store) -> None:
     client = subscribed(hub)
     store.gate.clear()
     reading = asyncio.create_task(hub.message_conversation(client, CID, visitor_name=False))
@@ -148,7 +165,7 @@ async def test_a_read_in_flight_across_an_event_is_not_kept(hub: Hub, store: Sto
 
 
 async def test_leaving_reconnecting_and_age_drop_it(
-    hub: Hub, store: Store, monkeypatch: pytest.MonkeyPatch
+    hub: Cached, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = subscribed(hub)
     await hub.message_conversation(client, CID, visitor_name=False)
@@ -159,13 +176,13 @@ async def test_leaving_reconnecting_and_age_drop_it(
     await hub.refill_all()  # the bus reconnected: events may have been missed
     await hub.message_conversation(client, CID, visitor_name=False)
     assert store.reads == 3
-    monkeypatch.setattr(hub_module, "CACHE_MAX_AGE_S", 0.0)
+    monkeypatch.setattr(cache_module, "CACHE_MAX_AGE_S", 0.0)
     await hub.message_conversation(client, CID, visitor_name=False)
     assert store.reads == 4
     await hub.close()
 
 
-async def test_an_unknown_conversation_is_none_and_never_cached(hub: Hub, store: Store) -> None:
+async def test_an_unknown_conversation_is_none_and_never_cached(hub: Cached, store: Store) -> None:
     client = subscribed(hub)
     assert await hub.message_conversation(client, "nope", visitor_name=True) == (None, None)
     assert await hub.message_conversation(client, "nope", visitor_name=True) == (None, None)

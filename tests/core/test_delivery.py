@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from chatserver.delivery import SLOW_CLIENT_CLOSE, Client, ClientState
+from chatserver.core.delivery import SLOW_CLIENT_CLOSE, Client, ClientState
 
 
 class Socket:

@@ -18,7 +18,10 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chatserver.store.base import AgentRecord, StoredEvent
 
 log = logging.getLogger("chatserver.delivery")
 
@@ -35,7 +38,7 @@ class ClientState(enum.Enum):
 class Subscription:
     conversation_id: str
     last: int
-    pending: dict[int, Any] = field(default_factory=dict)
+    pending: dict[int, StoredEvent] = field(default_factory=dict)
     skip: set[int] = field(default_factory=set)
     filling: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -95,12 +98,12 @@ class Client:
         self.subs: dict[str, Subscription] = {}
         # Identity, set once hello is accepted.
         self.visitor_id: str | None = None
-        self.agent: Any = None
+        self.agent: AgentRecord | None = None  # an agent's, once its hello is accepted
         self._held: set[str] | None = None  # an agent's chats; made on first use
 
     @property
     def agent_id(self) -> str | None:
-        return None if self.agent is None else str(self.agent.id)
+        return None if self.agent is None else self.agent.id
 
     @property
     def held(self) -> set[str]:
