@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Request, expect
 
 from tests.admin.conftest import ADMIN, AdminPage, api, routing_file, start_hub
 from tests.chatserver.integration.conftest import PASSWORD, Hub, add_agent
@@ -201,10 +202,24 @@ async def test_reset_password_revokes_the_old_one(hub: Hub, browser: Browser, sh
     # Your own: your sessions end, but the new password stays on screen until you have read it.
     await admin.button("Done").click()
     await admin.button("Reset password of root").click()
+    # With the session gone, any request of the page's (a reload of the list) would take it
+    # to sign-in: the page makes none after the reset.
+    requests: list[str] = []
+
+    def record(request: Request) -> None:
+        requests.append(f"{request.method} {urlsplit(request.url).path}")
+
+    admin.page.on("request", record)
     await admin.dialog.get_by_role("button", name="Reset password").click()
     await expect(secret).to_contain_text("Your new password: your sessions ended")
     mine = (await secret.locator("code").inner_text()).strip()
-    await admin.page.wait_for_timeout(600)
+    # A barrier: a task of the page's after the one that showed the password (the one that
+    # would have sent such a request); the browser reports a request before answering that.
+    await admin.page.evaluate("() => new Promise((done) => setTimeout(done))")
+    admin.page.remove_listener("request", record)
+    assert len(requests) == 1 and re.fullmatch(
+        r"POST /api/v1/admin/agents/.+/password", requests[0]
+    ), requests
     await expect(secret).to_be_visible()
     await expect(admin.page).to_have_url(f"{server.http}/admin/agents")
     await shots.take(admin.page, "own-password-reset")

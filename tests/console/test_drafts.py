@@ -209,7 +209,12 @@ async def test_message_sent_while_unreachable_arrives_once_after_reload(
     await page.reload()
     await expect(ann.log.locator(".row.msg", has_text="Anything else I can do?")).to_have_count(1)
     await expect(ann.log.locator(".row.pending")).to_have_count(0)
-    await page.wait_for_timeout(1000)
+    # A barrier: one more message from the console. It leaves on the socket that would carry
+    # any re-send of the two above, so the hub stores it after them, and the visitor gets a
+    # conversation's messages in seq order: once it is here, a second copy would be too.
+    await ann.say("Have a nice Sunday")
+    await visitor.expect("message", text="Have a nice Sunday")
+    await expect(ann.log.locator(".row.pending")).to_have_count(0)
 
     assert visitor.take("message", text="Yes, from 10 to 4") == []
     again = visitor.take("message", text="Anything else I can do?")

@@ -65,11 +65,18 @@ async def test_reconnect_loses_and_doubles_nothing(
     await ann.box.press("Enter")
     first = await visitor.expect("message", text="Sent while the answer is lost")
     net.cut()
-    await page.wait_for_timeout(500)
+    await expect(page.get_by_role("status").filter(has_text="Reconnecting…")).to_be_visible()
     net.restore()
     sent = ann.log.locator(".row.msg", has_text="Sent while the answer is lost")
     await expect(sent).not_to_have_class(re.compile(r"\bpending\b"), timeout=15_000)
-    await page.wait_for_timeout(500)
+    # A barrier: one more message from the console. It leaves on the socket that carries any
+    # re-send, so the hub stores it after them, and both sides get a conversation's messages
+    # in seq order: once it is shown and at the visitor, a second copy would be too.
+    await ann.say("Anything else?")
+    await visitor.expect("message", text="Anything else?")
+    await expect(
+        ann.log.locator(".row.msg:not(.pending)", has_text="Anything else?")
+    ).to_have_count(1)
 
     for text in (
         "Hi there",

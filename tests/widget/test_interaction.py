@@ -167,8 +167,9 @@ async def test_the_host_page_api(hub: Hub, browser: Browser, shots: Shots) -> No
     await page.goto(f"{server.http}/demo")
     await expect(widget.launcher).to_be_visible()
     # Included twice: still one global, one launcher, one frame, one style sheet.
+    # The tag is added once the script's `load` has fired, which is after it ran; the loader
+    # does all it does to the page as it runs, so a second launcher would be there now.
     await page.add_script_tag(url=f"{server.http}/widget.js")
-    await page.wait_for_timeout(300)
     assert await page.evaluate(
         """() => [typeof ChatHub.open, document.querySelectorAll('.chathub-launcher').length,
                   document.querySelectorAll('iframe[title="Chat"]').length,

@@ -70,10 +70,32 @@ async def test_markup_from_the_agent_is_shown_as_text_and_runs_nothing(
         })"""
     )
     assert counts == {"img": 0, "script": 0, "italic": 0, "links": []}
-    await asyncio.sleep(0.5)
+    # What markup could still do later is load an image and run its handler. A barrier: the
+    # frame loads the images the hostile markup names, after it; an earlier load of the same
+    # address has ended by the time these have (and an alert would hold the frame up).
+    await frame.evaluate(
+        """() => Promise.all(['x', 'y'].map((src) => new Promise((done) => {
+            const probe = new Image();
+            probe.onload = probe.onerror = done;
+            probe.src = src;
+        })))"""
+    )
     assert page_errors(page) == []  # no alert dialog, no page error
     await shots.take(page, "markup-as-text")
     await context.close()
+
+
+async def frame_refused(page: Page, timeout: float = 10.0) -> None:
+    """Wait until the chat frame on ``page`` holds Chromium's error page (the frame was
+    refused); fail if it still holds anything else when ``timeout`` is over."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        urls = [f.url for f in page.main_frame.child_frames]
+        if urls and all(url.startswith("chrome-error:") for url in urls):
+            return
+        assert loop.time() < deadline, f"the chat frame was not refused: {urls}"
+        await asyncio.sleep(0.05)
 
 
 def host_page(hub_http: str, site: str) -> str:
@@ -104,8 +126,10 @@ async def test_a_page_from_an_origin_not_allowed_for_the_site_cannot_open_a_chat
     context, page = await new_page(browser)
     other = await HostPage(host_page(server.http, "demo")).start()
     await page.goto(other.origin)
-    # The hub's frame refuses to render there (frame-ancestors), so the launcher never appears.
-    await asyncio.sleep(3)
+    # The hub's frame refuses to render there (frame-ancestors), so the launcher never appears:
+    # it is shown when the hub's frame says it is ready, and Chromium put its error page in
+    # the frame's place, which runs none of the hub's code.
+    await frame_refused(page)
     await expect(page.locator(".chathub-launcher")).to_be_hidden()
     await expect(page.get_by_role("button", name="Open chat")).to_have_count(0)
     frame = page.frame_locator('iframe[title="Chat"]')

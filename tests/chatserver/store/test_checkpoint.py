@@ -8,12 +8,15 @@ import asyncio
 import itertools
 import logging
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import pytest
 
 from chatserver.store import SQLiteStore
+from chatserver.store.sqlite import connection
 from chatserver.store.sqlite._checkpoint import Checkpointer
 
 from .conftest import seed
@@ -59,6 +62,44 @@ async def wait_for(check: Any, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
+class Looks(list["CountedCheckpointer"]):
+    """The checkpointers a store made, each counting how often its loop looked for commits."""
+
+    async def after(self, n: int, timeout: float = 10.0) -> None:
+        """A barrier: the (one) checkpointer's loop looked ``n`` more times from now, and had
+        finished whatever each look before the last one started."""
+        (checkpointer,) = self
+        target = checkpointer.looks + n
+        await wait_for(lambda: checkpointer.looks >= target, timeout)
+
+
+class CountedCheckpointer(Checkpointer):
+    def __init__(
+        self, conn: aiosqlite.Connection, interval: float, progress: Callable[[], int]
+    ) -> None:
+        self.looks = 0
+
+        def counted() -> int:
+            self.looks += 1
+            return progress()
+
+        super().__init__(conn, interval, counted)
+
+
+@pytest.fixture
+def looks(monkeypatch: pytest.MonkeyPatch) -> Looks:
+    made = Looks()
+
+    def make(
+        conn: aiosqlite.Connection, interval: float, progress: Callable[[], int]
+    ) -> Checkpointer:
+        made.append(checkpointer := CountedCheckpointer(conn, interval, progress))
+        return checkpointer
+
+    monkeypatch.setattr(connection, "Checkpointer", make)
+    return made
+
+
 async def test_commits_are_checkpointed_in_the_background(tmp_path: Path) -> None:
     db = tmp_path / "hub.db"
     async with SQLiteStore(db, checkpoint_interval=0.05) as store:
@@ -84,22 +125,28 @@ async def test_commits_are_checkpointed_in_the_background(tmp_path: Path) -> Non
         conn.close()
 
 
-async def test_an_idle_store_does_not_checkpoint(tmp_path: Path) -> None:
+async def test_an_idle_store_does_not_checkpoint(tmp_path: Path, looks: Looks) -> None:
     async with SQLiteStore(tmp_path / "hub.db", checkpoint_interval=0.02) as store:
         conversations = await seed(store, 1)
         await wait_for(lambda: store.checkpoints.runs == 1)  # the seeding wrote
-        await asyncio.sleep(0.2)  # ten intervals without a commit
+        # Three looks without a commit: a checkpoint begun at either of the first two would
+        # have finished by the third (one task runs them in turn).
+        await looks.after(3)
         assert store.checkpoints.runs == 1
         await chatter(store, conversations, 1)
         await wait_for(lambda: store.checkpoints.runs == 2)
 
 
-async def test_without_an_interval_the_writer_checkpoints_as_sqlite_does(tmp_path: Path) -> None:
+async def test_without_an_interval_the_writer_checkpoints_as_sqlite_does(
+    tmp_path: Path, looks: Looks
+) -> None:
     db = tmp_path / "hub.db"
     async with SQLiteStore(db, checkpoint_interval=None) as store:
         conversations = await seed(store, 20)
         await chatter(store, conversations, 500)
-        await asyncio.sleep(0.3)
+        # No checkpointer at all, rather than one that has not run yet: background runs are
+        # only ever a checkpointer's.
+        assert looks == []
         assert store.checkpoints.runs == 0
         assert wal_frames(db) > 50  # nothing copied the log back: it only grew
 
