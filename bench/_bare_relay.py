@@ -1,7 +1,7 @@
 """The ceiling of our stack: a bare Starlette WebSocket relay, served exactly as the hub is.
 
 Same uvicorn settings as ``chatserver serve`` (its WebSocket protocol — ``websockets-sansio``
-with a high-water mark, ``chatserver/wsprotocol.py`` — per-message deflate off,
+with a high-water mark, ``chatserver/web/wsprotocol.py`` — per-message deflate off,
 64 KiB frames, the same keepalive pings, no proxy headers, no Server header, no access log), and nothing of the hub: no routing, auth, persistence, Redis or
 per-connection writer task. Each connection joins one or more rooms; a ``message`` frame is
 answered with an ``ack`` to its sender and forwarded verbatim to the other members of its room.
@@ -31,7 +31,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chatserver.cli import WS_PING_INTERVAL_S, WS_PING_TIMEOUT_S
-from chatserver.wsprotocol import HubWebSocketProtocol
+from chatserver.web.wsprotocol import HubWebSocketProtocol
 
 ROOMS: defaultdict[str, list[WebSocket]] = defaultdict(list)
 

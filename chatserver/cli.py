@@ -44,8 +44,8 @@ from chatserver.core.accounts import (
 from chatserver.core.admin import AdminError, Outside
 from chatserver.private_redis import PrivateRedis
 from chatserver.settings import Settings, SettingsError, from_environment, replace
+from chatserver.store import open_store
 from chatserver.store.base import AgentRecord, AgentRole, StoreError, iso_now
-from chatserver.store.sqlite import SQLiteStore
 from routing import ConfigError
 
 
@@ -149,7 +149,7 @@ def serve(args: argparse.Namespace, data: Path | None) -> int:
     from chatserver.private_redis import PrivateRedisError
     from chatserver.web.app import create_app
     from chatserver.web.connections import LIMITS, HubHttpProtocol
-    from chatserver.wsprotocol import HubWebSocketProtocol
+    from chatserver.web.wsprotocol import HubWebSocketProtocol
 
     settings = from_environment(
         host=args.host,
@@ -213,7 +213,7 @@ def _exit_cleanly(signum: int, frame: object) -> None:
 
 async def first_run(settings: Settings) -> None:
     """On a fresh data folder: a demo admin and a demo agent, credentials printed once."""
-    store = SQLiteStore(settings.db_path)
+    store = open_store(settings.db_path, synchronous=settings.sqlite_synchronous)
     await store.open()
     try:
         if await store.list_agents():
@@ -289,7 +289,7 @@ def read_password() -> str:
 
 
 async def agents_command(args: argparse.Namespace, settings: Settings) -> int:
-    store = SQLiteStore(settings.db_path)
+    store = open_store(settings.db_path, synchronous=settings.sqlite_synchronous)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     await store.open()
     hubs = Outside(store, prefix=settings.redis_prefix)
@@ -298,7 +298,7 @@ async def agents_command(args: argparse.Namespace, settings: Settings) -> int:
             hubs.redis = await hubs_redis(settings)
         if hubs.redis is not None:
             # The configuration in force in the hubs: the file's, with the admins' document.
-            from chatserver.context import load_routing_config, stored_routing
+            from chatserver.core.routing_config import load_routing_config, stored_routing
 
             config, _ = await stored_routing(store, load_routing_config(settings))
             hubs.router = routing.Router(

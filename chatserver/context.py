@@ -28,31 +28,24 @@ import routing
 from chatserver import protocol as p
 from chatserver.core.accounts import token_hash
 from chatserver.core.bus import Bus
+from chatserver.core.changes import announce, changes_key
 from chatserver.core.delivery import Client
 from chatserver.core.hub import Hub
+from chatserver.core.routing_config import stored_routing
 from chatserver.core.service import Service
 from chatserver.metrics import Metrics
 from chatserver.redis_pool import CONTROL_CONNECTIONS, PoolMetrics, open_pool
 from chatserver.settings import Settings
-from chatserver.store import RoutingDocuments, Store, open_store
+from chatserver.store import Store, open_store
 from chatserver.store.base import AgentRecord, TokenRecord, iso_now
 from chatserver.web.address_rate import PerAddressRate
 from chatserver.web.login_throttle import LoginThrottle, PasswordChecks
 from chatserver.web.sessions import OVERLAP_S, Sessions
-from routing.config import apply_document
 
 log = logging.getLogger("chatserver")
 
 #: How often each process checks the stored routing document's version even without news.
 ROUTING_CHECK_S = 10.0
-#: Entries kept in the changes stream (the processes read it every tick).
-CHANGES_KEEP = 1000
-
-
-def load_routing_config(settings: Settings) -> routing.RoutingConfig:
-    if settings.routing_config is None:
-        return routing.default_config()
-    return routing.load_config(settings.routing_config)
 
 
 @dataclass
@@ -221,7 +214,7 @@ class HubContext:
     # -- changes made by admins ------------------------------------------------------------
     @property
     def changes_key(self) -> str:
-        return f"{self.settings.redis_prefix}:changes"
+        return changes_key(self.settings.redis_prefix)
 
     async def _last_change_id(self) -> str:
         last = await self.redis.xrevrange(self.changes_key, count=1)
@@ -229,10 +222,8 @@ class HubContext:
 
     async def announce(self, kind: str, **fields: str) -> None:
         """Tell every hub process — this one too, at its next tick — of a change an admin made
-        (already committed to the store): ``routing``, or ``agent`` with ``agent_id`` (and
-        ``revoke="1"`` when its sessions end)."""
-        entry: dict[Any, Any] = {"kind": kind, **fields}
-        await self.redis.xadd(self.changes_key, entry, maxlen=CHANGES_KEEP, approximate=True)
+        (already committed to the store): see `chatserver.core.changes`."""
+        await announce(self.redis, self.settings.redis_prefix, kind, **fields)
 
     async def follow_changes(self, now: float) -> None:
         """Apply the changes announced since the last call (see the module docstring)."""
@@ -395,23 +386,3 @@ class HubContext:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-async def stored_routing(
-    store: RoutingDocuments, base: routing.RoutingConfig
-) -> tuple[routing.RoutingConfig, int]:
-    """The configuration in force and its document version: ``base`` (the routing file's)
-    with the stored document's topics and languages laid over it — the document wins once an
-    admin has edited them — or ``base`` alone (version 0) while there is none. A stored
-    document the code no longer accepts is logged and skipped rather than stopping the hub."""
-    doc = await store.get_routing_document()
-    if doc is None:
-        return base, 0
-    try:
-        return apply_document(base, doc.document), doc.version
-    except routing.ConfigError as exc:
-        log.error(
-            "the stored routing document is refused; routing with the file's topics",
-            extra={"version": doc.version, "error": str(exc)},
-        )
-        return base, doc.version

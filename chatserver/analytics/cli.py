@@ -28,8 +28,8 @@ from typing import Any, BinaryIO
 import orjson
 
 from chatserver.settings import Settings
+from chatserver.store import Store, open_store
 from chatserver.store.base import iso_now
-from chatserver.store.sqlite import SQLiteStore
 
 from .errors import BadRequest
 from .export import FORMATS, SHAPES, Export, ExportOptions
@@ -120,10 +120,10 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def _open_store(settings: Settings, *, create: bool = False) -> SQLiteStore:
+def _open_store(settings: Settings, *, create: bool = False) -> Store:
     if not create and not settings.db_path.exists():
         raise BadRequest(f"no transcript store at {settings.db_path} (use --data DIR)")
-    return SQLiteStore(settings.db_path, synchronous=settings.sqlite_synchronous)
+    return open_store(settings.db_path, synchronous=settings.sqlite_synchronous)
 
 
 async def _migrate(settings: Settings) -> None:

@@ -17,24 +17,21 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, cast
+from typing import Any, Literal, Protocol
 
 import redis.asyncio as aioredis
 
 import routing
 from chatserver.core.accounts import AccountError, revokes_sessions
+from chatserver.core.changes import announce
+from chatserver.store import Store
 from chatserver.store.base import (
     AgentRecord,
     AgentRole,
     ConflictError,
-    DataLifecycle,
     JSONObject,
-    TranscriptStore,
     iso_now,
 )
-
-#: Entries kept in the changes stream (every hub process reads it at every tick).
-CHANGES_KEEP = 1000
 
 
 class AdminError(Exception):
@@ -71,7 +68,7 @@ class Hubs(Protocol):
     """What a change needs of the running hubs."""
 
     @property
-    def store(self) -> TranscriptStore: ...
+    def store(self) -> Store: ...
 
     @property
     def router(self) -> routing.Router | None:
@@ -84,22 +81,12 @@ class Hubs(Protocol):
         """Give this process's sockets of the agent the new record, or close them."""
 
 
-def changes_key(prefix: str) -> str:
-    return f"{prefix}:changes"
-
-
-async def announce(redis: aioredis.Redis, prefix: str, kind: str, **fields: str) -> None:
-    """Append a change to the stream every hub process follows (`HubContext.follow_changes`)."""
-    entry: dict[Any, Any] = {"kind": kind, **fields}
-    await redis.xadd(changes_key(prefix), entry, maxlen=CHANGES_KEEP, approximate=True)
-
-
 @dataclass
 class Outside:
     """The hubs as seen from a process outside them (the command line): the store, and the
     router and the changes stream when the hubs' Redis answers. It holds no sockets."""
 
-    store: TranscriptStore
+    store: Store
     router: routing.Router | None = None
     redis: aioredis.Redis | None = None
     prefix: str = "{cs}"
@@ -114,8 +101,7 @@ class Outside:
 
 async def audit(hubs: Hubs, actor: Actor, action: str, details: JSONObject) -> None:
     """Record who changed what in the audit log (never a password)."""
-    store = cast(DataLifecycle, hubs.store)
-    await store.add_audit(action, details, ts=iso_now(), actor=actor.name, actor_id=actor.id)
+    await hubs.store.add_audit(action, details, ts=iso_now(), actor=actor.name, actor_id=actor.id)
 
 
 async def after_change(
@@ -271,7 +257,6 @@ async def reset_password(
 
 
 __all__ = [
-    "CHANGES_KEEP",
     "COMMAND_LINE",
     "Actor",
     "AdminError",
@@ -279,10 +264,8 @@ __all__ = [
     "Hubs",
     "Outside",
     "after_change",
-    "announce",
     "audit",
     "change_agent",
-    "changes_key",
     "check_own_roles",
     "create_agent",
     "reset_password",

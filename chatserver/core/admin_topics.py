@@ -4,7 +4,7 @@ Each edit reads the document, changes a copy (or refuses with `AdminError`), val
 ``routing.config`` (a `routing.ConfigError` says what is wrong), stores it if nobody else
 changed it meanwhile — compare and set on the document's version, else start again on top of
 the other edit — switches this process to it, announces it to the others and records it in
-the audit log. Edits on one process take turns (``HubContext.routing_edits``).
+the audit log. Edits on one process take turns (``RoutingHost.routing_edits``).
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any, Protocol
 
-from chatserver.context import HubContext, stored_routing
-from chatserver.core.admin import Actor, AdminError, audit
-from chatserver.store.base import ConflictError, JSONObject, RoutingDocuments, iso_now
+import routing
+from chatserver.core.admin import Actor, AdminError, Hubs, audit
+from chatserver.core.routing_config import stored_routing
+from chatserver.store.base import ConflictError, JSONObject, iso_now
 from routing.config import apply_document, to_document
 
 OPEN_STATUSES = frozenset({"queued", "offered", "active"})
@@ -29,11 +30,25 @@ _DOCUMENT_ATTEMPTS = 20
 Change = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-def documents(ctx: HubContext) -> RoutingDocuments:
-    return cast(RoutingDocuments, ctx.store)
+class RoutingHost(Hubs, Protocol):
+    """What a routing edit needs of the hub process it runs in (`chatserver.context.HubContext`)."""
+
+    @property
+    def routing_edits(self) -> asyncio.Lock:
+        """Held by one edit at a time on this process."""
+
+    @property
+    def routing_config(self) -> routing.RoutingConfig: ...
+
+    @property
+    def file_routing_config(self) -> routing.RoutingConfig | None:
+        """The routing file's configuration, before the admins' document was laid over it."""
+
+    async def apply_routing(self, config: routing.RoutingConfig, version: int, now: float) -> None:
+        """Route with ``config`` from now on, on this process."""
 
 
-async def open_counts(ctx: HubContext) -> tuple[Counter[str], Counter[str], Counter[str]]:
+async def open_counts(ctx: RoutingHost) -> tuple[Counter[str], Counter[str], Counter[str]]:
     """Open conversations: (waiting by topic, active by topic, open by language)."""
     waiting: Counter[str] = Counter()
     active: Counter[str] = Counter()
@@ -44,7 +59,7 @@ async def open_counts(ctx: HubContext) -> tuple[Counter[str], Counter[str], Coun
     return waiting, active, languages
 
 
-async def edit_routing(ctx: HubContext, actor: Actor, change: Change, what: JSONObject) -> int:
+async def edit_routing(ctx: RoutingHost, actor: Actor, change: Change, what: JSONObject) -> int:
     """Apply ``change`` to the routing document (module docstring); the new version."""
     async with ctx.routing_edits:
         base = ctx.file_routing_config or ctx.routing_config
@@ -56,7 +71,7 @@ async def edit_routing(ctx: HubContext, actor: Actor, change: Change, what: JSON
             await change(document)
             config = apply_document(base, document)  # routing.ConfigError: refused
             try:
-                stored = await documents(ctx).put_routing_document(
+                stored = await ctx.store.put_routing_document(
                     to_document(config), expected_version=version, ts=iso_now(), by=actor.name
                 )
             except ConflictError:
@@ -68,7 +83,7 @@ async def edit_routing(ctx: HubContext, actor: Actor, change: Change, what: JSON
     raise AdminError("conflict", "the topics keep changing under this edit; try again")
 
 
-async def create_topic(ctx: HubContext, actor: Actor, name: str, table: dict[str, Any]) -> int:
+async def create_topic(ctx: RoutingHost, actor: Actor, name: str, table: dict[str, Any]) -> int:
     async def change(document: dict[str, Any]) -> None:
         if name in document["topics"]:
             raise AdminError(
@@ -81,7 +96,7 @@ async def create_topic(ctx: HubContext, actor: Actor, name: str, table: dict[str
     )
 
 
-async def change_topic(ctx: HubContext, actor: Actor, name: str, table: dict[str, Any]) -> int:
+async def change_topic(ctx: RoutingHost, actor: Actor, name: str, table: dict[str, Any]) -> int:
     async def change(document: dict[str, Any]) -> None:
         if name not in document["topics"]:
             raise AdminError("not_found", f"no topic {name!r}")
@@ -92,7 +107,7 @@ async def change_topic(ctx: HubContext, actor: Actor, name: str, table: dict[str
     )
 
 
-async def delete_topic(ctx: HubContext, actor: Actor, name: str) -> int:
+async def delete_topic(ctx: RoutingHost, actor: Actor, name: str) -> int:
     """Only once no open conversation has the topic."""
 
     async def change(document: dict[str, Any]) -> None:
@@ -111,7 +126,7 @@ async def delete_topic(ctx: HubContext, actor: Actor, name: str) -> int:
     return await edit_routing(ctx, actor, change, {"change": "topic_deleted", "topic": name})
 
 
-async def set_languages(ctx: HubContext, actor: Actor, languages: list[Any]) -> int:
+async def set_languages(ctx: RoutingHost, actor: Actor, languages: list[Any]) -> int:
     """The languages offered; one still in use by an open conversation cannot go."""
 
     async def change(document: dict[str, Any]) -> None:
@@ -138,7 +153,6 @@ __all__ = [
     "change_topic",
     "create_topic",
     "delete_topic",
-    "documents",
     "edit_routing",
     "open_counts",
     "set_languages",

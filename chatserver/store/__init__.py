@@ -1,8 +1,6 @@
 """The hub's durable state: one `Store` protocol composed of parts, each with its guarantees
 written down (see ``interface.py``), opened from a URL by `open_store`."""
 
-# base first: its last lines import the parts, which import its records.
-from . import base as base
 from .accounts import Accounts
 from .base import (
     AgentRecord,

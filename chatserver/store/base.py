@@ -275,14 +275,3 @@ class RoutingDocument:
     document: JSONObject
     updated_at: str
     updated_by: str | None = None
-
-
-# --- where the route and core modules still import the parts from ------------------------
-# They name `chatserver.store` once the web and core layers import the store's package (the
-# import-rule step of issue #15); then this block goes.
-from .canned import CannedResponses  # noqa: E402
-from .interface import TranscriptStore  # noqa: E402
-from .lifecycle import DataLifecycle  # noqa: E402
-from .routing_documents import RoutingDocuments  # noqa: E402
-
-__all__ += ["CannedResponses", "DataLifecycle", "RoutingDocuments", "TranscriptStore"]

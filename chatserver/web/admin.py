@@ -42,7 +42,6 @@ from chatserver.core.admin_topics import (
     change_topic,
     create_topic,
     delete_topic,
-    documents,
     open_counts,
     set_languages,
 )
@@ -130,7 +129,7 @@ async def topics_payload(ctx: HubContext) -> dict[str, Any]:
     config = ctx.routing_config
     document = to_document(config)
     waiting, active, in_use = await open_counts(ctx)
-    stored = await documents(ctx).get_routing_document()
+    stored = await ctx.store.get_routing_document()
     return {
         "version": ctx.routing_version,
         "source": "admin" if stored is not None else "file",

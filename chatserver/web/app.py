@@ -10,7 +10,7 @@ import ipaddress
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
@@ -22,11 +22,11 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from chatserver.context import HubContext, load_routing_config
+from chatserver.context import HubContext
 from chatserver.core.accounts import new_token, token_hash, verify_password
-from chatserver.web.sockets import agent_endpoint, visitor_endpoint
+from chatserver.core.routing_config import load_routing_config
 from chatserver.settings import Settings
-from chatserver.store.base import DataLifecycle, TokenRecord, iso_now
+from chatserver.store import TokenRecord, iso_now
 from chatserver.web import admin, admin_agents, console, dashboard, widget
 from chatserver.web import analytics as analytics_routes
 from chatserver.web.client_address import client_address
@@ -44,6 +44,7 @@ from chatserver.web.kit import (
     signed_in,
 )
 from chatserver.web.login_throttle import Busy
+from chatserver.web.sockets import agent_endpoint, visitor_endpoint
 
 log = logging.getLogger("chatserver")
 
@@ -124,7 +125,7 @@ async def logout(request: Request) -> Response:
     # This process's sockets of the session close now; the others' at their next tick.
     for client in ctx.sessions.ended({hashed}):
         client.begin_close(4401, "signed out")
-    await cast(DataLifecycle, ctx.store).add_audit(
+    await ctx.store.add_audit(
         "signed_out", {"agent_id": agent.id}, ts=iso_now(), actor=agent.username, actor_id=agent.id
     )
     response = Response(status_code=204)

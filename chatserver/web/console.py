@@ -29,14 +29,14 @@ API (bearer token or session cookie, as every `/api/v1` route):
 from __future__ import annotations
 
 import re
-from typing import Any, cast
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from chatserver.store.base import (
+from chatserver.store import (
     AgentRecord,
     CannedResponse,
     CannedResponses,
@@ -72,7 +72,7 @@ MAX_CANNED_TEXT = 4000
 
 
 def canned_store(request: Request) -> CannedResponses:
-    return cast(CannedResponses, ctx_of(request).store)
+    return ctx_of(request).store
 
 
 def canned_json(c: CannedResponse) -> dict[str, Any]:

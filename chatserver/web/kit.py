@@ -24,7 +24,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from chatserver.analytics.errors import AnalyticsError
 from chatserver.context import HubContext
 from chatserver.settings import Settings
-from chatserver.store.base import AgentRecord, ConversationRecord, StoredEvent, TranscriptStore
+from chatserver.store import AgentRecord, ConversationRecord, StoredEvent, TranscriptStore
 from chatserver.web.assets import TEMPLATES_DIR
 from chatserver.web.cross_site import SESSION_COOKIE
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chatserver.context import stored_routing
+from chatserver.core.routing_config import stored_routing
 from chatserver.store.base import ConflictError, iso_now
 from chatserver.store.sqlite import SQLiteStore
 from routing import default_config

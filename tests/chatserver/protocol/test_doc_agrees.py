@@ -110,7 +110,7 @@ def object_spec(s: Section, name: str) -> Spec | None:
 
 # -- what frames.py builds: every builder, with every optional part and with none ------------
 
-BRIEF = frames.ConversationBrief("c_1", "billing", "en", "Ann", 4, "Hello")
+BRIEF = frames.ConversationBrief("c_1", "billing", "en", "Ann", 4, "Hello", "https://shop.example/")
 PROFILE = frames.AgentProfile("a_1", "ann", "Ann", {"billing": 3}, 2, ("agent",))
 SUMMARY = frames.ConversationSummary("c_1", "active", 3)
 TS = "2024-05-01T12:00:00.000Z"
@@ -155,12 +155,21 @@ CALLS: dict[tuple[str, str], tuple[Callable[..., str], Call, Call]] = {
     ),
     ("offer_withdrawn", ""): (
         frames.offer_withdrawn,
-        lambda: frames.offer_withdrawn("o_1", reason="expired"),
-        lambda: frames.offer_withdrawn("o_1"),
+        lambda: frames.offer_withdrawn("o_1", "c_1", reason="expired"),
+        lambda: frames.offer_withdrawn("o_1", "c_1"),
     ),
     ("ack", ""): (
         frames.ack,
-        lambda: frames.ack("m", client_id="k", seq=3, ts=TS),
+        lambda: frames.ack(
+            "m",
+            client_id="k",
+            conversation_id="c_1",
+            seq=3,
+            ts=TS,
+            tags=["vip"],
+            status="online",
+            offer_id="o_1",
+        ),
         lambda: frames.ack(),
     ),
     ("message", ""): (
@@ -215,7 +224,7 @@ CALLS: dict[tuple[str, str], tuple[Callable[..., str], Call, Call]] = {
     ),
     ("status", ""): (
         frames.status,
-        lambda: frames.status("online"),
+        lambda: frames.status("away", reason="missed offers"),
         lambda: frames.status("away"),
     ),
     ("rated", ""): (
@@ -226,12 +235,26 @@ CALLS: dict[tuple[str, str], tuple[Callable[..., str], Call, Call]] = {
 }
 
 
+#: functions of frames.py that build no frame of their own (checked below through the others)
+NOT_BUILDERS = {"iso_ts", "dump", "typing_object", "read_object"}
+
+
 def builders() -> set[str]:
     return {
         name
         for name in frames.__all__
-        if inspect.isfunction(getattr(frames, name)) and name != "iso_ts"
+        if inspect.isfunction(getattr(frames, name)) and name not in NOT_BUILDERS
     }
+
+
+def test_the_relayed_objects_are_the_frames() -> None:
+    # typing and read cross the bus as objects; on the wire they are the builders' frames
+    assert frames.dump(frames.typing_object("c_1", True, by_role="agent")) == frames.typing(
+        "c_1", True, by_role="agent"
+    )
+    assert frames.dump(frames.read_object("c_1", 3, by_role="visitor")) == frames.read(
+        "c_1", 3, by_role="visitor"
+    )
 
 
 def test_every_builder_and_every_section_is_compared() -> None:

@@ -22,7 +22,7 @@ from chatserver.protocol import (
     State,
     Tag,
 )
-from chatserver.protocol._parse import FIELDS
+from chatserver.protocol._reader import FIELDS
 
 from .helpers import NOW
 

@@ -15,7 +15,7 @@ import textwrap
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from chatserver.wsprotocol import HIGH_WATER, HubWebSocketProtocol
+from chatserver.web.wsprotocol import HIGH_WATER, HubWebSocketProtocol
 
 #: sha256 of `WebSocketsSansIOProtocol.send_receive_event_to_app`'s source in uvicorn 0.54.0.
 UPSTREAM_SHA256 = "935390da9a9c065fbc41a88ece5dd3dd9fc54e2c9aeec04bcc56b8793e8798c1"
@@ -25,7 +25,7 @@ def test_the_copied_method_is_still_uvicorns() -> None:
     source = textwrap.dedent(inspect.getsource(WebSocketsSansIOProtocol.send_receive_event_to_app))
     assert hashlib.sha256(source.encode()).hexdigest() == UPSTREAM_SHA256, (
         "uvicorn's send_receive_event_to_app changed: compare it with "
-        "chatserver/wsprotocol.py, bring the copy up to date and update UPSTREAM_SHA256"
+        "chatserver/web/wsprotocol.py, bring the copy up to date and update UPSTREAM_SHA256"
     )
 
 
