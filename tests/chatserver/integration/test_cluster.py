@@ -55,6 +55,12 @@ async def test_visitor_on_one_process_agent_on_another_then_sigkill(hub: Hub) ->
         assert a["seq"] in [f["seq"] for f in got]
 
 
+async def talk_once(peer, conv: str, client_id: str) -> None:  # type: ignore[no-untyped-def]
+    await peer.send(
+        {"type": "message", "conversation_id": conv, "client_id": client_id, "text": "end"}
+    )
+
+
 async def test_many_messages_across_processes_arrive_in_order(hub: Hub) -> None:
     await add_agent(hub.data_dir, "hank")
     fast = {"CHATSERVER_RATE_PER_S": "1000", "CHATSERVER_RATE_BURST": "1000"}
@@ -77,7 +83,14 @@ async def test_many_messages_across_processes_arrive_in_order(hub: Hub) -> None:
     await asyncio.gather(talk(visitor, "v"), talk(agent, "a"))
     await agent.expect("message", client_id="v39", timeout=10)
     await visitor.expect("message", client_id="a39", timeout=10)
-    await asyncio.sleep(0.5)
+    # Barrier: one more message from each side. A peer gets a conversation's events in seq
+    # order, so once both have arrived at both, anything stored before them has too — a late
+    # duplicate or a missing message would show below.
+    await talk_once(visitor, conv, "v-end")
+    await talk_once(agent, conv, "a-end")
+    for peer in (visitor, agent):
+        for end in ("v-end", "a-end"):
+            await peer.expect("message", client_id=end, timeout=10)
     for peer in (visitor, agent):
         msgs = [f for f in peer.inbox if f.get("type") == "message"]
         seqs = [f["seq"] for f in msgs]
