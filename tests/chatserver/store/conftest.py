@@ -36,16 +36,22 @@ SPAWN = multiprocessing.get_context("spawn")
 STORES = ["sqlite:///{tmp}/transcripts.db", "{postgresql}"]
 
 
-def _backend(url: str) -> str:
+def backend(url: str) -> str:
     """The test id of a STORES entry: its scheme (sqlite, postgresql)."""
     return url.split(":", 1)[0].strip("{}")
 
 
-@pytest.fixture(params=STORES, ids=_backend)
-def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of this test's database for the STORES entry a fixture is parametrized with
+    (``@pytest.fixture(params=STORES, ids=backend)``): other folders' store tests use it too."""
     template = str(request.param)
     postgresql = request.getfixturevalue("postgres_url") if "{postgresql}" in template else ""
-    url = template.format(tmp=tmp_path, postgresql=postgresql)
+    return template.format(tmp=tmp_path, postgresql=postgresql)
+
+
+@pytest.fixture(params=STORES, ids=backend)
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    url = store_url(request, tmp_path)
     return lambda: open_store(url)
 
 
