@@ -1,11 +1,15 @@
 """A hub on the PostgreSQL store (``CHATSERVER_DATABASE_URL``): a visitor and an agent chat
 once, and every acknowledged message is in PostgreSQL — none in a SQLite file. Analytics,
-which reads a SQLite snapshot, answers 503 ``unavailable`` saying it is not there yet."""
+which reads a SQLite snapshot, answers 503 ``unavailable`` saying it is not there yet.
+PostgreSQL restarted mid-chat: a message meets ``unavailable``, sent again it is stored once."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,10 +20,12 @@ from chatserver.settings import SettingsError, from_environment
 from chatserver.store import AgentRecord, iso_now
 from chatserver.store.postgres import PostgresStore
 from tests.chatserver.integration.conftest import PASSWORD, Hub
+from tests.support.peer import Peer
+from tests.support.postgres_server import PostgresServer
 
 
-async def test_a_hub_on_postgresql_chats_and_stores_there(hub: Hub, postgres_url: str) -> None:
-    async with PostgresStore(postgres_url) as store:
+async def add_alice(url: str) -> None:
+    async with PostgresStore(url) as store:
         await store.add_agent(
             AgentRecord(
                 id="a1", username="alice", display_name="Alice",
@@ -34,17 +40,27 @@ async def test_a_hub_on_postgresql_chats_and_stores_there(hub: Hub, postgres_url
                 roles=("analyst", "admin"), created_at=iso_now(),
             )
         )  # fmt: skip
-    hub.env["CHATSERVER_DATABASE_URL"] = postgres_url
-    server = hub.start_server()
+
+
+async def chat(hub: Hub) -> tuple[Peer, Peer, str]:
+    """Alice online, a visitor's chat offered to her and accepted: (visitor, agent, id)."""
     agent, _ = await hub.agent("alice")
     visitor, _ = await hub.visitor()
     queued = await visitor.request(
         {"type": "start", "topic": "billing", "language": "en", "text": "Hello there"},
         expect="queued",
     )
-    conv = queued["conversation_id"]
+    conv: str = queued["conversation_id"]
     offer = await agent.expect("offer")
     await agent.request({"type": "accept", "offer_id": offer["offer_id"]}, expect="assigned")
+    return visitor, agent, conv
+
+
+async def test_a_hub_on_postgresql_chats_and_stores_there(hub: Hub, postgres_url: str) -> None:
+    await add_alice(postgres_url)
+    hub.env["CHATSERVER_DATABASE_URL"] = postgres_url
+    server = hub.start_server()
+    visitor, agent, conv = await chat(hub)
     client_id = str(uuid.uuid4())
     ack = await visitor.request(
         {"type": "message", "conversation_id": conv, "client_id": client_id, "text": "hi"}
@@ -75,6 +91,59 @@ async def test_a_hub_on_postgresql_chats_and_stores_there(hub: Hub, postgres_url
         assert r.json()["error"] == "unavailable"
         assert "analytics on PostgreSQL is not available yet" in r.json()["message"]
     assert audit.status_code == 200  # the audit log is the store's, not a snapshot's
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PostgresServer]:
+    """A cluster of this test's own, free to be killed and restarted."""
+    with PostgresServer() as server:
+        yield server
+
+
+async def test_postgresql_restarted_mid_chat_unavailable_then_stored_once(
+    hub: Hub, private_postgres: PostgresServer
+) -> None:
+    url = private_postgres.create_database("chat")
+    await add_alice(url)
+    hub.env["CHATSERVER_DATABASE_URL"] = url
+    hub.start_server()
+    visitor, agent, conv = await chat(hub)
+    before = await visitor.request(
+        {"type": "message", "conversation_id": conv, "client_id": "m-1", "text": "one"}
+    )
+    await agent.expect("message", client_id="m-1")
+
+    private_postgres.kill()
+    message: dict[str, Any] = {
+        "type": "message", "conversation_id": conv, "client_id": "m-2", "text": "two",
+    }  # fmt: skip
+    refused = await visitor.request(dict(message), expect="error", timeout=15)
+    assert refused["code"] == "unavailable"
+    private_postgres.start()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while True:  # the client sends it again, as its outbox does, until it is acknowledged
+        answer = await visitor.answer(dict(message), timeout=15)
+        if answer["type"] == "ack":
+            break
+        assert answer["type"] == "error" and answer["code"] == "unavailable", answer
+        assert loop.time() < deadline, "the hub never got its store back"
+        await asyncio.sleep(0.2)
+    assert answer["seq"] == before["seq"] + 1  # the refused attempts took no seq
+    theirs = await agent.expect("message", client_id="m-2")
+    assert theirs["seq"] == answer["seq"]
+    again = await visitor.request(dict(message))  # once more: the same event, not a new one
+    assert again["seq"] == answer["seq"]
+    # barrier: a later message of the same conversation reaches the agent after any repeat of
+    # m-2 would have; none came
+    await agent.request(
+        {"type": "message", "conversation_id": conv, "client_id": "a-9", "text": "ok"}
+    )
+    await agent.expect("message", client_id="a-9")
+    assert not [f for f in agent.inbox if f.get("client_id") == "m-2"]
+    async with PostgresStore(url) as store:
+        texts = [e.body.get("text") for e in await store.events(conv) if e.kind == "message"]
+    assert texts == ["Hello there", "one", "two", "ok"]
 
 
 def test_the_database_setting(tmp_path: Path) -> None:
