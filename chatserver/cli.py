@@ -1,7 +1,7 @@
 """`chatserver` — a thin command line that builds the settings and runs things.
 
 chatserver --version
-chatserver serve [--host H] [--port P] [--data DIR]
+chatserver serve [--host H] [--port P] [--data DIR] [--database URL]
 chatserver agents add USERNAME --password-stdin --skills billing:5,en:3 --capacity 3 [--role R] [--display-name N]
 chatserver agents list | set USERNAME [...] | disable USERNAME
 chatserver export | verify | report | purge | forget-visitor | audit   (see chatserver.analytics.cli)
@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None, help="port (default 8000)")
     serve.add_argument("--routing-config", type=Path, default=None, help="routing TOML file")
     serve.add_argument("--node-id", default=None, help="this process's node id (default random)")
+    serve.add_argument(
+        "--database",
+        default=None,
+        help="transcript store URL: sqlite:///PATH or postgresql://user:pass@host:port/db"
+        " (default: chat.db in the data folder; env CHATSERVER_DATABASE_URL)",
+    )
     serve.add_argument(
         "--no-demo", action="store_true", help="do not create demo accounts on a fresh data folder"
     )
@@ -157,6 +163,7 @@ def serve(args: argparse.Namespace, data: Path | None) -> int:
         data_dir=data,
         routing_config=args.routing_config,
         node_id=args.node_id,
+        database_url=args.database,
         demo=False if args.no_demo else None,
     )
     logs.configure(settings.log_format, settings.log_level)
@@ -213,7 +220,7 @@ def _exit_cleanly(signum: int, frame: object) -> None:
 
 async def first_run(settings: Settings) -> None:
     """On a fresh data folder: a demo admin and a demo agent, credentials printed once."""
-    store = open_store(settings.db_path, synchronous=settings.sqlite_synchronous)
+    store = open_store(settings.database, synchronous=settings.sqlite_synchronous)
     await store.open()
     try:
         if await store.list_agents():
@@ -289,7 +296,7 @@ def read_password() -> str:
 
 
 async def agents_command(args: argparse.Namespace, settings: Settings) -> int:
-    store = open_store(settings.db_path, synchronous=settings.sqlite_synchronous)
+    store = open_store(settings.database, synchronous=settings.sqlite_synchronous)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     await store.open()
     hubs = Outside(store, prefix=settings.redis_prefix)

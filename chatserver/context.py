@@ -87,7 +87,7 @@ class HubContext:
         if settings.redis_url is None:
             raise RuntimeError("settings.redis_url must be set (the CLI starts a private Redis)")
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        store = open_store(settings.db_path, synchronous=settings.sqlite_synchronous)
+        store = open_store(settings.database, synchronous=settings.sqlite_synchronous)
         await store.open()
         file_config = routing_config
         routing_config, routing_version = await stored_routing(store, file_config)

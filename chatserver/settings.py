@@ -67,7 +67,9 @@ class Settings:
     # Auth.
     token_ttl_s: float = 12 * 3600.0
     cookie_secure: bool = False
-    # Store and timing.
+    # Store and timing. database_url: the transcript store (chatserver.store.open_store), unset
+    # for SQLite in the data folder (``db_path``).
+    database_url: str | None = None
     sqlite_synchronous: Synchronous = "NORMAL"
     tick_interval_s: float = 0.5
     gap_fill_delay_s: float = 0.05
@@ -82,6 +84,11 @@ class Settings:
     @property
     def db_path(self) -> Path:
         return self.data_dir / "chat.db"
+
+    @property
+    def database(self) -> str | Path:
+        """What `open_store` opens: ``database_url``, else the SQLite file in the data folder."""
+        return self.database_url or self.db_path
 
     @property
     def redis_socket(self) -> Path:
@@ -133,6 +140,14 @@ def _addresses(raw: str) -> tuple[str, ...]:
     return found
 
 
+def _database_url(raw: str) -> str:
+    if not raw.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise ValueError(
+            "expected sqlite:///path/to/file.db or postgresql://user:password@host:port/database"
+        )
+    return raw
+
+
 def _choice(*allowed: str) -> Any:
     def parse(raw: str) -> str:
         if raw not in allowed:
@@ -169,6 +184,7 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "CHATSERVER_SEND_QUEUE_FRAMES": ("send_queue_frames", int),
     "CHATSERVER_TOKEN_TTL_S": ("token_ttl_s", float),
     "CHATSERVER_COOKIE_SECURE": ("cookie_secure", _bool),
+    "CHATSERVER_DATABASE_URL": ("database_url", _database_url),
     "CHATSERVER_SQLITE_SYNCHRONOUS": ("sqlite_synchronous", _choice("NORMAL", "FULL")),
     "CHATSERVER_TICK_INTERVAL_S": ("tick_interval_s", float),
     "CHATSERVER_SHUTDOWN_GRACE_S": ("shutdown_grace_s", float),
@@ -177,6 +193,10 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "CHATSERVER_LOG_LEVEL": ("log_level", str),
     "CHATSERVER_DEMO": ("demo", _bool),
 }
+
+
+#: Variables whose value an error message must not repeat.
+SECRET = frozenset({"CHATSERVER_DATABASE_URL", "CHATSERVER_METRICS_TOKEN"})
 
 
 def from_environment(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -190,7 +210,8 @@ def from_environment(environ: Mapping[str, str] | None = None, **overrides: Any)
         try:
             values[name] = parse(raw)
         except ValueError as exc:
-            raise SettingsError(f"{variable}={raw!r}: {exc}") from None
+            shown = "(not shown: it may hold a password)" if variable in SECRET else repr(raw)
+            raise SettingsError(f"{variable}={shown}: {exc}") from None
     names = {f.name for f in fields(Settings)}
     for name, value in overrides.items():
         if name not in names:

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import asyncio
+import itertools
 import re
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import pytest
@@ -10,7 +13,12 @@ from playwright.async_api import Browser
 
 from tests.support.browser import ARTIFACTS, Shots, chromium
 from tests.support.clock import REAL, SHIFTS, shifted
+from tests.support.postgres_server import PostgresServer
 from tests.support.redis_server import RedisServer
+
+#: The database every test's PostgreSQL database is a copy of: migrated once per session.
+POSTGRES_TEMPLATE = "chat_template"
+_databases = itertools.count(1)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -43,6 +51,33 @@ def private_redis() -> Iterator[RedisServer]:
     """A redis-server of this test's own, free to be killed, flushed and restarted."""
     with RedisServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One private PostgreSQL cluster for the session (initdb in a temporary folder), with a
+    migrated template database; tests get a database of their own from `postgres_url`."""
+    with PostgresServer() as server:
+        _migrate(server.create_database(POSTGRES_TEMPLATE))
+        yield server
+
+
+def _migrate(url: str) -> None:
+    """Open (so migrate) and close a PostgreSQL store, on a thread with its own event loop."""
+    from chatserver.store.postgres import PostgresStore
+
+    async def run() -> None:
+        async with PostgresStore(url):
+            pass
+
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, run()).result()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A fresh, migrated database of this test's own on the session's cluster."""
+    return postgres_server.create_database(f"test_{next(_databases)}", template=POSTGRES_TEMPLATE)
 
 
 @pytest.fixture

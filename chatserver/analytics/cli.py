@@ -113,6 +113,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "forget-visitor": _forget,
         "audit": _audit,
     }
+    if settings.database_url is not None:
+        # These commands read the SQLite file in the data folder (Snapshot(settings.db_path)).
+        raise BadRequest(
+            f"chatserver {args.command} reads the SQLite file in the data folder (chat.db):"
+            " with CHATSERVER_DATABASE_URL set it is not available yet"
+        )
     return handlers[args.command](args, settings)
 
 

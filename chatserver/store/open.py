@@ -3,8 +3,15 @@
 ``sqlite:///relative/path.db`` and ``sqlite:////absolute/path.db`` (three slashes then the path,
 as SQLAlchemy spells it), or a bare file path, which means SQLite too. ``?synchronous=FULL``
 makes every commit survive power loss (see `SQLiteStore`); the keyword argument of the same
-name is the default when the URL does not say. Any other scheme is refused with a `ValueError`
-that names the ones this hub knows.
+name is the default when the URL does not say.
+
+``postgresql://user:password@host:port/database`` (or ``postgres://``) names a
+`chatserver.store.postgres.PostgresStore`; the query string may carry libpq's parameters
+(``?sslmode=require``, ``?host=/run/postgresql`` for a Unix socket …). psycopg is imported only
+when such a URL is opened.
+
+Any other scheme is refused with a `ValueError` that names the ones this hub knows; so is a
+URL that is malformed (and the message never repeats its password).
 """
 
 from __future__ import annotations
@@ -19,7 +26,9 @@ from .sqlite import SQLiteStore
 __all__ = ["SCHEMES", "open_store"]
 
 #: The URL schemes `open_store` knows.
-SCHEMES = ("sqlite",)
+SCHEMES = ("sqlite", "postgresql", "postgres")
+
+_EXAMPLES = "sqlite:///path/to/file.db, postgresql://user:password@host:port/database"
 
 
 def open_store(url: str | Path, *, synchronous: Literal["NORMAL", "FULL"] = "NORMAL") -> Store:
@@ -30,10 +39,12 @@ def open_store(url: str | Path, *, synchronous: Literal["NORMAL", "FULL"] = "NOR
         if not text:
             raise ValueError("no store given: expected sqlite:///path/to/file.db or a file path")
         return SQLiteStore(text, synchronous=synchronous)
+    if scheme in ("postgresql", "postgres"):
+        return _postgres(text)
     if scheme != "sqlite":
         raise ValueError(
-            f"unknown store scheme {scheme + '://'!r} in {text!r}: this hub knows "
-            + ", ".join(f"{s}:///path" for s in SCHEMES)
+            f"unknown store scheme {scheme + '://'!r} in {_redacted(text)!r}: this hub knows "
+            + _EXAMPLES
         )
     parts = urlsplit(text)
     if parts.netloc:
@@ -54,3 +65,36 @@ def open_store(url: str | Path, *, synchronous: Literal["NORMAL", "FULL"] = "NOR
     if mode == "FULL":
         return SQLiteStore(path, synchronous="FULL")
     raise ValueError(f"{text!r}: synchronous is NORMAL or FULL, not {mode!r}")
+
+
+def _redacted(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in credentials:
+        return url
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+
+
+def _postgres(url: str) -> Store:
+    shown = _redacted(url)
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise ValueError(f"{shown!r}: the port is not a number from 1 to 65535") from exc
+    options = parse_qs(parts.query, keep_blank_values=True)
+    if not parts.hostname and "host" not in options:
+        raise ValueError(f"{shown!r}: no host; write postgresql://user:password@host:port/database")
+    if not unquote(parts.path.lstrip("/")) and "dbname" not in options:
+        raise ValueError(
+            f"{shown!r}: no database; write postgresql://user:password@host:port/database"
+        )
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(url)
+    except Exception as exc:  # psycopg.ProgrammingError: libpq could not parse it
+        raise ValueError(f"{shown!r}: not a PostgreSQL URL libpq understands") from exc
+    from .postgres import PostgresStore
+
+    return PostgresStore(url)

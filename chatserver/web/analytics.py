@@ -40,7 +40,7 @@ from chatserver.analytics.filters import Filters, filters_from
 from chatserver.analytics.report import render_html
 from chatserver.analytics.source import Snapshot
 from chatserver.store import AgentRecord, Store, iso_now
-from chatserver.web.kit import bearer_token
+from chatserver.web.kit import bearer_token, database_file
 
 __all__ = ["ANALYST_ROLES", "routes"]
 
@@ -72,7 +72,7 @@ def _store(request: Request) -> tuple[Store, Path]:
     """The hub's store (for the audit log) and the database file `Snapshot` opens for its own
     consistent read (`SnapshotSource.database_path`)."""
     store: Store = request.app.state.ctx.store
-    return store, store.database_path
+    return store, database_file(store)
 
 
 def _flag(value: str | None, name: str, default: bool) -> bool:
@@ -195,7 +195,7 @@ def report_headers(html: str) -> dict[str, str]:
 async def audit_route(request: Request) -> Response:
     try:
         await _caller(request, frozenset({"admin"}))
-        store, _ = _store(request)
+        store: Store = request.app.state.ctx.store  # the audit log needs no snapshot
         action = request.query_params.get("action") or None
         try:
             limit = int(request.query_params.get("limit") or 100)

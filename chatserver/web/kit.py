@@ -15,16 +15,24 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from chatserver.analytics.errors import AnalyticsError
+from chatserver.analytics.errors import AnalyticsError, Unsupported
 from chatserver.context import HubContext
 from chatserver.settings import Settings
-from chatserver.store import AgentRecord, ConversationRecord, StoredEvent, TranscriptStore
+from chatserver.store import (
+    AgentRecord,
+    ConversationRecord,
+    SnapshotSource,
+    StoredEvent,
+    TranscriptStore,
+    UnavailableError,
+)
 from chatserver.web.assets import TEMPLATES_DIR
 from chatserver.web.cross_site import SESSION_COOKIE
 
@@ -137,6 +145,15 @@ async def may_see(
 
 def error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": code, "message": message}, status_code=status, headers=NO_STORE)
+
+
+def database_file(store: SnapshotSource) -> Path:
+    """The file analytics' snapshots read (`SnapshotSource.database_path`); `Unsupported`
+    (503 ``unavailable``) for a store that has none — PostgreSQL, in this version."""
+    try:
+        return store.database_path
+    except UnavailableError as exc:
+        raise Unsupported(str(exc)) from None
 
 
 class Refused(Exception):

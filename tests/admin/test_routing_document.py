@@ -1,37 +1,41 @@
 """The stored routing document: one row, replaced by compare-and-set, laid over the routing
-file's configuration at start-up (the document wins once an admin edited the topics)."""
+file's configuration at start-up (the document wins once an admin edited the topics). On every
+store (SQLite and PostgreSQL: tests/chatserver/store/conftest.STORES)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from chatserver.core.routing_config import stored_routing
+from chatserver.store import Store, open_store
 from chatserver.store.base import ConflictError, iso_now
-from chatserver.store.sqlite import SQLiteStore
 from routing import default_config
 from routing.config import to_document
+from tests.chatserver.store.conftest import STORES, backend, store_url
+
+
+@pytest.fixture(params=STORES, ids=backend)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return store_url(request, tmp_path)
 
 
 @pytest.fixture
-async def store(tmp_path: Path):  # type: ignore[no-untyped-def]
-    s = SQLiteStore(tmp_path / "chat.db")
-    await s.open()
-    try:
+async def store(url: str) -> AsyncIterator[Store]:
+    async with open_store(url) as s:
         yield s
-    finally:
-        await s.close()
 
 
-async def test_no_document_means_the_file_alone(store: SQLiteStore) -> None:
+async def test_no_document_means_the_file_alone(store: Store) -> None:
     assert await store.get_routing_document() is None
     config, version = await stored_routing(store, default_config())
     assert version == 0 and config == default_config()
 
 
-async def test_compare_and_set(store: SQLiteStore) -> None:
+async def test_compare_and_set(store: Store) -> None:
     base = default_config()
     doc = to_document(base)
     doc["topics"]["returns"] = {"topic_level": 1, "language_level": 1, "priority": 0, "relax": []}
@@ -54,9 +58,9 @@ async def test_compare_and_set(store: SQLiteStore) -> None:
     assert config.offer_timeout_s == base.offer_timeout_s  # timings stay the file's
 
 
-async def test_two_writers_one_wins(tmp_path: Path) -> None:
+async def test_two_writers_one_wins(url: str) -> None:
     """Two stores (as two hub processes) writing the same version: exactly one succeeds."""
-    a, b = SQLiteStore(tmp_path / "chat.db"), SQLiteStore(tmp_path / "chat.db")
+    a, b = open_store(url), open_store(url)
     await a.open()
     await b.open()
     try:
@@ -73,7 +77,7 @@ async def test_two_writers_one_wins(tmp_path: Path) -> None:
 
 
 async def test_a_document_the_code_refuses_falls_back_to_the_file(
-    store: SQLiteStore, caplog: pytest.LogCaptureFixture
+    store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     await store.put_routing_document(
         {"languages": ["en"], "topics": {"en": {}}}, expected_version=0, ts=iso_now()

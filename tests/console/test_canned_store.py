@@ -1,4 +1,5 @@
-"""The store's canned responses and tag suggestions (no browser)."""
+"""The store's canned responses and tag suggestions (no browser), on every store (SQLite and
+PostgreSQL: tests/chatserver/store/conftest.STORES)."""
 
 from __future__ import annotations
 
@@ -7,22 +8,18 @@ from pathlib import Path
 
 import pytest
 
+from chatserver.store import Store, open_store
 from chatserver.store.base import CannedResponse, ConflictError, NotFoundError, iso_now
-from chatserver.store.sqlite import SQLiteStore
-from tests.chatserver.store.conftest import seed
+from tests.chatserver.store.conftest import STORES, backend, seed, store_url
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "chat.db")
-    await s.open()
-    try:
+@pytest.fixture(params=STORES, ids=backend)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    async with open_store(store_url(request, tmp_path)) as s:
         yield s
-    finally:
-        await s.close()
 
 
-async def test_shared_and_own_responses(store: SQLiteStore) -> None:
+async def test_shared_and_own_responses(store: Store) -> None:
     now = iso_now()
     shared = await store.add_canned(None, "hello", "Hello! How can I help?", ts=now)
     mine = await store.add_canned("a1", "refund", "Refund issued.", ts=now)
@@ -48,7 +45,7 @@ async def test_shared_and_own_responses(store: SQLiteStore) -> None:
         await store.delete_canned(mine.id)
 
 
-async def test_update_changes_shortcut_and_text_in_place(store: SQLiteStore) -> None:
+async def test_update_changes_shortcut_and_text_in_place(store: Store) -> None:
     made = await store.add_canned("a1", "refund", "Refund issued.", ts="2024-05-01T12:00:00.000Z")
     await store.add_canned("a1", "bye", "Goodbye", ts=iso_now())
     await store.add_canned(None, "hello", "Hello!", ts=iso_now())
@@ -70,7 +67,7 @@ async def test_update_changes_shortcut_and_text_in_place(store: SQLiteStore) -> 
 
 
 async def test_update_to_a_taken_shortcut_or_unknown_id_changes_nothing(
-    store: SQLiteStore,
+    store: Store,
 ) -> None:
     mine = await store.add_canned("a1", "refund", "Refund issued.", ts=iso_now())
     await store.add_canned("a1", "bye", "Goodbye", ts=iso_now())
@@ -85,7 +82,7 @@ async def test_update_to_a_taken_shortcut_or_unknown_id_changes_nothing(
         await store.update_canned(mine.id, "refund", "back")
 
 
-async def test_used_tags_most_used_first(store: SQLiteStore) -> None:
+async def test_used_tags_most_used_first(store: Store) -> None:
     ids = await seed(store, 3)
     await store.update_conversation(ids[0], tags=("refund", "vip"))
     await store.update_conversation(ids[1], tags=("refund",))

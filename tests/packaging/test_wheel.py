@@ -60,7 +60,7 @@ def test_the_wheel_carries_every_asset_and_data_file(installed: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     package_data = [
         *(ROOT / "chatserver" / "web" / "assets").rglob("*"),
-        *(ROOT / "chatserver" / "store" / "migrations").glob("*.sql"),
+        *(ROOT / "chatserver" / "store" / "migrations").rglob("*.sql"),
         *(ROOT / "chatserver" / "lua").glob("*.lua"),
         *(ROOT / "chatserver" / "analytics" / "templates").glob("*"),
         *(ROOT / "routing" / "lua").glob("*.lua"),

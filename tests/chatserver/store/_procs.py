@@ -1,4 +1,6 @@
-"""Bodies of the child processes the SQLite tests spawn (importable, hence a module)."""
+"""Bodies of the child processes the store tests spawn (importable, hence a module).
+
+``path`` is a SQLite file, or a ``postgresql://`` URL (see `_store`)."""
 
 from __future__ import annotations
 
@@ -7,8 +9,19 @@ import os
 import signal
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
+from typing import Any
 
-from chatserver.store import SQLiteStore, UnavailableError, iso_now
+from chatserver.store import SQLiteStore, Store, UnavailableError, iso_now
+
+
+def _store(path: str, **sqlite_options: Any) -> Store:
+    """The store at ``path``: PostgreSQL for a postgresql:// URL (``max_batch`` applies to
+    both), else a SQLite file with ``sqlite_options``."""
+    if path.startswith("postgresql://"):
+        from chatserver.store.postgres import PostgresStore
+
+        return PostgresStore(path, max_batch=sqlite_options.get("max_batch", 1000))
+    return SQLiteStore(path, **sqlite_options)
 
 
 def open_at_once(path: str, go: Event, out: Connection) -> None:
@@ -16,7 +29,7 @@ def open_at_once(path: str, go: Event, out: Connection) -> None:
 
     async def main() -> None:
         go.wait()
-        store = SQLiteStore(path)
+        store = _store(path)
         await store.open()
         await store.close()
 
@@ -32,7 +45,7 @@ def append_concurrently(
     acks as (conversation_id, seq, client_id) in the order they returned."""
 
     async def main() -> list[tuple[str, int, str]]:
-        async with SQLiteStore(path, max_batch=32) as store:
+        async with _store(path, max_batch=32) as store:
             out.send("ready")
             go.wait()
 
@@ -63,7 +76,7 @@ def append_until_killed(path: str, conversation: str, out: Connection, kill_self
     """
 
     async def main() -> None:
-        store = SQLiteStore(path)
+        store = _store(path)
         await store.open()
 
         async def task(t: int) -> None:

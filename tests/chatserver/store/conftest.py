@@ -3,13 +3,19 @@
 The contract tests (``test_contract_*.py``) take the ``make_store`` factory and run against
 every store URL listed in ``STORES``, through `open_store` as the hub opens its store; each
 call of the factory gives a new, unopened store on the SAME database of this test, so
-reopening can be tested too.
+reopening can be tested too. The PostgreSQL one is a fresh database of the test's own on the
+session's private cluster (tests/support/postgres_server.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+import multiprocessing
+from collections.abc import AsyncIterator, Callable, Iterator
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,14 +29,29 @@ from chatserver.store import (
 )
 
 StoreFactory = Callable[[], Store]
+SPAWN = multiprocessing.get_context("spawn")
 
-#: A URL per implementation; ``{tmp}`` is the test's own folder.
-STORES = ["sqlite:///{tmp}/transcripts.db"]
+#: A URL per implementation; ``{tmp}`` is the test's own folder, ``{postgresql}`` a fresh
+#: database of the test's own (the ``postgres_url`` fixture).
+STORES = ["sqlite:///{tmp}/transcripts.db", "{postgresql}"]
 
 
-@pytest.fixture(params=STORES)
+def backend(url: str) -> str:
+    """The test id of a STORES entry: its scheme (sqlite, postgresql)."""
+    return url.split(":", 1)[0].strip("{}")
+
+
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of this test's database for the STORES entry a fixture is parametrized with
+    (``@pytest.fixture(params=STORES, ids=backend)``): other folders' store tests use it too."""
+    template = str(request.param)
+    postgresql = request.getfixturevalue("postgres_url") if "{postgresql}" in template else ""
+    return template.format(tmp=tmp_path, postgresql=postgresql)
+
+
+@pytest.fixture(params=STORES, ids=backend)
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
-    url = str(request.param).format(tmp=tmp_path)
+    url = store_url(request, tmp_path)
     return lambda: open_store(url)
 
 
@@ -67,3 +88,29 @@ async def seed(store: TranscriptStore, count: int = 1, *, visitor: str = "v1") -
         )
         ids.append(cid)
     return ids
+
+
+@pytest.fixture
+def spawn() -> Iterator[Callable[..., BaseProcess]]:
+    """Start a child process (spawned, daemonic); any still alive at teardown is killed."""
+    started: list[BaseProcess] = []
+
+    def start(target: Callable[..., None], *args: object) -> BaseProcess:
+        proc = SPAWN.Process(target=target, args=args, daemon=True)
+        proc.start()
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.is_alive():
+            proc.kill()
+        proc.join(10)
+
+
+async def receive(recv: Connection, timeout: float = 60) -> Any:
+    """The next message from a child, without blocking the loop; fails if none comes."""
+    loop = asyncio.get_running_loop()
+    if not await loop.run_in_executor(None, recv.poll, timeout):
+        raise AssertionError(f"no message from the child process in {timeout} s")
+    return recv.recv()

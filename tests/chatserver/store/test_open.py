@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from chatserver.store import SQLiteStore, open_store
+from chatserver.store import SQLiteStore, UnavailableError, open_store
+from chatserver.store.postgres import PostgresStore
 
 
 def test_sqlite_urls_and_bare_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -34,7 +35,11 @@ def test_synchronous_from_the_url_or_the_default(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("postgresql://db.example/chat", "unknown store scheme 'postgresql://'"),
+        ("mysql://db.example/chat", "unknown store scheme 'mysql://'"),
+        ("postgresql://db.example:port/chat", "the port is not a number"),
+        ("postgresql:///chat", "no host"),
+        ("postgresql://db.example", "no database"),
+        ("postgresql://db.example/chat?sslmode", "not a PostgreSQL URL libpq understands"),
         ("sqlite://host/chat.db", "a sqlite URL has no host"),
         ("sqlite:///", "no file"),
         ("sqlite:///chat.db?journal=wal", "unknown option 'journal'"),
@@ -45,6 +50,31 @@ def test_synchronous_from_the_url_or_the_default(tmp_path: Path) -> None:
 def test_what_it_refuses_says_why(url: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         open_store(url)
+
+
+def test_postgresql_urls() -> None:
+    for url in (
+        "postgresql://chat:secret@db.example:5433/chat",
+        "postgres://db.example/chat?sslmode=require",
+        "postgresql:///chat?host=/run/postgresql",
+    ):
+        store = open_store(url)
+        assert isinstance(store, PostgresStore)
+        assert store.url == url
+    assert "secret" not in repr(open_store("postgresql://chat:secret@db.example/chat"))
+
+
+def test_a_refused_postgresql_url_does_not_repeat_its_password() -> None:
+    with pytest.raises(ValueError, match="no database") as info:
+        open_store("postgresql://chat:s3cret@db.example:5432")
+    assert "s3cret" not in str(info.value)
+    assert "chat:***@db.example" in str(info.value)
+
+
+async def test_postgresql_has_no_analytics_snapshot_yet(postgres_url: str) -> None:
+    async with open_store(postgres_url) as store:
+        with pytest.raises(UnavailableError, match="analytics on PostgreSQL is not available"):
+            store.database_path  # noqa: B018
 
 
 async def test_the_store_it_opens_works(tmp_path: Path) -> None:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import multiprocessing
 import signal
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator
-from multiprocessing.connection import Connection
+from collections.abc import AsyncIterator, Callable
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
@@ -27,10 +25,9 @@ from chatserver.store import (
 from chatserver.store._migrate import apply_migrations, load_migrations, split_statements
 
 from . import _procs
-from .conftest import seed
+from .conftest import SPAWN, receive, seed
 
 TS = "2026-11-26T04:05:06.123Z"
-SPAWN = multiprocessing.get_context("spawn")
 
 
 @pytest.fixture
@@ -50,32 +47,6 @@ def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
         return conn.execute(sql).fetchall()
     finally:
         conn.close()
-
-
-@pytest.fixture
-def spawn() -> Iterator[Callable[..., BaseProcess]]:
-    """Start a child process (spawned, daemonic); any still alive at teardown is killed."""
-    started: list[BaseProcess] = []
-
-    def start(target: Callable[..., None], *args: object) -> BaseProcess:
-        proc = SPAWN.Process(target=target, args=args, daemon=True)
-        proc.start()
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.is_alive():
-            proc.kill()
-        proc.join(10)
-
-
-async def receive(recv: Connection, timeout: float = 60) -> Any:
-    """The next message from a child, without blocking the loop; fails if none comes."""
-    loop = asyncio.get_running_loop()
-    if not await loop.run_in_executor(None, recv.poll, timeout):
-        raise AssertionError(f"no message from the child process in {timeout} s")
-    return recv.recv()
 
 
 async def say(store: SQLiteStore, conv: str, text: str, cid: str | None = None) -> StoredEvent:

@@ -1,0 +1,128 @@
+"""Visitors, conversations and routing decisions on PostgreSQL (`Conversations`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..base import ConversationRecord, DecisionRecord, JSONObject, VisitorRecord
+from ..sqlite import _codec as codec
+from .connection import Conn, PostgresBase
+
+__all__ = ["ConversationsPart"]
+
+
+class ConversationsPart(PostgresBase):
+    """Visitors, conversations and decisions."""
+
+    # --- visitors ---------------------------------------------------------------------------
+
+    async def add_visitor(self, visitor: VisitorRecord) -> None:
+        await self._insert(
+            "add visitor", "visitors", codec.VISITOR_COLUMNS, codec.visitor_row(visitor)
+        )
+
+    async def get_visitor(self, visitor_id: str) -> VisitorRecord | None:
+        rows = await self._read(
+            f"SELECT {codec.VISITOR_COLUMNS} FROM visitors WHERE id = %s", [visitor_id]
+        )
+        return codec.visitor_from_row(rows[0]) if rows else None
+
+    async def get_visitor_by_token_hash(self, token_hash: str) -> VisitorRecord | None:
+        rows = await self._read(
+            f"SELECT {codec.VISITOR_COLUMNS} FROM visitors WHERE token_hash = %s", [token_hash]
+        )
+        return codec.visitor_from_row(rows[0]) if rows else None
+
+    async def update_visitor(self, visitor_id: str, **fields: Any) -> VisitorRecord:
+        changes = codec.visitor_changes(fields)
+        row = await self._update(
+            "update visitor", "visitors", visitor_id, changes, codec.VISITOR_COLUMNS
+        )
+        return codec.visitor_from_row(row)
+
+    # --- conversations ----------------------------------------------------------------------
+
+    async def add_conversation(self, conversation: ConversationRecord) -> None:
+        await self._insert(
+            f"add conversation {conversation.id!r}",
+            "conversations",
+            codec.CONVERSATION_COLUMNS,
+            codec.conversation_row(conversation),
+        )
+
+    async def get_conversation(self, conversation_id: str) -> ConversationRecord | None:
+        rows = await self._read(
+            f"SELECT {codec.CONVERSATION_COLUMNS} FROM conversations WHERE id = %s",
+            [conversation_id],
+        )
+        return codec.conversation_from_row(rows[0]) if rows else None
+
+    async def list_conversations(
+        self,
+        *,
+        visitor_id: str | None = None,
+        agent_id: str | None = None,
+        status: str | set[str] | frozenset[str] | None = None,
+        limit: int | None = None,
+    ) -> list[ConversationRecord]:
+        where: list[str] = []
+        params: list[Any] = []
+        if visitor_id is not None:
+            where.append("visitor_id = %s")
+            params.append(visitor_id)
+        if agent_id is not None:
+            where.append("agent_id = %s")
+            params.append(agent_id)
+        if isinstance(status, str):
+            where.append("status = %s")
+            params.append(status)
+        elif status is not None:
+            where.append("status = ANY(%s::text[])")
+            params.append(sorted(status))
+        sql = f"SELECT {codec.CONVERSATION_COLUMNS} FROM conversations"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at, id"
+        if limit is not None:
+            sql += " LIMIT %s"
+            params.append(limit)
+        return [codec.conversation_from_row(row) for row in await self._read(sql, params)]
+
+    async def update_conversation(self, conversation_id: str, **fields: Any) -> ConversationRecord:
+        changes = codec.conversation_changes(fields)
+        row = await self._update(
+            "update conversation",
+            "conversations",
+            conversation_id,
+            changes,
+            codec.CONVERSATION_COLUMNS,
+        )
+        return codec.conversation_from_row(row)
+
+    # --- routing decisions ------------------------------------------------------------------
+
+    async def add_decision(
+        self, conversation_id: str, ts: str, explanation: JSONObject
+    ) -> DecisionRecord:
+        codec.check_ts(ts)
+        text = codec.encode_body(explanation)
+
+        async def work(conn: Conn) -> int:
+            cursor = await conn.execute(
+                "INSERT INTO decisions (conversation_id, ts, explanation) VALUES (%s, %s, %s)"
+                " RETURNING id",
+                (conversation_id, ts, text),
+            )
+            row = await cursor.fetchone()
+            assert row is not None
+            return int(row[0])
+
+        new_id = await self._transaction("add decision", work)
+        return DecisionRecord(new_id, conversation_id, ts, explanation)
+
+    async def decisions(self, conversation_id: str) -> list[DecisionRecord]:
+        rows = await self._read(
+            f"SELECT {codec.DECISION_COLUMNS} FROM decisions WHERE conversation_id = %s ORDER BY id",
+            [conversation_id],
+        )
+        return [codec.decision_from_row(row) for row in rows]

@@ -1,0 +1,216 @@
+"""A private PostgreSQL cluster for tests: ``initdb`` in a temporary folder, started on a free
+port, killable and restartable — as `tests.support.redis_server.RedisServer` does for Redis.
+
+The binaries are Debian's (``./dev.sh test`` installs ``postgresql`` when none is found): on
+PATH, else the newest ``/usr/lib/postgresql/*/bin``. ``initdb`` and ``postgres`` refuse to run
+as root, so as root they run as the ``postgres`` user if there is one, else ``nobody``, and the
+folder is theirs. The cluster is made for speed, not safety (``fsync=off``: a commit still
+reaches the OS before the client is told, so killing the server loses nothing acked, only a
+machine crash would), trusts every local connection, and listens on 127.0.0.1 and on a Unix
+socket in its own folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+from tests.support.redis_server import free_port
+
+__all__ = ["PostgresServer", "postgres_binaries"]
+
+SUPERUSER = "postgres"
+
+
+def postgres_binaries() -> Path:
+    """The folder holding ``initdb`` and ``postgres``."""
+    found = shutil.which("initdb")
+    if found and (Path(found).resolve().parent / "postgres").exists():
+        return Path(found).resolve().parent
+    versions = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+    )
+    if versions:
+        return versions[-1].parent
+    raise RuntimeError(
+        "no PostgreSQL: initdb is neither on PATH nor in /usr/lib/postgresql/*/bin"
+        " (./dev.sh test installs Debian's postgresql)"
+    )
+
+
+def _run_as() -> tuple[int, int] | None:
+    """(uid, gid) to run the server as when we are root; None otherwise."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "nobody"):
+        try:
+            user = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return user.pw_uid, user.pw_gid
+    raise RuntimeError("running as root and there is neither a 'postgres' nor a 'nobody' user")
+
+
+class PostgresServer:
+    """One PostgreSQL cluster in a temporary folder, on 127.0.0.1:<port>."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.bin = postgres_binaries()
+        self.dir = Path(tempfile.mkdtemp(prefix="pg-test-"))
+        self.data = self.dir / "data"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._as = _run_as()
+        if self._as is not None:
+            os.chown(self.dir, *self._as)
+        self._initdb()
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+
+    @property
+    def _env(self) -> dict[str, str]:
+        return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "LANG": "C"}
+
+    def _initdb(self) -> None:
+        result = subprocess.run(
+            [
+                str(self.bin / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            capture_output=True,
+            check=False,
+            cwd=self.dir,
+            env=self._env,
+            user=self._as[0] if self._as else None,
+            group=self._as[1] if self._as else None,
+            extra_groups=[] if self._as else None,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"initdb failed: {result.stderr.decode(errors='replace')}")
+
+    def start(self) -> None:
+        for attempt in range(3):
+            if attempt:
+                self.port = free_port()  # the port was taken meanwhile: another one
+            if self._start_once():
+                return
+        raise RuntimeError(f"postgres did not start; see {self.dir / 'postgres.log'}")
+
+    def _start_once(self) -> bool:
+        log = open(self.dir / "postgres.log", "ab")
+        try:
+            self.proc = subprocess.Popen(
+                [
+                    str(self.bin / "postgres"),
+                    "-D",
+                    str(self.data),
+                    "-p",
+                    str(self.port),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    f"unix_socket_directories={self.dir}",
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "full_page_writes=off",
+                    "-c",
+                    "max_connections=200",
+                    "-c",
+                    "shared_buffers=64MB",
+                    "-c",
+                    "log_min_messages=warning",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: kill() takes the backends too
+                cwd=self.dir,
+                env=self._env,
+                user=self._as[0] if self._as else None,
+                group=self._as[1] if self._as else None,
+                extra_groups=[] if self._as else None,
+            )
+        finally:
+            log.close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.proc = None
+                return False
+            try:
+                with psycopg.connect(self.url(), connect_timeout=1):
+                    return True
+            except psycopg.OperationalError:
+                time.sleep(0.05)
+        self.kill()
+        return False
+
+    def kill(self) -> None:
+        """SIGKILL the server and its backends at once, as a crash would."""
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            self.proc = None
+            deadline = time.monotonic() + 10  # the backends' shared memory must be gone
+            while time.monotonic() < deadline and _group_alive(self.dir):
+                time.sleep(0.02)
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGINT)  # fast shutdown
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+            self.proc = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """CREATE DATABASE ``name`` (a copy of ``template`` if given); returns its URL."""
+        sql = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(sql.encode())
+        return self.url(name)
+
+    def __enter__(self) -> PostgresServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _group_alive(folder: Path) -> bool:
+    """Whether a process of the killed server still holds its data folder's lock file."""
+    pid_file = folder / "data" / "postmaster.pid"
+    if not pid_file.exists():
+        return False
+    try:
+        pid = int(pid_file.read_text().split("\n", 1)[0])
+        os.kill(pid, 0)
+    except (ValueError, ProcessLookupError, PermissionError):
+        return False
+    return True
