@@ -34,7 +34,12 @@ from chatserver.core.hub import Hub
 from chatserver.core.routing_config import stored_routing
 from chatserver.core.service import Service
 from chatserver.metrics import Metrics
-from chatserver.redis_pool import CONTROL_CONNECTIONS, PoolMetrics, open_pool
+from chatserver.redis_pool import (
+    CONTROL_CONNECTIONS,
+    PoolMetrics,
+    open_pool,
+    open_sentinel_pool,
+)
 from chatserver.settings import Settings
 from chatserver.store import Store, open_store
 from chatserver.store.base import AgentRecord, TokenRecord, iso_now
@@ -84,7 +89,7 @@ class HubContext:
 
     @classmethod
     async def open(cls, settings: Settings, routing_config: routing.RoutingConfig) -> HubContext:
-        if settings.redis_url is None:
+        if settings.redis_url is None and not settings.redis_sentinels:
             raise RuntimeError("settings.redis_url must be set (the CLI starts a private Redis)")
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = open_store(settings.db_path, synchronous=settings.sqlite_synchronous)
@@ -93,20 +98,8 @@ class HubContext:
         routing_config, routing_version = await stored_routing(store, file_config)
         metrics = Metrics()
         pools = PoolMetrics(metrics.registry)
-        redis = open_pool(
-            settings.redis_url,
-            name="main",
-            max_connections=settings.redis_max_connections,
-            timeout_s=settings.redis_pool_timeout_s,
-            metrics=pools,
-        )
-        control = open_pool(
-            settings.redis_url,
-            name="control",
-            max_connections=CONTROL_CONNECTIONS,
-            timeout_s=settings.redis_pool_timeout_s,
-            metrics=pools,
-        )
+        redis = redis_client(settings, "main", settings.redis_max_connections, pools)
+        control = redis_client(settings, "control", CONTROL_CONNECTIONS, pools)
         router = routing.Router(
             redis,
             routing_config,
@@ -382,6 +375,31 @@ class HubContext:
         await self.redis.aclose()
         if self.control is not None:
             await self.control.aclose()
+
+
+def redis_client(
+    settings: Settings, name: str, max_connections: int, metrics: PoolMetrics | None
+) -> aioredis.Redis:
+    """One of the process's Redis clients (see chatserver.redis_pool): to the master the
+    sentinels name, with ``REDIS_SENTINELS``; else to ``REDIS_URL``."""
+    if settings.redis_sentinels:
+        assert settings.redis_sentinel_master is not None  # the settings check both are set
+        return open_sentinel_pool(
+            settings.redis_sentinels,
+            settings.redis_sentinel_master,
+            name=name,
+            max_connections=max_connections,
+            timeout_s=settings.redis_pool_timeout_s,
+            metrics=metrics,
+        )
+    assert settings.redis_url is not None
+    return open_pool(
+        settings.redis_url,
+        name=name,
+        max_connections=max_connections,
+        timeout_s=settings.redis_pool_timeout_s,
+        metrics=metrics,
+    )
 
 
 def _text(value: Any) -> str:
