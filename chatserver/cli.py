@@ -43,6 +43,7 @@ from chatserver.core.accounts import (
 )
 from chatserver.core.admin import AdminError, Outside
 from chatserver.private_redis import PrivateRedis
+from chatserver.redis_pool import open_sentinel_pool
 from chatserver.settings import Settings, SettingsError, from_environment, replace
 from chatserver.store import open_store
 from chatserver.store.base import AgentRecord, AgentRole, StoreError, iso_now
@@ -168,7 +169,7 @@ def serve(args: argparse.Namespace, data: Path | None) -> int:
     )
     logs.configure(settings.log_format, settings.log_level)
     private: PrivateRedis | None = None
-    if settings.redis_url is None:
+    if settings.redis_url is None and not settings.redis_sentinels:
         private = PrivateRedis(settings.data_dir)
         try:
             settings = replace(settings, redis_url=private.start())
@@ -319,8 +320,23 @@ async def agents_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def hubs_redis(settings: Settings) -> aioredis.Redis | None:
-    """The running hubs' Redis, if it answers: ``REDIS_URL``, else the private one that
-    `chatserver serve` starts under the data folder."""
+    """The running hubs' Redis, if it answers: the master the sentinels name
+    (``REDIS_SENTINELS``), ``REDIS_URL``, else the private one that `chatserver serve` starts
+    under the data folder."""
+    if settings.redis_sentinels and settings.redis_sentinel_master:
+        client = open_sentinel_pool(
+            settings.redis_sentinels,
+            settings.redis_sentinel_master,
+            name="cli",
+            max_connections=2,
+            timeout_s=settings.redis_pool_timeout_s,
+        )
+        try:
+            await client.ping()
+        except (RedisError, OSError):
+            await client.aclose()
+            return None
+        return client
     url = settings.redis_url
     if url is None:
         private = PrivateRedis(settings.data_dir)

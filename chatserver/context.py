@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError, ResponseError
 
 import routing
 from chatserver import protocol as p
@@ -34,7 +35,12 @@ from chatserver.core.hub import Hub
 from chatserver.core.routing_config import stored_routing
 from chatserver.core.service import Service
 from chatserver.metrics import Metrics
-from chatserver.redis_pool import CONTROL_CONNECTIONS, PoolMetrics, open_pool
+from chatserver.redis_pool import (
+    CONTROL_CONNECTIONS,
+    PoolMetrics,
+    open_pool,
+    open_sentinel_pool,
+)
 from chatserver.settings import Settings
 from chatserver.store import Store, open_store
 from chatserver.store.base import AgentRecord, TokenRecord, iso_now
@@ -46,6 +52,19 @@ log = logging.getLogger("chatserver")
 
 #: How often each process checks the stored routing document's version even without news.
 ROUTING_CHECK_S = 10.0
+
+#: The epoch key holds ``<run_id>:<random>``, the run_id of the Redis server (process) that
+#: wrote it. Flushed or restarted empty, Redis has no key; restarted from disk, or replaced by a
+#: replica that Sentinel promoted, it holds one another server wrote — the data may lack that
+#: server's last writes (a replica trails its master), so it is a new epoch too, and the hubs
+#: rebuild what they know. The first process to notice writes the new epoch; the others read it.
+EPOCH_LUA = """
+local current = redis.call('GET', KEYS[1])
+if current and string.sub(current, 1, #ARGV[1] + 1) == ARGV[1] .. ':' then return current end
+local fresh = ARGV[1] .. ':' .. ARGV[2]
+redis.call('SET', KEYS[1], fresh)
+return fresh
+"""
 
 
 @dataclass
@@ -78,13 +97,14 @@ class HubContext:
     #: New visitor tokens per client address (anonymous hellos).
     new_visitors: PerAddressRate = field(default_factory=lambda: PerAddressRate(60))
     _changes_seen: str = "0-0"
+    _epoch_script: AsyncScript | None = None
     _routing_checked_at: float = 0.0
     _closing: bool = False
     _tick_task: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, settings: Settings, routing_config: routing.RoutingConfig) -> HubContext:
-        if settings.redis_url is None:
+        if settings.redis_url is None and not settings.redis_sentinels:
             raise RuntimeError("settings.redis_url must be set (the CLI starts a private Redis)")
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = open_store(settings.database, synchronous=settings.sqlite_synchronous)
@@ -93,20 +113,8 @@ class HubContext:
         routing_config, routing_version = await stored_routing(store, file_config)
         metrics = Metrics()
         pools = PoolMetrics(metrics.registry)
-        redis = open_pool(
-            settings.redis_url,
-            name="main",
-            max_connections=settings.redis_max_connections,
-            timeout_s=settings.redis_pool_timeout_s,
-            metrics=pools,
-        )
-        control = open_pool(
-            settings.redis_url,
-            name="control",
-            max_connections=CONTROL_CONNECTIONS,
-            timeout_s=settings.redis_pool_timeout_s,
-            metrics=pools,
-        )
+        redis = redis_client(settings, "main", settings.redis_max_connections, pools)
+        control = redis_client(settings, "control", CONTROL_CONNECTIONS, pools)
         router = routing.Router(
             redis,
             routing_config,
@@ -187,29 +195,50 @@ class HubContext:
         return f"{self.settings.redis_prefix}:epoch"
 
     async def _read_epoch(self) -> str:
-        """The id of Redis's current life: it changes when Redis is flushed or restarted empty."""
-        await self.ctl.set(self.epoch_key, secrets.token_hex(8), nx=True)
-        value = await self.ctl.get(self.epoch_key)
-        return value.decode() if isinstance(value, bytes) else str(value)
+        """The id of the live state's current life in Redis: a new one when Redis was flushed,
+        restarted, or replaced by a replica that Sentinel promoted (see `EPOCH_LUA`)."""
+        try:
+            info = await self.ctl.info("server")
+            run_id = str(info.get("run_id", ""))
+        except ResponseError:  # INFO renamed away: flushes and empty restarts still show
+            run_id = ""
+        if self._epoch_script is None:
+            self._epoch_script = self.ctl.register_script(EPOCH_LUA)
+        value = await self._epoch_script(keys=[self.epoch_key], args=[run_id, secrets.token_hex(8)])
+        return _text(value)
 
     async def resync(self, now: float) -> None:
-        """Redis lost its data: rebuild the live state from the store and from this node's
-        connections. Every node re-registers its own agents and interests; one node (the
-        first to take the lock) puts the waiting conversations back in the queue."""
-        self.epoch = await self._read_epoch()
-        log.warning("Redis lost its data; rebuilding live state", extra={"epoch": self.epoch})
-        # The changes stream went with the data: anything appended from now on is news.
-        self._changes_seen = "0-0"
+        """Redis lost its data, or may have (another server holds it now): rebuild the live
+        state from the store and from this node's connections. Every node re-registers its own
+        agents and interests; one node (the first to take the lock) puts the waiting
+        conversations back in the queue. What is there already is kept: each step only adds
+        what is missing. The new epoch is taken last, so that a rebuild cut short (Redis
+        failing again midway) is run again at the next tick."""
+        epoch = await self._read_epoch()
+        log.warning(
+            "Redis lost its data or was replaced; rebuilding live state", extra={"epoch": epoch}
+        )
+        # The changes stream: a promoted replica (or a restart from disk) still holds the last
+        # entry read here, so reading goes on from it; else the stream went with the data, and
+        # anything appended from now on is news.
+        seen = self._changes_seen
+        if seen != "0-0" and not await self.ctl.xrange(self.changes_key, seen, seen, count=1):
+            self._changes_seen = "0-0"
         await self.reload_routing(now)
         await self.router.heartbeat(now)
         recovery = self.service.recovery
         await recovery.reregister_agents(now)
         await self.hub.renew_interests()
-        lock = f"{self.settings.redis_prefix}:resync:{self.epoch}"
-        if await self.redis.set(lock, self.settings.node_id, nx=True, ex=300):
+        lock = f"{self.settings.redis_prefix}:resync:{epoch}"
+        node = self.settings.node_id
+        if (
+            await self.redis.set(lock, node, nx=True, ex=300)
+            or _text(await self.redis.get(lock)) == node
+        ):
             await recovery.requeue_waiting(now)
         await self.hub.refill_all()
         await recovery.resend_all_offers()
+        self.epoch = epoch
 
     # -- changes made by admins ------------------------------------------------------------
     @property
@@ -382,6 +411,31 @@ class HubContext:
         await self.redis.aclose()
         if self.control is not None:
             await self.control.aclose()
+
+
+def redis_client(
+    settings: Settings, name: str, max_connections: int, metrics: PoolMetrics | None
+) -> aioredis.Redis:
+    """One of the process's Redis clients (see chatserver.redis_pool): to the master the
+    sentinels name, with ``REDIS_SENTINELS``; else to ``REDIS_URL``."""
+    if settings.redis_sentinels:
+        assert settings.redis_sentinel_master is not None  # the settings check both are set
+        return open_sentinel_pool(
+            settings.redis_sentinels,
+            settings.redis_sentinel_master,
+            name=name,
+            max_connections=max_connections,
+            timeout_s=settings.redis_pool_timeout_s,
+            metrics=metrics,
+        )
+    assert settings.redis_url is not None
+    return open_pool(
+        settings.redis_url,
+        name=name,
+        max_connections=max_connections,
+        timeout_s=settings.redis_pool_timeout_s,
+        metrics=metrics,
+    )
 
 
 def _text(value: Any) -> str:

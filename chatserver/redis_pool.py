@@ -19,6 +19,13 @@ Two clients per process:
 
 `/metrics` shows, per pool, the commands in flight (connections in use), the tasks waiting for
 a connection, and how long they waited.
+
+With Sentinel (`open_sentinel_pool`) the same pool asks the sentinels where the master is
+before it opens each connection: `MeasuredSentinelPool` is redis-py's `SentinelConnectionPool`
+on top of `MeasuredPool`, so the wait, its timeout and the figures are the same. A connection
+that fails (the master died) or meets ``READONLY`` (it was demoted) is dropped, and the next one
+goes to whichever master the sentinels name then; while none is named (the seconds of a
+failover) a command fails at once with ``MasterNotFoundError``, a connection error.
 """
 
 from __future__ import annotations
@@ -29,10 +36,19 @@ from typing import Any
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from redis.asyncio.connection import BlockingConnectionPool
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 #: Connections of the control pool (heartbeat and tick take turns; /readyz shares them).
 CONTROL_CONNECTIONS = 2
+
+#: With Sentinel: how long asking one sentinel may take before the next is asked (seconds).
+SENTINEL_TIMEOUT_S = 1.0
+#: With Sentinel: connecting to the master, and waiting for its answer, give up after these
+#: (seconds), so that a master that vanished without closing the connection (its machine, or
+#: the network to it, gone) is left for the one the sentinels promote.
+MASTER_CONNECT_TIMEOUT_S = 2.0
+MASTER_SOCKET_TIMEOUT_S = 10.0
 
 
 class PoolMetrics:
@@ -115,4 +131,55 @@ def open_pool(
     return aioredis.Redis.from_pool(pool)  # the client owns the pool: aclose() closes both
 
 
-__all__ = ["CONTROL_CONNECTIONS", "MeasuredPool", "PoolMetrics", "open_pool"]
+class MeasuredSentinelPool(SentinelConnectionPool, MeasuredPool):
+    """A `MeasuredPool` whose connections go to the master the sentinels name. It owns its
+    `Sentinel` (the sentinels' own connections) and closes it with the pool."""
+
+    async def aclose(self) -> None:
+        try:
+            await super().aclose()
+        finally:
+            await self.sentinel_manager.aclose()
+
+
+def open_sentinel_pool(
+    sentinels: tuple[tuple[str, int], ...],
+    master: str,
+    *,
+    name: str,
+    max_connections: int,
+    timeout_s: float,
+    metrics: PoolMetrics | None = None,
+) -> aioredis.Redis:
+    """A client on a `MeasuredSentinelPool` of at most ``max_connections`` connections to the
+    master that ``sentinels`` monitor as ``master``."""
+    manager = Sentinel(
+        list(sentinels),
+        sentinel_kwargs={
+            "socket_connect_timeout": SENTINEL_TIMEOUT_S,
+            "socket_timeout": SENTINEL_TIMEOUT_S,
+        },
+    )
+    client: aioredis.Redis = manager.master_for(
+        master,
+        connection_pool_class=MeasuredSentinelPool,
+        name=name,
+        metrics=metrics,
+        max_connections=max_connections,
+        timeout=timeout_s,
+        health_check_interval=10,
+        socket_connect_timeout=MASTER_CONNECT_TIMEOUT_S,
+        socket_timeout=MASTER_SOCKET_TIMEOUT_S,
+        socket_keepalive=True,
+    )
+    return client  # the client owns the pool, the pool the Sentinel: aclose() closes all
+
+
+__all__ = [
+    "CONTROL_CONNECTIONS",
+    "MeasuredPool",
+    "MeasuredSentinelPool",
+    "PoolMetrics",
+    "open_pool",
+    "open_sentinel_pool",
+]

@@ -31,6 +31,10 @@ class Settings:
     port: int = 8000
     data_dir: Path = Path("data")
     redis_url: str | None = None
+    # Redis through Sentinel: the sentinels' addresses and the name they monitor the master by;
+    # with these, redis_url is not used and no private Redis is started.
+    redis_sentinels: tuple[tuple[str, int], ...] = ()
+    redis_sentinel_master: str | None = None
     redis_prefix: str = "{cs}"
     # Redis access: commands wait (FIFO) for one of this many connections, up to the timeout;
     # measured defaults, see chatserver/redis_pool.py and docs/configuration.md.
@@ -148,6 +152,24 @@ def _database_url(raw: str) -> str:
     return raw
 
 
+def _host_ports(raw: str) -> tuple[tuple[str, int], ...]:
+    """``host:port,host:port,…`` (an IPv6 host in brackets: ``[::1]:26379``)."""
+    found: list[tuple[str, int]] = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d+)|([^\s:\[\]/@]+):(\d+)", item)
+        port = int(match.group(2) or match.group(4)) if match else 0
+        if match is None or not 1 <= port <= 65535:
+            raise ValueError(
+                f"{item!r} is not host:port; expected e.g. 10.0.0.5:26379,10.0.0.6:26379"
+            )
+        found.append((match.group(1) or match.group(3), port))
+    if not found:
+        raise ValueError("no host:port given; expected e.g. 10.0.0.5:26379,10.0.0.6:26379")
+    return tuple(found)
+
+
 def _choice(*allowed: str) -> Any:
     def parse(raw: str) -> str:
         if raw not in allowed:
@@ -162,6 +184,8 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "CHATSERVER_PORT": ("port", int),
     "CHATSERVER_DATA": ("data_dir", Path),
     "REDIS_URL": ("redis_url", str),
+    "REDIS_SENTINELS": ("redis_sentinels", _host_ports),
+    "REDIS_SENTINEL_MASTER": ("redis_sentinel_master", str),
     "CHATSERVER_REDIS_PREFIX": ("redis_prefix", str),
     "CHATSERVER_REDIS_MAX_CONNECTIONS": ("redis_max_connections", int),
     "CHATSERVER_REDIS_POOL_TIMEOUT_S": ("redis_pool_timeout_s", float),
@@ -226,6 +250,11 @@ def from_environment(environ: Mapping[str, str] | None = None, **overrides: Any)
 def _validate(s: Settings) -> None:
     checks = [
         (1 <= s.port <= 65535, "CHATSERVER_PORT: must be 1..65535"),
+        (
+            bool(s.redis_sentinels) == bool(s.redis_sentinel_master),
+            "REDIS_SENTINELS and REDIS_SENTINEL_MASTER: set both (the sentinels, and the name "
+            "they monitor the master by) or neither",
+        ),
         (
             2 <= s.redis_max_connections <= 10_000,
             "CHATSERVER_REDIS_MAX_CONNECTIONS: must be 2..10000 (one is held by pub/sub)",

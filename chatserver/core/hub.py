@@ -263,13 +263,16 @@ class Hub:
                 return
             self._emit(client, sub, nxt)
 
-    async def _fill_later(self, client: Client, sub: Subscription) -> None:
+    async def _fill_later(self, client: Client, sub: Subscription, *, refill: bool = False) -> None:
+        """Fill a gap from the store, once a moment has passed; with ``refill``, whatever the
+        store holds past the last event delivered, gap or not (the bus was down: the last
+        events published meanwhile left no gap behind them)."""
         try:
             # Out-of-order arrival from two publishers usually mends itself within a moment.
             await asyncio.sleep(self.gap_fill_delay_s)
             async with sub.lock:
                 self._drain_pending(client, sub)
-                if sub.pending and client.subs.get(sub.conversation_id) is sub:
+                if (sub.pending or refill) and client.subs.get(sub.conversation_id) is sub:
                     self.metrics.gap_fills.inc()
                     await self._fill_locked(client, sub)
         finally:
@@ -334,7 +337,7 @@ class Hub:
             for sub in list(client.subs.values()):
                 if not sub.filling:
                     sub.filling = True
-                    self.spawn(self._fill_later(client, sub), name="refill")
+                    self.spawn(self._fill_later(client, sub, refill=True), name="refill")
 
     async def renew_interests(self) -> None:
         """Tell the bus again of every conversation followed here (Redis lost its data)."""

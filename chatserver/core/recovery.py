@@ -15,12 +15,15 @@ and from this node's connections.
 
 from __future__ import annotations
 
+import logging
 from typing import Literal, cast
 
 import routing
 from chatserver.core.base import Core
 from chatserver.core.router_events import offer_frame
 from chatserver.store.base import AgentRecord, ConversationRecord
+
+log = logging.getLogger("chatserver.recovery")
 
 REQUEUE_TEXT = "Your agent was disconnected. You are back in the queue."
 
@@ -71,10 +74,15 @@ class Recovery:
         await self.core.router.request(request, now)
 
     async def requeue_waiting(self, now: float) -> None:
-        """Route every stored waiting conversation again, oldest first (one node does this)."""
+        """Route every stored waiting conversation again, oldest first (one node does this).
+        One the router holds already stays as it is (a promoted replica had it); one the
+        router refuses (it holds it as assigned) is logged and left, and the rest go on."""
         waiting = await self.core.store.list_conversations(status={"queued", "offered"})
         for conv in sorted(waiting, key=lambda c: c.created_at):
-            await self.requeue(conv, now)
+            try:
+                await self.requeue(conv, now)
+            except routing.RoutingError as exc:
+                log.info("not requeued", extra={"conversation_id": conv.id, "reason": str(exc)})
 
     async def resend_offers(self, agent_id: str) -> None:
         """Show an agent's standing offers again. Offers are state in Redis, but the `offered`

@@ -3,6 +3,12 @@ registered again and their offers shown again."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
+import pytest
+
+import routing
 from chatserver import protocol as p
 from routing import AgentState, TickResult
 from tests.core.fakes import NODE, NOW, Socket, World
@@ -73,6 +79,29 @@ async def test_requeue_waiting_routes_them_oldest_first(world: World) -> None:
     assert [r[0].conversation_id for r in world.router.called("request")] == ids
 
 
+async def test_one_conversation_the_router_refuses_does_not_stop_the_others(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a failover the router may hold a stored waiting conversation as assigned (its
+    accept reached Redis, not yet the store): that one is left, the rest are requeued."""
+    first = await world.visitor()
+    await world.handle(first, p.Start(topic="general", language="en"))
+    second = await world.visitor()
+    await world.handle(second, p.Start(topic="billing", language="en"))
+    ids = [first.take()[0]["conversation_id"], second.take()[0]["conversation_id"]]
+    world.router.calls.clear()
+    request = world.router.request
+
+    async def refuse_the_first(req: routing.ConversationRequest, now: float) -> Any:
+        if req.conversation_id == ids[0]:
+            raise routing.RoutingError(f"conversation {ids[0]} is already assigned")
+        return await request(req, now)
+
+    monkeypatch.setattr(world.router, "request", refuse_the_first)
+    await world.service.recovery.requeue_waiting(NOW)
+    assert [r[0].conversation_id for r in world.router.called("request")] == [ids[1]]
+
+
 async def test_agents_here_are_registered_again_with_their_chats(world: World) -> None:
     _visitor, _agent, cid = await chat(world)
     await world.handle(world.agent("ann"), p.Status("online"))
@@ -102,3 +131,30 @@ async def test_offers_are_shown_again_after_the_bus_reconnects(world: World) -> 
     await world.service.recovery.resend_all_offers()
     [offer] = agent.take()
     assert offer["offer_id"] == "o1" and offer["conversation"]["preview"] == "help"
+
+
+async def test_what_was_published_while_the_bus_was_down_is_delivered_when_it_is_back(
+    world: World,
+) -> None:
+    """The last events published while the bus was down leave no gap behind them: the refill
+    after the bus reconnects fetches them from the store all the same."""
+    visitor, _agent, cid = await chat(world)
+    # Stored and published by another process; this one's bus was not listening.
+    await world.store.append(
+        cid,
+        "message",
+        {"text": "are you there?"},
+        ts="2026-11-26T04:05:06.000Z",
+        actor_role="agent",
+        actor_id="id-ann",
+        actor_name="Ann",
+        client_id="a-lost",
+    )
+    assert visitor.take() == []
+    await world.hub.refill_all()
+    for _ in range(100):
+        if visitor.frames:
+            break
+        await asyncio.sleep(0.01)
+    [message] = visitor.take()
+    assert message["type"] == "message" and message["client_id"] == "a-lost"

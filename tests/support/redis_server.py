@@ -8,6 +8,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 #: Ports handed to test servers: below the kernel's ephemeral range (32768-60999 here), from
@@ -45,8 +46,10 @@ def redis_server_binary() -> str:
 class RedisServer:
     """One redis-server process on 127.0.0.1:<port>, with no persistence."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, args: Sequence[str] = ()) -> None:
         self.port = port or free_port()
+        #: More redis-server options, e.g. ``("--replicaof", "127.0.0.1", "20001")``.
+        self.args = tuple(args)
         self.dir = Path(tempfile.mkdtemp(prefix="redis-test-"))
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -70,6 +73,7 @@ class RedisServer:
                 str(self.dir),
                 "--logfile",
                 str(self.dir / "redis.log"),
+                *self.args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -63,7 +63,9 @@ class ServerProcess:
     def _start(self, timeout: float) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("CHATSERVER_", "REDIS_URL"))
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("CHATSERVER_", "REDIS_URL", "REDIS_SENTINEL"))
         }
         env.update(
             {
@@ -155,7 +157,9 @@ def run_cli(
     data_dir: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     full_env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("CHATSERVER_", "REDIS_URL"))
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CHATSERVER_", "REDIS_URL", "REDIS_SENTINEL"))
     }
     full_env.update(env or {})
     return subprocess.run(
