@@ -94,7 +94,7 @@ async def test_the_chat_goes_on_when_sentinel_promotes_the_replica(
         async def talk(peer: Peer, prefix: str, numbers: range) -> None:
             for i in numbers:
                 await say(peer, f"{prefix}{i}")
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.05)  # a pace: the talk spans the failover
 
         # Before: both sides talk, across the two processes.
         await asyncio.gather(talk(visitor, "v", range(3)), talk(agent, "a", range(3)))
@@ -103,7 +103,9 @@ async def test_the_chat_goes_on_when_sentinel_promotes_the_replica(
 
         # Mid-conversation: both keep talking while the master is killed outright.
         talking = asyncio.gather(talk(visitor, "v", range(3, 13)), talk(agent, "a", range(3, 13)))
-        await asyncio.sleep(0.2)
+        # Kill it once the second round is under way on both sides (not after a fixed time).
+        await until_seen(agent, conv, "v4")
+        await until_seen(visitor, conv, "a4")
         old = await asyncio.to_thread(group.kill_master)
         await talking
         new = await asyncio.to_thread(group.wait_for_failover, old)
