@@ -3,7 +3,9 @@
 #   ./dev.sh serve [chatserver serve options]   start the hub: private Redis, SQLite under ./data,
 #                                               a demo admin and agent, the demo page
 #   ./dev.sh test  [pytest options]             install what the suite needs, then ruff, ruff format,
-#                                               mypy, tsc and pytest
+#                                               mypy, tsc and pytest: the whole suite, then the
+#                                               hub-level tests again on PostgreSQL (with options:
+#                                               one pytest run as they say)
 #   ./dev.sh chatserver ARGS...                 the `chatserver` command line, from the project's venv
 #   ./dev.sh lock [--upgrade]                   rewrite the locks (requirements/*.txt) from
 #                                               pyproject.toml and requirements/*.in
@@ -18,6 +20,9 @@ cd "$(dirname "$0")"
 VENV=${VENV:-.venv}
 PY=${PYTHON:-python3}
 CHECKED="routing chatserver tests bench"
+# The folders whose tests start real hub processes: `./dev.sh test` runs them on both stores.
+HUB_TESTS="tests/chatserver/integration tests/admin tests/web tests/dashboard tests/analytics
+  tests/widget tests/console tests/support"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -158,7 +163,15 @@ case "$cmd" in
     node_modules/.bin/tsc --noEmit -p chatserver/web/assets/widget/jsconfig.json
     node_modules/.bin/tsc --noEmit -p chatserver/web/assets/static/jsconfig.json
     say "pytest (${PYTEST_WORKERS:-2} workers)"
-    exec "$VENV/bin/python" -m pytest -n "${PYTEST_WORKERS:-2}" "$@"
+    if [ $# -gt 0 ]; then
+      exec "$VENV/bin/python" -m pytest -n "${PYTEST_WORKERS:-2}" "$@"
+    fi
+    # The whole suite on SQLite (the store's own tests run on both backends), then every test
+    # of a real hub again with the hubs on PostgreSQL (tests/support/stores.py).
+    "$VENV/bin/python" -m pytest -n "${PYTEST_WORKERS:-2}"
+    say "pytest again, the hubs on PostgreSQL (CHATSERVER_TEST_STORE=postgresql)"
+    CHATSERVER_TEST_STORE=postgresql exec "$VENV/bin/python" -m pytest -n "${PYTEST_WORKERS:-2}" \
+      $HUB_TESTS
     ;;
   lock)
     # Refreshing the locks is a change like any other: commit it after ./dev.sh test passes.

@@ -15,6 +15,7 @@ from tests.support.browser import ARTIFACTS, Shots, chromium
 from tests.support.clock import REAL, SHIFTS, shifted
 from tests.support.postgres_server import PostgresServer
 from tests.support.redis_server import RedisServer
+from tests.support.stores import on_postgresql, use_postgres
 
 #: The database every test's PostgreSQL database is a copy of: migrated once per session.
 POSTGRES_TEMPLATE = "chat_template"
@@ -25,6 +26,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """A test marked `clock_shifted` runs on the real clock and on each of `SHIFTS`."""
     if metafunc.definition.get_closest_marker("clock_shifted") is not None:
         metafunc.parametrize("clock", [REAL, *SHIFTS], indirect=True)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked `sqlite_only` is about SQLite itself: not run on the other backend."""
+    if on_postgresql() and item.get_closest_marker("sqlite_only") is not None:
+        pytest.skip("about the SQLite store itself (CHATSERVER_TEST_STORE=postgresql)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hub_store(request: pytest.FixtureRequest) -> None:
+    """With CHATSERVER_TEST_STORE=postgresql, the hubs' databases live on the session's
+    cluster (tests/support/stores.py); nothing to set up on SQLite."""
+    if on_postgresql():
+        use_postgres(request.getfixturevalue("postgres_server"), POSTGRES_TEMPLATE)
 
 
 @pytest.fixture(autouse=True)

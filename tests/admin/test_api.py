@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import httpx
 
-from chatserver.store.sqlite import SQLiteStore
 from tests.admin.conftest import ADMIN, api, start_hub, widget_config
 from tests.chatserver.integration.conftest import Hub, add_agent
+from tests.support.stores import open_test_store
 
 
 async def test_malformed_bodies_and_wrong_types(hub: Hub) -> None:
@@ -150,7 +150,7 @@ async def test_a_start_for_a_topic_or_language_removed_meanwhile_is_refused(hub:
         assert (error["code"], error["message"]) == ("bad_frame", message)
     # Still the visitor can start a chat on what is offered now.
     await visitor.request({"type": "start", "topic": "general", "language": "en"}, expect="queued")
-    store = SQLiteStore(hub.data_dir / "chat.db")
+    store = open_test_store(hub.data_dir)
     await store.open()
     try:
         stored = await store.list_conversations()

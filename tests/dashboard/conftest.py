@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from tests.support.browser import ALL_SKILLS, SignedInPage
 from tests.support.browser import ARTIFACTS as ARTIFACTS_ROOT
 from tests.support.peer import Peer
 from tests.support.server import ServerProcess
+from tests.support.stores import query
 
 __all__ = ["hub", "hub_env", "make_hub"]  # fixtures shared with the integration tests
 
@@ -162,23 +162,20 @@ def _ms(iso: str) -> int:
     return round(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
 
 
-def store_rows(db: Path) -> list[dict[str, Any]]:
+def store_rows(data_dir: Path) -> list[dict[str, Any]]:
     """Per conversation: its row and the times the figures use, read with plain SQL."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        rows = conn.execute(
-            "SELECT c.id, c.topic, c.status, c.created_at, c.closed_at, c.rating,"
-            " c.last_agent_id, c.agent_id, a.username,"
-            " (SELECT min(ts) FROM events e WHERE e.conversation_id = c.id"
-            "   AND e.kind = 'assigned'),"
-            " (SELECT min(ts) FROM events e WHERE e.conversation_id = c.id"
-            "   AND e.kind = 'message' AND e.actor_role = 'agent'),"
-            " h.username"
-            " FROM conversations c LEFT JOIN agents a ON a.id = c.last_agent_id"
-            " LEFT JOIN agents h ON h.id = c.agent_id"
-        ).fetchall()
-    finally:
-        conn.close()
+    rows = query(
+        data_dir,
+        "SELECT c.id, c.topic, c.status, c.created_at, c.closed_at, c.rating,"
+        " c.last_agent_id, c.agent_id, a.username,"
+        " (SELECT min(ts) FROM events e WHERE e.conversation_id = c.id"
+        "   AND e.kind = 'assigned'),"
+        " (SELECT min(ts) FROM events e WHERE e.conversation_id = c.id"
+        "   AND e.kind = 'message' AND e.actor_role = 'agent'),"
+        " h.username"
+        " FROM conversations c LEFT JOIN agents a ON a.id = c.last_agent_id"
+        " LEFT JOIN agents h ON h.id = c.agent_id",
+    )
     out = []
     for cid, topic, status, created, closed, rating, _, _, last, assigned, frt, holder in rows:
         out.append(

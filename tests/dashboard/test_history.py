@@ -37,6 +37,7 @@ def day_of(c: SampleConversation) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(c.created_ms // 1000))
 
 
+@pytest.mark.sqlite_only  # the sample generator writes a SQLite file
 async def test_charts_over_generated_history(hub: Hub, browser: Browser, shots: Shots) -> None:
     # Thirteen days of history up to the start of the current hour, whatever hour that is (the
     # clock_shifted runs put it at 23:30 and 00:30 UTC and on a DST night).
@@ -54,7 +55,7 @@ async def test_charts_over_generated_history(hub: Hub, browser: Browser, shots: 
     _, c2 = await visitor_starts(hub, "Henry Walsh", "technical", "Sync is slow")
     _, c3 = await visitor_starts(hub, "Lucía Fernández", "account", "Cambiar mi correo")
     # The live chats' hours of arrival, as stored (c1 was served).
-    stored = {r["id"]: r for r in store_rows(hub.data_dir / "chat.db")}
+    stored = {r["id"]: r for r in store_rows(hub.data_dir)}
     live_hours = [stored[c]["created"][:13] + ":00:00Z" for c in (c1, c2, c3)]
     served_hours = live_hours[:1]
 

@@ -173,7 +173,7 @@ async def test_the_dashboard_shows_what_the_store_holds(
     await start_hub(hub)
     done = await scenario(hub)
     c1, c2, c3 = done["convs"][:3]
-    rows = store_rows(hub.data_dir / "chat.db")
+    rows = store_rows(hub.data_dir)
     assert len(rows) == 6
     by_id = {r["id"]: r for r in rows}
     assert by_id[c3]["status"] == "closed" and by_id[c3]["assigned_ms"] is None  # abandoned

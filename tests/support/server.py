@@ -13,6 +13,7 @@ import httpx
 
 from tests.support.clock import python_command
 from tests.support.redis_server import free_port
+from tests.support.stores import store_env
 
 
 class ServerProcess:
@@ -76,6 +77,7 @@ class ServerProcess:
         )
         if self.redis_url is not None:
             env["REDIS_URL"] = self.redis_url
+        env.update(store_env(self.data_dir))
         env.update(self.env)
         cmd = [
             *python_command("chatserver"),
@@ -161,6 +163,7 @@ def run_cli(
         for k, v in os.environ.items()
         if not k.startswith(("CHATSERVER_", "REDIS_URL", "REDIS_SENTINEL"))
     }
+    full_env.update(store_env(data_dir))
     full_env.update(env or {})
     return subprocess.run(
         [*python_command("chatserver"), "--data", str(data_dir), *args],

@@ -3,7 +3,6 @@ and CLI processes a test starts, and the pages of its browser — and all of the
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -17,14 +16,14 @@ from chatserver.clock import parse_ts
 from tests.chatserver.integration.conftest import Hub, hub, hub_env
 from tests.support.clock import SHIFTS
 from tests.support.server import run_cli
+from tests.support.stores import query
 
 pytestmark = pytest.mark.clock_shifted
 __all__ = ["hub", "hub_env"]  # fixtures of the integration tests
 
 
-def stored(db: Path, sql: str) -> str:
-    with sqlite3.connect(db) as conn:
-        value: str = conn.execute(sql).fetchone()[0]
+def stored(data_dir: Path, sql: str) -> str:
+    value: str = query(data_dir, sql)[0][0]
     return value
 
 
@@ -49,7 +48,7 @@ async def test_every_process_reads_the_same_shifted_clock(
         stdin="correct horse battery\n",
     )  # fmt: skip
     assert cli.returncode == 0, cli.stderr
-    created = stored(hub.data_dir / "chat.db", "SELECT created_at FROM agents")
+    created = stored(hub.data_dir, "SELECT created_at FROM agents")
     assert abs(parse_ts(created) - time.time()) < 10
 
     # A hub process: its Date header and the conversation it stores.
@@ -62,9 +61,7 @@ async def test_every_process_reads_the_same_shifted_clock(
         {"type": "start", "topic": "general", "language": "en"}, expect="queued"
     )
     conv = queued["conversation_id"]
-    created = stored(
-        hub.data_dir / "chat.db", f"SELECT created_at FROM conversations WHERE id = '{conv}'"
-    )
+    created = stored(hub.data_dir, f"SELECT created_at FROM conversations WHERE id = '{conv}'")
     assert abs(parse_ts(created) - time.time()) < 3
 
     # A page: Date.now() in the browser.

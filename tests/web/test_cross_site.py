@@ -5,7 +5,6 @@ Chromium from a second origin."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator
 
 import httpx
@@ -16,6 +15,7 @@ from tests.chatserver.integration.conftest import PASSWORD, Hub, add_agent
 from tests.support.netcut import HostPage
 from tests.support.peer import Peer
 from tests.support.server import ServerProcess
+from tests.support.stores import query
 
 NEW_ADMIN = {
     "username": "mallory",
@@ -27,8 +27,7 @@ NEW_ADMIN = {
 
 
 def usernames(hub: Hub) -> set[str]:
-    with sqlite3.connect(hub.data_dir / "chat.db") as db:
-        return {name for (name,) in db.execute("SELECT username FROM agents")}
+    return {name for (name,) in query(hub.data_dir, "SELECT username FROM agents")}
 
 
 @pytest.fixture

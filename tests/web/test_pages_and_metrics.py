@@ -5,18 +5,16 @@ limited per address."""
 
 from __future__ import annotations
 
-import sqlite3
-
 import httpx
 from playwright.async_api import Browser, expect
 
 from tests.chatserver.integration.conftest import PASSWORD, Hub, add_agent
 from tests.support.peer import Peer
+from tests.support.stores import query
 
 
 def visitors(hub: Hub) -> int:
-    with sqlite3.connect(hub.data_dir / "chat.db") as db:
-        count: int = db.execute("SELECT count(*) FROM visitors").fetchone()[0]
+    count: int = query(hub.data_dir, "SELECT count(*) FROM visitors")[0][0]
     return count
 
 

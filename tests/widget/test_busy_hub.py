@@ -4,8 +4,6 @@ and no error; once Redis is back the chat starts as if nothing happened (one con
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 from playwright.async_api import Browser, expect
 
@@ -13,6 +11,7 @@ from tests.chatserver.integration.conftest import Hub
 from tests.chatserver.integration.helpers import ann_behind_a_redis_cut
 from tests.support.browser import Refusals, Shots
 from tests.support.netcut import NetCut
+from tests.support.stores import query
 from tests.widget.conftest import Widget, accept_next, agent_online, new_page
 
 pytestmark = pytest.mark.browser
@@ -44,6 +43,5 @@ async def test_a_start_refused_for_now_goes_through_by_itself(
     conv = await accept_next(ann, timeout=30)
     await expect(widget.ui.get_by_text("Ann Lee joined the chat")).to_be_visible(timeout=15_000)
     await shots.take(page, "chatting-after-the-retry")
-    with sqlite3.connect(hub.data_dir / "chat.db") as db:
-        assert [r[0] for r in db.execute("SELECT id FROM conversations")] == [conv]
+    assert [r[0] for r in query(hub.data_dir, "SELECT id FROM conversations")] == [conv]
     await context.close()

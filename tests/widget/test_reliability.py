@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator
 
 import pytest
@@ -13,6 +12,7 @@ from tests.chatserver.integration.conftest import Hub
 from tests.support.browser import Shots
 from tests.support.netcut import NetCut
 from tests.support.peer import Peer
+from tests.support.stores import query
 from tests.widget.conftest import (
     Widget,
     accept_next,
@@ -54,12 +54,8 @@ async def barrier(widget: Widget, agent: Peer, conv: str) -> None:
 
 
 def conversations(hub: Hub) -> list[str]:
-    """The ids of every conversation in the hub's store, read from its SQLite file."""
-    db = sqlite3.connect(f"file:{hub.data_dir / 'chat.db'}?mode=ro", uri=True)
-    try:
-        return [row[0] for row in db.execute("SELECT id FROM conversations")]
-    finally:
-        db.close()
+    """The ids of every conversation in the hub's store."""
+    return [row[0] for row in query(hub.data_dir, "SELECT id FROM conversations")]
 
 
 def visitor_texts(agent: Peer, conv: str) -> list[str]:

@@ -11,10 +11,10 @@ import pytest
 
 from chatserver.core.accounts import hash_password
 from chatserver.store.base import AgentRecord, iso_now
-from chatserver.store.sqlite import SQLiteStore
 from tests.support.peer import Peer
 from tests.support.redis_server import RedisServer
 from tests.support.server import ServerProcess
+from tests.support.stores import open_test_store
 
 PASSWORD = "correct horse battery"
 
@@ -28,7 +28,7 @@ async def add_agent(
     roles: tuple[str, ...] = ("agent",),
     display_name: str | None = None,
 ) -> str:
-    store = SQLiteStore(data_dir / "chat.db")
+    store = open_test_store(data_dir)
     await store.open()
     try:
         agent_id = uuid.uuid4().hex

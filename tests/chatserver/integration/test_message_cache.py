@@ -9,12 +9,12 @@ state, on one process and across two (where the change arrives over the bus).
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from tests.chatserver.integration.conftest import Hub, add_agent
 from tests.chatserver.integration.helpers import open_chat
 from tests.support.peer import Peer
+from tests.support.stores import query
 
 
 async def _chat(visitor: Peer, agent: Peer, conv: str, rounds: int = 3, tag: str = "w") -> None:
@@ -30,29 +30,21 @@ async def _chat(visitor: Peer, agent: Peer, conv: str, rounds: int = 3, tag: str
         await visitor.expect("message", client_id=f"{tag}a{i}")
 
 
-def _conversation_row(data_dir: Path, conv: str) -> sqlite3.Row:
-    db = sqlite3.connect(f"file:{data_dir / 'chat.db'}?mode=ro", uri=True)
-    db.row_factory = sqlite3.Row
-    try:
-        row: sqlite3.Row | None = db.execute(
-            "SELECT * FROM conversations WHERE id = ?", (conv,)
-        ).fetchone()
-        assert row is not None
-        return row
-    finally:
-        db.close()
+def _conversation_row(data_dir: Path, conv: str) -> tuple[str | None, int]:
+    """(first_response_at, last_seq) of a stored conversation."""
+    ((first_response_at, last_seq),) = query(
+        data_dir, "SELECT first_response_at, last_seq FROM conversations WHERE id = ?", [conv]
+    )
+    return first_response_at, last_seq
 
 
 def _message_names(data_dir: Path, conv: str) -> dict[str, str | None]:
-    db = sqlite3.connect(f"file:{data_dir / 'chat.db'}?mode=ro", uri=True)
-    try:
-        rows = db.execute(
-            "SELECT client_id, actor_name FROM events WHERE conversation_id = ? AND kind = ?",
-            (conv, "message"),
-        ).fetchall()
-        return {client_id: name for client_id, name in rows}
-    finally:
-        db.close()
+    rows = query(
+        data_dir,
+        "SELECT client_id, actor_name FROM events WHERE conversation_id = ? AND kind = ?",
+        [conv, "message"],
+    )
+    return {client_id: name for client_id, name in rows}
 
 
 async def test_close_by_the_agent_refuses_the_next_message_on_both_sides(hub: Hub) -> None:
@@ -161,9 +153,9 @@ async def test_the_first_response_time_is_set_once(hub: Hub) -> None:
         {"type": "message", "conversation_id": conv, "client_id": "second", "text": "there?"}
     )
     await _chat(visitor, agent, conv)
-    row = _conversation_row(hub.data_dir, conv)
-    assert row["first_response_at"] == first["ts"]
-    assert row["last_seq"] == first["seq"] + 7
+    first_response_at, last_seq = _conversation_row(hub.data_dir, conv)
+    assert first_response_at == first["ts"]
+    assert last_seq == first["seq"] + 7
 
 
 async def test_another_visitors_cached_conversation_stays_closed_to_them(hub: Hub) -> None:

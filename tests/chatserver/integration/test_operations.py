@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -14,6 +15,7 @@ from tests.chatserver.integration.conftest import PASSWORD, Hub, add_agent
 from tests.chatserver.integration.helpers import open_chat
 from tests.support.redis_server import free_port
 from tests.support.server import ServerProcess, run_cli
+from tests.support.stores import store_env
 
 
 async def test_sigterm_closes_1012_and_loses_nothing_acked(hub: Hub) -> None:
@@ -226,6 +228,7 @@ def test_serve_starts_a_private_redis_and_demo_accounts(tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             cwd=tmp_path,
+            env={**os.environ, **store_env(data)},  # the shell's CHATSERVER_DATABASE_URL, if any
             timeout=60,
         )
         assert changed.returncode == 0, changed.stderr

@@ -6,7 +6,6 @@ routing (a new visitor is told nobody is online), and the audit log says who did
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 
@@ -16,6 +15,7 @@ import pytest
 from tests.chatserver.integration.conftest import PASSWORD, Hub, add_agent
 from tests.support.peer import Peer
 from tests.support.server import run_cli
+from tests.support.stores import query
 
 Action = Callable[[Hub, str, str], Awaitable[None]]
 
@@ -101,8 +101,7 @@ async def test_ending_a_session_closes_its_socket_on_every_process(hub: Hub, way
     hub.peers.append(again)
     await again.send({"type": "hello", "token": token})
     assert await again.wait_closed() == 4401
-    with sqlite3.connect(hub.data_dir / "chat.db") as db:
-        actions = [a for (a,) in db.execute("SELECT action FROM audit_log")]
+    actions = [a for (a,) in query(hub.data_dir, "SELECT action FROM audit_log")]
     assert audited in actions, actions
 
 

@@ -5,10 +5,8 @@ acked lost or doubled, pub/sub resubscribed, the router at work on the new maste
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -21,6 +19,7 @@ from tests.support.peer import Peer
 from tests.support.redis_server import RedisServer
 from tests.support.sentinel import FailoverRedis
 from tests.support.server import ServerProcess
+from tests.support.stores import query
 
 PREFIX = "{cs}"
 
@@ -57,11 +56,6 @@ async def until_seen(peer: Peer, conv: str, client_id: str, timeout: float = 20.
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{client_id} never arrived; got {messages(peer, conv)}")
         await asyncio.sleep(0.05)
-
-
-def rows(db: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(db) as conn:
-        return list(conn.execute(sql, args))
 
 
 def log_of(server: ServerProcess) -> str:
@@ -125,10 +119,10 @@ async def test_the_chat_goes_on_when_sentinel_promotes_the_replica(
             seqs = [seq for seq, _ in got]
             assert seqs == sorted(set(seqs)), f"duplicates or disorder: {got}"
             assert {client_id: seq for seq, client_id in got} == acked
-        stored = rows(
-            hub.data_dir / "chat.db",
+        stored = query(
+            hub.data_dir,
             "SELECT seq, client_id FROM events WHERE conversation_id = ? AND kind = 'message'",
-            conv,
+            [conv],
         )
         assert sorted(stored) == sorted((seq, client_id) for client_id, seq in acked.items())
 

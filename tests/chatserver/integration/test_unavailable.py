@@ -5,7 +5,6 @@ what the commands meet."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,17 +15,13 @@ from tests.chatserver.integration.conftest import Hub
 from tests.chatserver.integration.helpers import hub_behind_a_redis_cut
 from tests.support.netcut import NetCut
 from tests.support.redis_server import RedisServer
+from tests.support.stores import query
 
 
 @pytest.fixture
 async def cut_hub(tmp_path: Path, private_redis: RedisServer) -> AsyncIterator[tuple[Hub, NetCut]]:
     async with hub_behind_a_redis_cut(tmp_path / "data", private_redis, {"max": None}) as both:
         yield both
-
-
-def rows(db: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
-    with sqlite3.connect(db) as conn:
-        return list(conn.execute(sql, args))
 
 
 async def ready(hub: Hub) -> tuple[int, dict[str, str]]:
@@ -68,9 +63,14 @@ async def test_a_start_answered_unavailable_is_finished_by_sending_it_again(
     await agent.request({"type": "accept", "offer_id": offer["offer_id"]}, expect="assigned")
     await visitor.expect("assigned", conversation_id=conv, timeout=10)
     # One conversation, its start and its first message stored once each.
-    db = hub.data_dir / "chat.db"
-    assert rows(db, "SELECT id FROM conversations") == [(conv,)]
-    kinds = [k for (k,) in rows(db, "SELECT kind FROM events WHERE conversation_id = ?", conv)]
+    db = hub.data_dir
+    assert query(db, "SELECT id FROM conversations") == [(conv,)]
+    kinds = [
+        k
+        for (k,) in query(
+            db, "SELECT kind FROM events WHERE conversation_id = ? ORDER BY seq", [conv]
+        )
+    ]
     assert kinds == ["start", "message", "assigned"]
     assert welcome["token"]
 
@@ -120,9 +120,9 @@ async def test_an_accept_answered_unavailable_is_taken_by_sending_it_again(
     )
     await visitor.expect("message", conversation_id=conv, text="Hello")
     assert visitor.take("assigned") == []
-    db = hub.data_dir / "chat.db"
-    assigned = rows(
-        db, "SELECT seq FROM events WHERE conversation_id = ? AND kind = 'assigned'", conv
+    db = hub.data_dir
+    assigned = query(
+        db, "SELECT seq FROM events WHERE conversation_id = ? AND kind = 'assigned'", [conv]
     )
     assert assigned == [(first["seq"],)]
-    assert rows(db, "SELECT count(*) FROM decisions WHERE conversation_id = ?", conv) == [(1,)]
+    assert query(db, "SELECT count(*) FROM decisions WHERE conversation_id = ?", [conv]) == [(1,)]
