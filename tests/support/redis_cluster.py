@@ -211,7 +211,9 @@ class LocalCluster:
         self.stop()
 
     def stop(self) -> None:
+        """Kill every node (nothing of theirs is worth a clean shutdown) and remove its folder."""
         for server in self.servers:
+            server.kill()
             server.stop()
 
     # -- looking ----------------------------------------------------------------------------
@@ -280,7 +282,9 @@ class LocalCluster:
     def failover(self, master_port: int) -> int:
         """Promote a replica of the master on ``master_port`` (``CLUSTER FAILOVER``: the master
         stops taking writes, the replica catches up, then takes over); the new master's port,
-        once every node agrees and the old master is in sync as its replica."""
+        once every node names it the owner of the old master's slots (tens of milliseconds;
+        the old master's resync as its replica follows within a few seconds)."""
+        slots = [first for first, _ in self._ranges(master_port)]
         replica = self.replica_of(master_port)
         with _client(replica) as c:
             c.execute_command("CLUSTER", "FAILOVER")
@@ -289,10 +293,13 @@ class LocalCluster:
             with _client(replica) as c:
                 if c.execute_command("ROLE")[0] != "master":
                     return False
-            return self.ready()
+            return all(self._agree(slot, replica) for slot in slots)
 
         wait_until(f"replica {replica} takes over from {master_port}", promoted)
         return replica
+
+    def _ranges(self, port: int) -> tuple[tuple[int, int], ...]:
+        return next(n.ranges for n in self.nodes() if n.port == port)
 
 
 class Migration:
