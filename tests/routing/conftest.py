@@ -2,14 +2,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
-from routing import Router, RoutingConfig, TickResult
+from routing import ConversationRequest, Router, RoutingConfig, TickResult
 from routing.config import parse_config
+from tests.support.redis_cluster import LocalCluster
 
 T0 = 10_000.0  # the fake clock's start, seconds
 
@@ -51,6 +54,32 @@ async def router(redis: aioredis.Redis, config: RoutingConfig) -> Router:
     r = Router(redis, config, node_id="n1")
     await r.heartbeat(T0)
     return r
+
+
+@pytest.fixture(scope="session")
+def one_node_cluster() -> Iterator[LocalCluster]:
+    """A one-node Redis Cluster owning every slot."""
+    with LocalCluster(masters=1) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def three_masters() -> Iterator[LocalCluster]:
+    """A Redis Cluster of three masters (a third of the slots each) and a replica of each.
+    Tests may move slots and fail masters over: none assumes which master owns what."""
+    with LocalCluster(masters=3, replicas=1) as cluster:
+        yield cluster
+
+
+@asynccontextmanager
+async def cluster_client(cluster: LocalCluster) -> AsyncIterator[RedisCluster]:
+    """redis-py's cluster client, given one node: it learns the others and the slots."""
+    client = RedisCluster(host="127.0.0.1", port=cluster.startup_port)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+        await asyncio.sleep(0)
 
 
 class EventLog:
@@ -105,6 +134,29 @@ async def online(
 ) -> None:
     await router.upsert_agent(agent_id, skills, capacity, now)
     await router.set_status(agent_id, "online", now)
+
+
+async def every_script(router: Router) -> None:
+    """A floor's whole life, every script at least once: agents online, visitors offered and
+    queued, accepted, declined, released, cancelled, transferred, restored, ticked, offline."""
+    await router.heartbeat(T0)
+    await online(router, "a", {"general": 1, "en": 1}, 1, T0)
+    await online(router, "b", {"general": 1, "en": 1}, 1, T0)
+    first = await router.request(ConversationRequest("c1", "general", "en"), T0)
+    second = await router.request(ConversationRequest("c2", "general", "en"), T0)
+    await router.request(ConversationRequest("c3", "billing", "es", preferred_agent="a"), T0)
+    assert first.offer is not None and second.offer is not None
+    await router.accept(first.offer.offer_id, first.offer.agent_id, T0 + 1)
+    await router.decline(second.offer.offer_id, second.offer.agent_id, T0 + 1)
+    await router.release("c1", T0 + 2)
+    await router.cancel("c3", T0 + 2)
+    await router.set_capacity("a", 2, T0 + 3)
+    await router.transfer("c2", T0 + 3, to_topic="general")
+    await router.restore_assignment(ConversationRequest("c4", "general", "en"), "b", T0 + 4)
+    await router.tick(T0 + 40)
+    await router.set_status("a", "offline", T0 + 41)
+    assert await router.agents() and await router.queue(T0 + 41) is not None
+    assert (await router.stats(T0 + 41))["counters"]["released"] == 1
 
 
 async def settle() -> None:
