@@ -10,13 +10,21 @@ it has, then sends again the message that was in flight. Every acknowledged mess
 both sides exactly once, in order; PostgreSQL holds each once under gap-free ``seq``; the
 agent's socket on B never closes and never sees an error or a duplicate. A's link comes back,
 A is ready again, and the chat goes on undisturbed.
+
+The same with HAProxy in front (on a host of its own, run with docs/haproxy.cfg.example, only
+the addresses changed): no stickiness, the visitor reaches whichever hub round robin gives it,
+that hub's link is cut, and the visitor's reconnect through HAProxy lands on a live hub and
+resumes there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
+import shutil
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -26,6 +34,7 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.exceptions import InvalidStatus
 
 from chatserver.core.accounts import hash_password
 from chatserver.store import AgentRecord, iso_now
@@ -41,6 +50,7 @@ from tests.support.server import ServerProcess
 
 HUBS = ("a", "b", "c")
 HUB_PORT = 8000
+HAPROXY_CONFIG = Path(__file__).resolve().parents[3] / "docs" / "haproxy.cfg.example"
 #: How long the visitor waits for a ``pong`` before it takes its socket for dead: the widget's
 #: 10 s, shortened for the test (a pong on this network comes back in about a millisecond).
 DEAD_AFTER_S = 1.0
@@ -48,7 +58,7 @@ METRICS_TOKEN = secrets.token_hex(8)
 PROBE = """
 import sys, urllib.error, urllib.request
 try:
-    r = urllib.request.urlopen(sys.argv[1], timeout=10)
+    r = urllib.request.urlopen(sys.argv[1], timeout=60)
 except urllib.error.HTTPError as e:
     r = e
 print(r.status, r.read().decode())
@@ -99,21 +109,28 @@ async def floor(tmp_path: Path) -> AsyncIterator[Floor]:
     why = unavailable()
     if why:
         pytest.skip(why)
-    net = Network(["redis", "db", *HUBS])
+    net = Network(["redis", "db", "lb", *HUBS])
     redis: RedisServer | None = None
     postgres: PostgresServer | None = None
     hub: Hub | None = None
     try:
         await asyncio.to_thread(net.start)
         redis = RedisServer(6379, host=net.address("redis"), launch=net.command("redis"))
-        postgres = PostgresServer(5432, host=net.address("db"), launch=net.command("db"))
-        await asyncio.gather(asyncio.to_thread(redis.start), asyncio.to_thread(postgres.start))
+
+        def start_postgres() -> None:
+            nonlocal postgres
+            postgres = PostgresServer(5432, host=net.address("db"), launch=net.command("db"))
+            postgres.start()
+
+        await asyncio.gather(asyncio.to_thread(redis.start), asyncio.to_thread(start_postgres))
+        assert postgres is not None
         database_url = postgres.create_database("chat")
         await add_agent(database_url, "bea")
         env = {
             "CHATSERVER_DATABASE_URL": database_url,
             "CHATSERVER_REDIS_PREFIX": "{h" + secrets.token_hex(3) + "}",
             "CHATSERVER_METRICS_TOKEN": METRICS_TOKEN,
+            "CHATSERVER_TRUSTED_PROXIES": net.address("lb"),  # HAProxy, in the second test
         }
         hub = Hub(tmp_path, redis, env)
         servers = {
@@ -193,9 +210,10 @@ async def readyz_inside(
     """``GET /readyz`` asked on ``host`` itself, not through the network: (status, body)."""
     probe = await asyncio.create_subprocess_exec(
         *net.command(host), sys.executable, "-c", PROBE, f"{server.http}/readyz",
-        stdout=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    out, _ = await probe.communicate()
+    out, err = await probe.communicate()
+    assert probe.returncode == 0, err.decode()
     status, body = out.decode().split(" ", 1)
     return int(status), json.loads(body)
 
@@ -213,25 +231,41 @@ async def visitor_sockets(server: ServerProcess) -> float:
     return 0.0
 
 
-@pytest.mark.slow
-async def test_hub_host_cut_visitor_resumes_through_another_agent_never_notices(
-    floor: Floor,
-) -> None:
-    hub, net = floor.hub, floor.net
-    a, b, c = (floor.servers[name] for name in HUBS)
-    agent, _ = await hub.agent("bea", server=b)
-    visitor, token, conv = await open_chat(hub, agent, server=a)
-    agent_log = recorded(agent)
-    before_cut = recorded(visitor)
-    acked: dict[str, int] = {}
-    for i in range(3):
-        await exchange(visitor, agent, conv, f"{i}", acked)
+async def wait_dead_socket_dropped(server: ServerProcess) -> None:
+    """What Redis (or HAProxy) had for the hub while it was cut off reaches it once its link is
+    back; passing it on to the visitor's old socket, whose far end is gone (a reset), the hub
+    lets go of that socket. Until then; its WebSocket keepalive would find it within 50 s."""
+    deadline = time.monotonic() + 60
+    while True:
+        if await visitor_sockets(server) == 0:
+            return
+        assert time.monotonic() < deadline, f"{server.http} still holds the dead socket"
+        await asyncio.sleep(0.05)
 
-    net.cut("a")
-    # The visitor's next message is in flight when the link is gone: no ack will come; the
-    # widget keeps it (its outbox) under its client_id. Its keepalive finds the socket dead.
-    in_flight = {"type": "message", "conversation_id": conv, "client_id": "v-cut", "text": "?"}
+
+@dataclass
+class Chat:
+    """What each side of one conversation got, and the ``seq`` of every acknowledged message."""
+
+    conv: str
+    agent: Peer
+    agent_log: Recorded
+    visitor_logs: list[Recorded]
+    acked: dict[str, int]
+
+
+async def cut_off(
+    net: Network, host: str, server: ServerProcess, chat: Chat, visitor: Peer
+) -> tuple[dict[str, Any], asyncio.Task[tuple[int, dict[str, Any]]]]:
+    """Cut ``host``'s link while ``visitor`` chats through it. The visitor's next message is in
+    flight when the link is gone: no ack comes, the client keeps it (the widget's outbox) under
+    its client_id, and its keepalive finds the socket dead; it drops it. Meanwhile the agent
+    goes on writing. Returns the message in flight and a task asking the hub, from inside its
+    own host, whether it is ready (it is up, but on its own: it says 503 — after a while)."""
+    net.cut(host)
+    in_flight = {"type": "message", "conversation_id": chat.conv, "client_id": "v-cut", "text": "?"}
     await visitor.send(in_flight)
+    alone = asyncio.create_task(readyz_inside(net, host, server))
 
     async def visitor_gives_up() -> None:
         with pytest.raises(AssertionError, match="no reply"):
@@ -242,59 +276,207 @@ async def test_hub_host_cut_visitor_resumes_through_another_agent_never_notices(
 
     async def agent_writes_on() -> None:
         for i in range(3):
-            acked[f"a-away{i}"] = (await say(agent, conv, f"a-away{i}"))["seq"]
+            chat.acked[f"a-away{i}"] = (await say(chat.agent, chat.conv, f"a-away{i}"))["seq"]
 
-    # Meanwhile A is up, but on its own: asked from inside its host, it is not ready (it takes
-    # A a while to say so; it is asked meanwhile, the answer is checked before A's return).
-    a_alone = asyncio.create_task(readyz_inside(net, "a", a))
     await asyncio.gather(visitor_gives_up(), agent_writes_on())
+    return in_flight, alone
 
-    highest = max(seq for seq, _ in messages(before_cut.every, conv))
-    visitor2, welcome = await hub.visitor(token=token, server=c)
-    assert [x["conversation_id"] for x in welcome["conversations"]] == [conv]
-    after_cut = recorded(visitor2)
-    resumed = await visitor2.request(
-        {"type": "resume", "conversation_id": conv, "last_seq": highest}, expect="resumed"
+
+async def resume(
+    chat: Chat, visitor: Peer, welcome: dict[str, Any], in_flight: dict[str, Any]
+) -> None:
+    """The reconnected visitor resumes from the highest seq it has, gets what the agent wrote
+    meanwhile, sends the message in flight again (same client_id), and chats on."""
+    assert [x["conversation_id"] for x in welcome["conversations"]] == [chat.conv]
+    highest = max(seq for log in chat.visitor_logs for seq, _ in messages(log.every, chat.conv))
+    chat.visitor_logs.append(recorded(visitor))
+    resumed = await visitor.request(
+        {"type": "resume", "conversation_id": chat.conv, "last_seq": highest}, expect="resumed"
     )
-    assert resumed["last_seq"] == acked["a-away2"]
-    sent_again = await visitor2.request(dict(in_flight))  # from the outbox, the same client_id
-    acked["v-cut"] = sent_again["seq"]
-    await agent.expect("message", client_id="v-cut", timeout=10)
+    assert resumed["last_seq"] == chat.acked["a-away2"]
+    chat.acked["v-cut"] = (await visitor.request(dict(in_flight)))["seq"]
+    await chat.agent.expect("message", client_id="v-cut", timeout=10)
     for i in range(3, 5):
-        await exchange(visitor2, agent, conv, f"{i}", acked)
+        await exchange(visitor, chat.agent, chat.conv, f"{i}", chat.acked)
 
-    status, body = await a_alone
-    assert status == 503 and body["redis"] != "ok" and body["store"] != "ok", body
-    assert a.proc is not None and a.proc.poll() is None
-    net.restore("a")
-    assert await ready(a) == {"status": "ok", "redis": "ok", "store": "ok"}
-    # What Redis had for A meanwhile reaches it now; A passes it on to the visitor's old socket,
-    # whose far end is gone (reset): A lets go of it. Wait for that, then go on.
-    deadline = time.monotonic() + 60  # its WebSocket keepalive would find it within 50 s
-    while True:
-        if await visitor_sockets(a) == 0:
-            break
-        assert time.monotonic() < deadline, "hub A still holds the visitor's dead socket"
-        await asyncio.sleep(0.05)
-    # A is back on the floor; the chat goes on as before, and a round trip after A's return is
-    # the barrier behind which anything A might have sent on its way back would have arrived.
-    for i in range(5, 7):
-        await exchange(visitor2, agent, conv, f"{i}", acked)
 
-    in_order = sorted(acked, key=acked.__getitem__)
-    expected = [(acked[client_id], client_id) for client_id in in_order]
-    assert len(set(acked.values())) == len(acked)
-    # Each side got every acknowledged message once, in seq order.
-    assert messages(before_cut.every + after_cut.every, conv) == expected
-    assert messages(agent_log.every, conv) == expected
-    # The agent never noticed: its socket is open, it got no error, nothing but the chat.
-    assert not agent.closed
-    kinds = {f["type"] for f in agent_log.every}
-    assert kinds <= {"ack", "message"}, agent_log.every
-    assert not [f for f in after_cut.every if f["type"] == "error"]
-
-    async with PostgresStore(floor.database_url) as store:
-        events = await store.events(conv)
+async def assert_intact(chat: Chat, database_url: str) -> None:
+    """Each side got every acknowledged message once, in seq order; the agent never noticed
+    (its socket open, nothing but the chat, no error); PostgreSQL has each message once, under
+    gap-free seq."""
+    in_order = sorted(chat.acked, key=chat.acked.__getitem__)
+    expected = [(chat.acked[client_id], client_id) for client_id in in_order]
+    assert len(set(chat.acked.values())) == len(chat.acked)
+    seen = [frame for log in chat.visitor_logs for frame in log.every]
+    assert messages(seen, chat.conv) == expected
+    assert messages(chat.agent_log.every, chat.conv) == expected
+    assert not chat.agent.closed
+    assert {f["type"] for f in chat.agent_log.every} <= {"ack", "message"}, chat.agent_log.every
+    assert not [f for f in seen if f["type"] == "error"]
+    async with PostgresStore(database_url) as store:
+        events = await store.events(chat.conv)
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
-    stored = [(e.seq, e.client_id) for e in events if e.kind == "message"]
-    assert stored == expected
+    assert [(e.seq, e.client_id) for e in events if e.kind == "message"] == expected
+
+
+async def back_on_the_network(
+    net: Network,
+    host: str,
+    server: ServerProcess,
+    chat: Chat,
+    visitor: Peer,
+    alone: asyncio.Task[tuple[int, dict[str, Any]]],
+) -> None:
+    """While cut off the hub was up but not ready; its link restored, it is ready again, lets
+    go of the dead socket, and the chat goes on: a round trip after that is the barrier behind
+    which anything the hub sent on its way back would have arrived."""
+    status, body = await alone
+    assert status == 503 and body["redis"] != "ok" and body["store"] != "ok", body
+    assert server.proc is not None and server.proc.poll() is None
+    net.restore(host)
+    assert await ready(server) == {"status": "ok", "redis": "ok", "store": "ok"}
+    await wait_dead_socket_dropped(server)
+    for i in range(5, 7):
+        await exchange(visitor, chat.agent, chat.conv, f"{i}", chat.acked)
+
+
+@pytest.mark.slow
+async def test_hub_host_cut_visitor_resumes_through_another_agent_never_notices(
+    floor: Floor,
+) -> None:
+    hub, net = floor.hub, floor.net
+    a, b, c = (floor.servers[name] for name in HUBS)
+    agent, _ = await hub.agent("bea", server=b)
+    visitor, token, conv = await open_chat(hub, agent, server=a)
+    chat = Chat(conv, agent, recorded(agent), [recorded(visitor)], {})
+    for i in range(3):
+        await exchange(visitor, agent, conv, f"{i}", chat.acked)
+
+    in_flight, alone = await cut_off(net, "a", a, chat, visitor)
+    visitor2, welcome = await hub.visitor(token=token, server=c)
+    await resume(chat, visitor2, welcome, in_flight)
+    await back_on_the_network(net, "a", a, chat, visitor2, alone)
+    await assert_intact(chat, floor.database_url)
+
+
+class HAProxy:
+    """Debian's haproxy on the ``lb`` host, run with docs/haproxy.cfg.example, whose ``bind``
+    and ``server`` lines are pointed at this network's hosts (each must be there)."""
+
+    def __init__(self, floor: Floor, folder: Path) -> None:
+        net = floor.net
+        self.address = net.address("lb")
+        config = HAPROXY_CONFIG.read_text()
+        config, bound = re.subn(r"(?m)^(\s+bind )\S+$", rf"\g<1>{self.address}:80", config)
+        assert bound == 1, "docs/haproxy.cfg.example: one bind line"
+        for name, server in floor.servers.items():
+            config, n = re.subn(
+                rf"(?m)^(\s+server {name} )\S+$", rf"\g<1>{server.host}:{server.port}", config
+            )
+            assert n == 1, f"docs/haproxy.cfg.example: one server {name}"
+        self.config = folder / "haproxy.cfg"
+        self.config.write_text(config)
+        self.log = folder / "haproxy.log"
+        with open(self.log, "wb") as log:
+            self.proc = net.popen(
+                "lb",
+                ["haproxy", "-db", "-f", str(self.config)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    @property
+    def ws(self) -> str:
+        return f"ws://{self.address}"
+
+    async def ready(self) -> None:
+        """Until a request through it reaches a ready hub."""
+        deadline = time.monotonic() + 20
+        async with httpx.AsyncClient() as http:
+            while True:
+                assert self.proc.poll() is None, self.log.read_text()
+                try:
+                    if (
+                        await http.get(f"http://{self.address}/readyz", timeout=1)
+                    ).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, (
+                    f"HAProxy not passing requests: {self.log.read_text()}"
+                )
+                await asyncio.sleep(0.05)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+async def visitor_through(
+    url: str, token: str | None, timeout: float = 30.0
+) -> tuple[Peer, dict[str, Any]]:
+    """A visitor connects (``hello``, ``welcome``) at ``url``; while that fails it tries again
+    after a short back-off, as the widget does."""
+    deadline = time.monotonic() + timeout
+    delay = 0.1
+    while True:
+        peer = Peer(f"{url}/ws/visitor")
+        try:
+            await peer.connect()
+            await peer.send({"type": "hello", "token": token})
+            return peer, await peer.expect("welcome")
+        except (OSError, TimeoutError, InvalidStatus, AssertionError) as exc:
+            await peer.close()
+            assert time.monotonic() < deadline, f"no hub through {url}: {exc!r}"
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 2.0)
+
+
+async def which_hub(floor: Floor, among: list[str]) -> str:
+    """The one hub (of ``among``) that holds a visitor socket."""
+    counts = {name: await visitor_sockets(floor.servers[name]) for name in among}
+    holding = [name for name, count in counts.items() if count == 1]
+    assert len(holding) == 1 and sum(counts.values()) == 1, counts
+    return holding[0]
+
+
+@pytest.mark.slow
+async def test_behind_haproxy_a_visitor_whose_hub_is_cut_reconnects_to_a_live_one(
+    floor: Floor, tmp_path: Path
+) -> None:
+    if shutil.which("haproxy") is None:
+        pytest.skip("no haproxy on PATH (./dev.sh test installs Debian's)")
+    hub, net = floor.hub, floor.net
+    lb = HAProxy(floor, tmp_path)
+    try:
+        await lb.ready()
+        visitor, welcome = await visitor_through(lb.ws, None)
+        token = welcome["token"]
+        first = await which_hub(floor, list(HUBS))
+        # The agent on another hub (directly: which hub serves the agent is not the point here).
+        agent_host = next(name for name in HUBS if name != first)
+        agent, _ = await hub.agent("bea", server=floor.servers[agent_host])
+        queued = await visitor.request(
+            {"type": "start", "topic": "general", "language": "en"}, expect="queued"
+        )
+        conv = queued["conversation_id"]
+        offer = await agent.expect("offer", timeout=10)
+        await agent.request({"type": "accept", "offer_id": offer["offer_id"]}, expect="assigned")
+        await visitor.expect("assigned", conversation_id=conv, timeout=10)
+        chat = Chat(conv, agent, recorded(agent), [recorded(visitor)], {})
+        for i in range(3):
+            await exchange(visitor, agent, conv, f"{i}", chat.acked)
+
+        in_flight, alone = await cut_off(net, first, floor.servers[first], chat, visitor)
+        visitor2, welcome = await visitor_through(lb.ws, token)
+        live = [name for name in HUBS if name != first]
+        await which_hub(floor, live)  # a live hub holds the visitor now
+        await resume(chat, visitor2, welcome, in_flight)
+        await back_on_the_network(net, first, floor.servers[first], chat, visitor2, alone)
+        await assert_intact(chat, floor.database_url)
+    finally:
+        lb.stop()
