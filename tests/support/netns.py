@@ -10,7 +10,8 @@ the root namespace, with its event loop and WebSocket clients) an address on the
 ``.1``; the hosts are ``.10``, ``.11``, … in the order given.
 
 Subnet. A /24 in 10.231.0.0/16 that no address or route of the root namespace overlaps, drawn at
-random, so two runs side by side (two test workers) get different ones.
+random, so two runs side by side (two test workers) get different ones (two that drew the same
+one at the same moment both see it and draw again).
 
 Names. Every namespace of a run is ``csn-<pid>-<run>-<host>``: the pid of the test process
 that made it and a random run id, so parallel runs never clash. `Network.close` removes
@@ -64,7 +65,7 @@ def unavailable() -> str | None:
         return "network namespaces need root (CI runs the tests as root)"
     if shutil.which("ip") is None:
         return "no `ip` command (iproute2) on PATH"
-    probe = f"{PREFIX}{os.getpid()}-probe-{secrets.token_hex(2)}"
+    probe = f"{PREFIX}{os.getpid()}-{secrets.token_hex(3)}-probe"
     made = _ip("netns", "add", probe, check=False)
     if made.returncode != 0:
         return f"`ip netns add` fails here: {made.stderr.strip()}"
@@ -132,13 +133,24 @@ def _free_subnet() -> ipaddress.IPv4Network:
     raise RuntimeError(f"every /24 of {_POOL} is in use in the root namespace")
 
 
+def _others_in(subnet: ipaddress.IPv4Network, mine: str) -> bool:
+    """Whether an interface of the root namespace other than ``mine`` has an address there."""
+    for link in json.loads(_ip("-j", "-4", "addr").stdout or "[]"):
+        for info in link.get("addr_info", []):
+            if link.get("ifname") != mine and ipaddress.IPv4Address(info["local"]) in subnet:
+                return True
+    return False
+
+
 class Network:
     """Hosts (namespaces) on one bridge; the root namespace is on it too, at ``.1``."""
 
     def __init__(self, hosts: Sequence[str]) -> None:
         for host in hosts:
-            if not _HOST.match(host):
-                raise ValueError(f"host name {host!r}: a-z then a-z0-9, at most 12 characters")
+            if not _HOST.match(host) or host == "switch":
+                raise ValueError(
+                    f"host name {host!r}: a-z then a-z0-9, at most 12 characters, not 'switch'"
+                )
         if len(set(hosts)) != len(hosts) or not hosts:
             raise ValueError(f"host names must be given and distinct: {list(hosts)}")
         self.hosts = list(hosts)
@@ -184,13 +196,14 @@ class Network:
         _ip("-n", switch, "link", "set", "br0", "up")
         for host in self.hosts:
             self._add_namespace(self.namespace(host))
+        _ip("link", "add", self.uplink, "type", "veth", "peer", "name", "root", "netns", switch)
         for _attempt in range(5):
             self.subnet = _free_subnet()
-            root = f"{self.root_address}/24"
-            _ip("link", "add", self.uplink, "type", "veth", "peer", "name", "root", "netns", switch)
-            if _ip("addr", "add", root, "dev", self.uplink, check=False).returncode == 0:
+            _ip("addr", "add", f"{self.root_address}/24", "dev", self.uplink)
+            if not _others_in(self.subnet, self.uplink):
                 break
-            _ip("link", "del", self.uplink, check=False)  # taken meanwhile: another /24
+            # Another run took the same /24 at the same moment: both draw again.
+            _ip("addr", "flush", "dev", self.uplink)
         else:
             raise RuntimeError("no free /24 for the test network")
         self._port_up("root")
@@ -198,20 +211,8 @@ class Network:
         for i, host in enumerate(self.hosts):
             ns = self.namespace(host)
             port = f"p{i}"
-            _ip(
-                "-n",
-                ns,
-                "link",
-                "add",
-                "eth0",
-                "type",
-                "veth",
-                "peer",
-                "name",
-                port,
-                "netns",
-                switch,
-            )
+            pair = ["eth0", "type", "veth", "peer", "name", port, "netns", switch]
+            _ip("-n", ns, "link", "add", *pair)
             _ip("-n", ns, "addr", "add", f"{self.address(host)}/24", "dev", "eth0")
             _ip("-n", ns, "link", "set", "eth0", "up")
             self._port_up(port)
@@ -240,7 +241,7 @@ class Network:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"host {host} ({self.address(host)}) does not answer a ping")
+                raise RuntimeError(f"host {host} ({self.address(host)}) does not answer")
             time.sleep(0.05)
 
     def command(self, host: str) -> list[str]:
