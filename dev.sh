@@ -13,8 +13,8 @@
 # What it installs: Python packages into ./.venv, exactly the versions and hashes in
 # requirements/hub.txt (serve) or requirements/test.txt (test); for the tests also TypeScript
 # into ./node_modules from package-lock.json, and, when missing and apt-get is at hand as root,
-# Debian's redis-server, postgresql, chromium and nodejs/npm. Nothing is installed outside the
-# project folder but those system packages.
+# Debian's redis-server, postgresql, haproxy, chromium and nodejs/npm. Nothing is installed
+# outside the project folder but those system packages.
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV=${VENV:-.venv}
@@ -111,6 +111,13 @@ ensure_postgres() {
   exit 1
 }
 
+ensure_haproxy() {
+  # The hubs-on-several-hosts test puts Debian's HAProxy in front of three hubs
+  # (tests/chatserver/integration/test_hosts.py); without it that test skips, saying so.
+  command -v haproxy >/dev/null 2>&1 && return 0
+  apt_install haproxy || say "no haproxy: the load-balancer test will skip"
+}
+
 ensure_chromium() {
   command -v chromium >/dev/null 2>&1 && return 0
   apt_install chromium || { echo "dev.sh: the browser tests need Debian's chromium" >&2; exit 1; }
@@ -151,6 +158,7 @@ case "$cmd" in
     ensure_project
     ensure_redis
     ensure_postgres
+    ensure_haproxy
     ensure_chromium
     ensure_node
     # shellcheck disable=SC2086

@@ -7,7 +7,10 @@ as root, so as root they run as the ``postgres`` user if there is one, else ``no
 folder is theirs. The cluster is made for speed, not safety (``fsync=off``: a commit still
 reaches the OS before the client is told, so killing the server loses nothing acked, only a
 machine crash would), trusts every local connection, and listens on 127.0.0.1 and on a Unix
-socket in its own folder.
+socket in its own folder. Given another ``host`` (an address of a test network,
+tests/support/netns.py) it listens there and trusts every client of that subnet too
+(``samenet``); given a ``launch`` prefix (``ip netns exec NAME``) it runs under it, dropping to
+the unprivileged user with ``setpriv`` after the prefix, which needs root.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import psycopg
@@ -62,10 +66,14 @@ def _run_as() -> tuple[int, int] | None:
 
 
 class PostgresServer:
-    """One PostgreSQL cluster in a temporary folder, on 127.0.0.1:<port>."""
+    """One PostgreSQL cluster in a temporary folder, on 127.0.0.1:<port> (or ``host``)."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(
+        self, port: int | None = None, *, host: str = "127.0.0.1", launch: Sequence[str] = ()
+    ) -> None:
         self.port = port or free_port()
+        self.host = host
+        self.launch = tuple(launch)
         self.bin = postgres_binaries()
         self.dir = Path(tempfile.mkdtemp(prefix="pg-test-"))
         self.data = self.dir / "data"
@@ -74,9 +82,12 @@ class PostgresServer:
         if self._as is not None:
             os.chown(self.dir, *self._as)
         self._initdb()
+        if host != "127.0.0.1":
+            with open(self.data / "pg_hba.conf", "a") as hba:
+                hba.write("host all all samenet trust\n")
 
     def url(self, database: str = "postgres") -> str:
-        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+        return f"postgresql://{SUPERUSER}@{self.host}:{self.port}/{database}"
 
     @property
     def _env(self) -> dict[str, str]:
@@ -116,16 +127,26 @@ class PostgresServer:
 
     def _start_once(self) -> bool:
         log = open(self.dir / "postgres.log", "ab")
+        # Under a launch prefix the switch to the unprivileged user comes after it (entering a
+        # namespace needs root), through setpriv; otherwise Popen makes it.
+        drop = (
+            ["setpriv", f"--reuid={self._as[0]}", f"--regid={self._as[1]}", "--clear-groups"]
+            if self.launch and self._as
+            else []
+        )
+        run_as = self._as if not self.launch else None
         try:
             self.proc = subprocess.Popen(
                 [
+                    *self.launch,
+                    *drop,
                     str(self.bin / "postgres"),
                     "-D",
                     str(self.data),
                     "-p",
                     str(self.port),
                     "-c",
-                    "listen_addresses=127.0.0.1",
+                    f"listen_addresses={self.host}",
                     "-c",
                     f"unix_socket_directories={self.dir}",
                     "-c",
@@ -144,9 +165,9 @@ class PostgresServer:
                 start_new_session=True,  # its own process group: kill() takes the backends too
                 cwd=self.dir,
                 env=self._env,
-                user=self._as[0] if self._as else None,
-                group=self._as[1] if self._as else None,
-                extra_groups=[] if self._as else None,
+                user=run_as[0] if run_as else None,
+                group=run_as[1] if run_as else None,
+                extra_groups=[] if run_as else None,
             )
         finally:
             log.close()

@@ -44,10 +44,20 @@ def redis_server_binary() -> str:
 
 
 class RedisServer:
-    """One redis-server process on 127.0.0.1:<port>, with no persistence."""
+    """One redis-server process on 127.0.0.1:<port> (or ``host``), with no persistence."""
 
-    def __init__(self, port: int | None = None, *, args: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        args: Sequence[str] = (),
+        host: str = "127.0.0.1",
+        launch: Sequence[str] = (),
+    ) -> None:
         self.port = port or free_port()
+        self.host = host
+        #: A command prefix the server runs under, e.g. ``ip netns exec NAME`` (tests.support.netns).
+        self.launch = tuple(launch)
         #: More redis-server options, e.g. ``("--replicaof", "127.0.0.1", "20001")``.
         self.args = tuple(args)
         self.dir = Path(tempfile.mkdtemp(prefix="redis-test-"))
@@ -55,16 +65,17 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://{self.host}:{self.port}/0"
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
             [
+                *self.launch,
                 redis_server_binary(),
                 "--port",
                 str(self.port),
                 "--bind",
-                "127.0.0.1",
+                self.host,
                 "--save",
                 "",
                 "--appendonly",
@@ -73,6 +84,9 @@ class RedisServer:
                 str(self.dir),
                 "--logfile",
                 str(self.dir / "redis.log"),
+                # Off a loopback address (a test network's host) protected mode would refuse
+                # every client: there is no password on these throwaway servers.
+                *(("--protected-mode", "no") if self.host != "127.0.0.1" else ()),
                 *self.args,
             ],
             stdout=subprocess.DEVNULL,
@@ -81,7 +95,7 @@ class RedisServer:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                with socket.create_connection((self.host, self.port), timeout=0.2) as s:
                     s.sendall(b"PING\r\n")
                     if s.recv(16).startswith(b"+PONG"):
                         return

@@ -7,6 +7,7 @@ import resource
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -27,10 +28,15 @@ class ServerProcess:
         node_id: str | None = None,
         demo: bool = False,
         open_files: int | None = None,
+        host: str = "127.0.0.1",
+        launch: Sequence[str] = (),
     ) -> None:
         self.data_dir = data_dir
         self.redis_url = redis_url
         self.port = port or free_port()
+        self.host = host
+        #: A command prefix the server runs under, e.g. ``ip netns exec NAME`` (tests.support.netns).
+        self.launch = tuple(launch)
         self._port_chosen_here = port is None
         self.env = env or {}
         self.node_id = node_id
@@ -42,11 +48,11 @@ class ServerProcess:
 
     @property
     def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
+        return f"ws://{self.host}:{self.port}"
 
     def start(self, timeout: float = 20.0) -> None:
         for attempt in range(3):
@@ -80,10 +86,13 @@ class ServerProcess:
         env.update(store_env(self.data_dir))
         env.update(self.env)
         cmd = [
+            *self.launch,
             *python_command("chatserver"),
             "serve",
             "--data",
             str(self.data_dir),
+            "--host",
+            self.host,
             "--port",
             str(self.port),
         ]
