@@ -400,21 +400,22 @@ class HubContext:
 
     # -- drain and shutdown ----------------------------------------------------------------
     async def begin_drain(self) -> None:
-        """A restart is coming (SIGTERM): stop taking new work on this process while it still
-        serves what it has. From now on /readyz answers 503 (the load balancer takes the
-        process out of rotation), new WebSocket handshakes are refused (503), and the agents
-        bound to this node go away in the router — each keeps its chats, its open offers go to
-        agents of other processes, and no new offer comes to it (`routing.Router.drain`);
-        an agent asking to go online is told to wait for its reconnection. If Redis fails
-        now, the tick tries again."""
-        if self.draining:
+        """A restart is coming (SIGTERM): /readyz and new WebSocket handshakes answer 503, and
+        this node's agents go away in the router (`routing.Router.drain`: chats kept, open
+        offers moved, no new ones) while everything open is still served. If Redis fails now,
+        the tick tries again."""
+        self.start_draining()
+        if self._drained:
             return
-        self.draining = True
-        self.service.draining = True
         try:
             await self._drain_agents(time.time())
         except (RedisError, OSError) as exc:
             log.warning("drain: agents not set away yet", extra={"error": repr(exc)})
+
+    def start_draining(self) -> None:
+        """`begin_drain`'s flags, at once: /readyz fails from the next request on."""
+        self.draining = True
+        self.service.draining = True
 
     async def _drain_agents(self, now: float) -> None:
         drained = await self.router.drain(now)

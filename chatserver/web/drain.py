@@ -72,6 +72,8 @@ class DrainingServer(uvicorn.Server):
 
     def _begin(self) -> None:
         if self._drain is None and not self.should_exit:
+            ctx: HubContext = self.state.ctx
+            ctx.start_draining()  # before any request this loop turn has yet to answer
             self._drain = asyncio.create_task(self.drain(), name="drain")
 
     async def drain(self) -> None:
