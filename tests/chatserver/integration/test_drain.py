@@ -21,6 +21,7 @@ from websockets.exceptions import InvalidStatus
 
 from tests.chatserver.integration.conftest import Hub, add_agent
 from tests.chatserver.integration.helpers import assert_exactly_once_in_order
+from tests.support.netcut import NetCut
 from tests.support.peer import Peer
 from tests.support.server import ServerProcess, run_cli
 
@@ -37,6 +38,14 @@ async def exit_code(server: ServerProcess, timeout: float) -> int:
     code = await asyncio.to_thread(server.proc.wait, timeout)
     server.proc = None
     return code
+
+
+def logged(server: ServerProcess, text: str, timeout: float) -> None:
+    """Wait until the server's log has ``text``."""
+    deadline = time.monotonic() + timeout
+    while text not in server.output():
+        assert time.monotonic() < deadline, f"{text!r} not logged:\n{server.output()}"
+        time.sleep(0.05)
 
 
 async def decisions(hub: Hub, conv: str) -> list[dict[str, Any]]:
@@ -241,3 +250,41 @@ def test_a_bad_drain_setting_is_refused_before_anything_starts(hub: Hub, value: 
     assert done.returncode == 2, done.stderr
     assert "CHATSERVER_DRAIN_S" in done.stderr
     assert not (hub.data_dir / "chat.db").exists()
+
+
+async def test_redis_out_when_the_drain_begins(hub: Hub) -> None:
+    """Redis does not answer process A when SIGTERM comes: /readyz fails all the same, and
+    once Redis is back A's tick sets its agent away — her open offer goes to process B."""
+    await add_agent(hub.data_dir, "ann")
+    await add_agent(hub.data_dir, "bob")
+    b = await asyncio.to_thread(hub.start_server)
+    cut = await NetCut(hub.redis.port).start()
+    try:
+        hub.redis_url = f"redis://127.0.0.1:{cut.port}"
+        a = await asyncio.to_thread(hub.start_server, CHATSERVER_DRAIN_S="30")
+        ann, _ = await hub.agent("ann", server=a)
+        visitor, _ = await hub.visitor(server=b)
+        conv = await start(hub, visitor)
+        offer = await ann.expect("offer", timeout=10)
+        assert offer["conversation"]["conversation_id"] == conv
+        bob, _ = await hub.agent("bob", server=b)
+
+        cut.cut()
+        send_signal(a, signal.SIGTERM)
+        async with httpx.AsyncClient(timeout=5) as http:
+            ready = await http.get(f"{a.http}/readyz")
+            assert (ready.status_code, ready.json()["status"]) == (503, "draining")
+        # A barrier: A has tried, and failed, to set Ann away.
+        await asyncio.to_thread(logged, a, "drain: agents not set away yet", 10)
+        cut.restore()
+        moved = await bob.expect("offer", timeout=15)
+        assert moved["conversation"]["conversation_id"] == conv
+        await bob.request({"type": "accept", "offer_id": moved["offer_id"]}, expect="assigned")
+        await visitor.expect("assigned", conversation_id=conv, timeout=10)
+        winners = [d["winner"] for d in await decisions(hub, conv) if d.get("winner")]
+        assert len(winners) == 2 and winners[0] != winners[1]
+        send_signal(a, signal.SIGTERM)  # and now stop
+        assert await ann.wait_closed(10) == 1012
+        assert await exit_code(a, 15) == 0
+    finally:
+        await cut.close()
