@@ -156,6 +156,7 @@ def serve(args: argparse.Namespace, data: Path | None) -> int:
     from chatserver.private_redis import PrivateRedisError
     from chatserver.web.app import create_app
     from chatserver.web.connections import LIMITS, HubHttpProtocol
+    from chatserver.web.drain import DrainingServer
     from chatserver.web.wsprotocol import HubWebSocketProtocol
 
     settings = from_environment(
@@ -184,8 +185,9 @@ def serve(args: argparse.Namespace, data: Path | None) -> int:
             header_timeout_s=settings.header_timeout_s,
             trusted_proxies=settings.trusted_proxies,
         )
+        app = create_app(settings)
         config = uvicorn.Config(
-            create_app(settings),
+            app,
             host=settings.host,
             port=settings.port,
             http=HubHttpProtocol,  # uvicorn's h11, with connection caps and a header deadline
@@ -205,10 +207,14 @@ def serve(args: argparse.Namespace, data: Path | None) -> int:
             access_log=False,
             timeout_graceful_shutdown=int(settings.shutdown_grace_s),
         )
-        # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal with the handler
-        # that was in place before it: make that one a clean exit so `finally` stops Redis.
+        # SIGTERM drains, then shuts down (chatserver.web.drain); uvicorn then re-raises the
+        # signal with the handler that was in place before it: make that one a clean exit so
+        # `finally` stops Redis.
         signal.signal(signal.SIGTERM, _exit_cleanly)
-        uvicorn.Server(config).run()
+        server = DrainingServer(
+            config, app.state, drain_s=settings.drain_s, grace_s=settings.shutdown_grace_s
+        )
+        server.run()
     finally:
         if private is not None:
             private.stop()

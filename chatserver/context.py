@@ -96,6 +96,12 @@ class HubContext:
     login_throttle: LoginThrottle | None = None
     #: New visitor tokens per client address (anonymous hellos).
     new_visitors: PerAddressRate = field(default_factory=lambda: PerAddressRate(60))
+    #: Draining before a restart (SIGTERM): /readyz fails, new sockets are refused, this node's
+    #: agents get no new offers (`begin_drain`).
+    draining: bool = False
+    #: Set once this node's agents were taken offline and its sockets asked to close (1012).
+    stopping: bool = False
+    _drained: bool = False
     _changes_seen: str = "0-0"
     _epoch_script: AsyncScript | None = None
     _routing_checked_at: float = 0.0
@@ -173,6 +179,8 @@ class HubContext:
                 if await self._read_epoch() != self.epoch:
                     await self.resync(now)
                 await self.router.heartbeat(now)
+                if self.draining and not self._drained:
+                    await self._drain_agents(now)  # Redis failed when the drain began
                 result = await self.router.tick(now)
                 await self.service.on_tick(result, now)  # and the queue positions
                 await self.follow_sessions(now)
@@ -390,19 +398,60 @@ class HubContext:
             checks["store"] = f"error: {exc!r}"
         return checks
 
+    # -- drain and shutdown ----------------------------------------------------------------
+    async def begin_drain(self) -> None:
+        """A restart is coming (SIGTERM): /readyz and new WebSocket handshakes answer 503, and
+        this node's agents go away in the router (`routing.Router.drain`: chats kept, open
+        offers moved, no new ones) while everything open is still served. If Redis fails now,
+        the tick tries again."""
+        self.start_draining()
+        if self._drained:
+            return
+        try:
+            await self._drain_agents(time.time())
+        except (RedisError, OSError) as exc:
+            log.warning("drain: agents not set away yet", extra={"error": repr(exc)})
+
+    def start_draining(self) -> None:
+        """`begin_drain`'s flags, at once: /readyz fails from the next request on."""
+        self.draining = True
+        self.service.draining = True
+
+    async def _drain_agents(self, now: float) -> None:
+        drained = await self.router.drain(now)
+        self._drained = True
+        for agent_id in drained:
+            self.hub.set_agent_status(agent_id, "away")
+        log.info("draining", extra={"node": self.settings.node_id, "agents_away": len(drained)})
+
+    async def close_sockets(self) -> None:
+        """The end of the drain: the agents held here go offline first (so their chats get the
+        grace period to move, and an agent already back on another process is not marked
+        offline after it), then every socket is asked to close with 1012 after what is queued
+        for it; clients reconnect to another process and resume by `seq`."""
+        if self.stopping:
+            return
+        self.stopping = True
+        now = time.time()
+        for agent_id, _client in self.hub.local_agents():
+            with contextlib.suppress(Exception):
+                await self.router.set_status(agent_id, "offline", now)
+        for client in list(self.hub.clients):
+            client.begin_close(1012, "server restarting; reconnect")
+
+    async def sockets_closed(self, timeout: float) -> bool:
+        """Wait (at most ``timeout`` seconds) until every socket has ended; whether they did."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.hub.emptied(), timeout)
+        return not self.hub.clients
+
     async def close(self) -> None:
         self._closing = True
         if self._tick_task is not None:
             self._tick_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(self._tick_task, 5)
-        now = time.time()
-        # Agents held here go offline now so their chats get the grace period to move elsewhere.
-        for agent_id, _client in self.hub.local_agents():
-            with contextlib.suppress(Exception):
-                await self.router.set_status(agent_id, "offline", now)
-        for client in list(self.hub.clients):
-            client.begin_close(1012, "server restarting; reconnect")
+        await self.close_sockets()
         await self.hub.close()
         if self.bus is not None:
             await self.bus.stop()

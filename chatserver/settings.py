@@ -78,6 +78,9 @@ class Settings:
     tick_interval_s: float = 0.5
     gap_fill_delay_s: float = 0.05
     shutdown_grace_s: float = 5.0
+    # On SIGTERM: /readyz fails and this process's agents get no new offers for this long
+    # before the sockets close (1012); 0: close at once.
+    drain_s: float = 5.0
     # Dashboard: a chat waiting longer than this breaches the service level.
     sla_wait_s: float = 60.0
     # Operations.
@@ -212,6 +215,7 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "CHATSERVER_SQLITE_SYNCHRONOUS": ("sqlite_synchronous", _choice("NORMAL", "FULL")),
     "CHATSERVER_TICK_INTERVAL_S": ("tick_interval_s", float),
     "CHATSERVER_SHUTDOWN_GRACE_S": ("shutdown_grace_s", float),
+    "CHATSERVER_DRAIN_S": ("drain_s", float),
     "CHATSERVER_SLA_WAIT_S": ("sla_wait_s", float),
     "CHATSERVER_LOG_FORMAT": ("log_format", _choice("auto", "json", "text")),
     "CHATSERVER_LOG_LEVEL": ("log_level", str),
@@ -277,6 +281,7 @@ def _validate(s: Settings) -> None:
         (s.send_queue_frames >= 10, "CHATSERVER_SEND_QUEUE_FRAMES: must be >= 10"),
         (s.token_ttl_s > 0, "CHATSERVER_TOKEN_TTL_S: must be > 0"),
         (s.tick_interval_s > 0, "CHATSERVER_TICK_INTERVAL_S: must be > 0"),
+        (0 <= s.drain_s <= 3600, "CHATSERVER_DRAIN_S: must be 0..3600 seconds (0: no drain)"),
         (0 < s.sla_wait_s < float("inf"), "CHATSERVER_SLA_WAIT_S: must be > 0 (seconds)"),
         (s.default_site in s.sites, "CHATSERVER_SITES: must include the default site"),
     ]

@@ -151,6 +151,10 @@ def _tick_from(data: dict[str, Any]) -> TickResult:
     )
 
 
+def _drained_from(data: dict[str, Any]) -> list[str]:
+    return [str(x) for x in as_list(data.get("drained"))]
+
+
 def _nothing(data: dict[str, Any]) -> None:
     return None
 
@@ -284,6 +288,15 @@ class Calls:
             [self.k("agent", agent_id), self.k("free"), self.k("orphans")],
             [agent_id, status],
             offers_from,
+        )
+
+    def drain(self, now: float) -> Call[list[str]]:
+        return self._call(
+            "drain",
+            now,
+            [self.k("node", self.node_id, "agents"), self.k("free")],
+            [],
+            _drained_from,
         )
 
     def set_capacity(self, agent_id: str, capacity: int, now: float) -> Call[list[Offer]]:

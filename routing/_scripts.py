@@ -21,6 +21,7 @@ SCRIPT_NAMES = (
     "heartbeat",
     "upsert_agent",
     "set_status",
+    "drain",
     "set_capacity",
     "request",
     "accept",

@@ -124,6 +124,13 @@ class Router:
         after grace_s unless it comes back (online or away) first."""
         return await self._exec(self._calls.set_status(agent_id, status, now))
 
+    async def drain(self, now: float) -> list[str]:
+        """This node is about to stop (a rolling restart): every agent bound to it that is
+        online goes away — keeps its chats, gets no new offers, and its open offers are
+        withdrawn (``agent_away``) and routed again, to agents of other nodes. Agents bound to
+        another node are left alone. Returns the agents set away."""
+        return await self._exec(self._calls.drain(now))
+
     async def set_capacity(self, agent_id: str, capacity: int, now: float) -> list[Offer]:
         """Change how many chats the agent takes at once; lowering it drops nothing held."""
         return await self._exec(self._calls.set_capacity(agent_id, capacity, now))

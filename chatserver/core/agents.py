@@ -57,6 +57,10 @@ class AgentCommands:
     async def status(self, client: Client, cmd: p.Status) -> None:
         if cmd.status == "online":
             self.core.require_chat_role(client)
+            if self.core.draining:  # this node's agents stay away (HubContext.begin_drain)
+                raise p.Unavailable(
+                    "this hub is restarting; you go online once your console has reconnected"
+                )
         await self.core.router.set_status(client.agent_id or "", cmd.status, self.core.now())
         self.core.hub.set_agent_status(client.agent_id or "", cmd.status)
         client.send(p.frames.ack(cmd.ref, status=cmd.status))

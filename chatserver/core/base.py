@@ -67,6 +67,8 @@ class Core:
         hub.watcher = self.cache
         #: Asked before an accept: is the agent socket's session still live? (HubContext)
         self.session_alive: Callable[[Client], Awaitable[bool]] | None = None
+        #: This process is draining before a restart: its agents stay away until they reconnect.
+        self.draining = False
         #: Waiting visitors here, told their position on each tick (queue_positions).
         self.positions = QueuePositions(router, hub.visitors_of)
 

@@ -73,6 +73,7 @@ class Hub:
         self._agent_status: dict[str, str] = {}
         self.on_router_event: Callable[[dict[str, Any]], None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._emptied: asyncio.Event | None = None
 
     # -- registry ---------------------------------------------------------------------------
     def add_client(self, client: Client) -> None:
@@ -93,6 +94,14 @@ class Hub:
                 if not peers:
                     del self.agents[client.agent_id]
                     self._agent_status.pop(client.agent_id, None)
+        if not self.clients and self._emptied is not None:
+            self._emptied.set()
+
+    async def emptied(self) -> None:
+        """Return once every client is gone (removed): the end of a drain."""
+        while self.clients:
+            self._emptied = asyncio.Event()
+            await self._emptied.wait()
 
     def agent_clients(self, agent_id: str) -> list[Client]:
         """The agent's connections here (a copy: sending may close one)."""

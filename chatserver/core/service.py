@@ -97,6 +97,14 @@ class Service:
     def session_alive(self, check: Callable[[Client], Awaitable[bool]] | None) -> None:
         self.core.session_alive = check
 
+    @property
+    def draining(self) -> bool:
+        return self.core.draining
+
+    @draining.setter
+    def draining(self, value: bool) -> None:
+        self.core.draining = value
+
     async def on_tick(self, result: routing.TickResult, now: float) -> None:
         """The router's tick is done: chats of agents gone come back, positions go out."""
         await self.recovery.on_tick(result, now)

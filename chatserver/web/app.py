@@ -33,6 +33,7 @@ from chatserver.web.client_address import client_address
 from chatserver.web.connections import AcceptErrorLog
 from chatserver.web.cross_site import CrossSiteGuard
 from chatserver.web.kit import (
+    NO_STORE,
     agent_json,
     bearer_token,
     clear_session_cookie,
@@ -197,12 +198,31 @@ def conversation_json(conv: Any) -> dict[str, Any]:
     }
 
 
+#: What a load balancer is told while this process drains before a restart (SIGTERM):
+#: /readyz and every new WebSocket handshake answer 503 with it, at once.
+DRAINING = "this hub process is restarting; connect to another"
+
+
+def draining(status: str) -> JSONResponse:
+    return JSONResponse(
+        {"status": status, "error": "unavailable", "message": DRAINING},
+        status_code=503,
+        headers={**NO_STORE, "Retry-After": "1"},
+    )
+
+
 async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok", "node": ctx_of(request).settings.node_id})
+    """Liveness: the process answers (draining or not — a drain is not a reason to kill it)."""
+    ctx = ctx_of(request)
+    return JSONResponse({"status": "ok", "node": ctx.settings.node_id, "draining": ctx.draining})
 
 
 async def readyz(request: Request) -> Response:
-    checks = await ctx_of(request).ready()
+    """Readiness: Redis and the store answer, and the process is not draining."""
+    ctx = ctx_of(request)
+    if ctx.draining:
+        return draining("draining")
+    checks = await ctx.ready()
     ok = all(v == "ok" for v in checks.values())
     return JSONResponse(
         {"status": "ok" if ok else "unavailable", **checks}, status_code=200 if ok else 503
@@ -257,7 +277,11 @@ class HubApp:
             await self.app(scope, receive, send)
             return
         scope["app"] = self.app
-        await endpoint(WebSocket(scope, receive, send))
+        websocket = WebSocket(scope, receive, send)
+        if self.state.ctx.draining:  # the client tries again, through the load balancer
+            await websocket.send_denial_response(draining("draining"))
+            return
+        await endpoint(websocket)
 
 
 def create_app(settings: Settings) -> HubApp:

@@ -121,7 +121,13 @@ async def run_connection(websocket: WebSocket, role: str) -> None:
         )
         ctx.metrics.connections.labels(role).dec()
         await ctx.hub.remove_client(client)
-        if client.agent_id is not None and not ctx.hub.has_agent(client.agent_id):
+        # Stopping: the agents were taken offline before the sockets closed (and may be back
+        # on another process by now).
+        if (
+            client.agent_id is not None
+            and not ctx.hub.has_agent(client.agent_id)
+            and not ctx.stopping
+        ):
             try:
                 await ctx.router.set_status(client.agent_id, "offline", time.time())
             except (RedisError, routing.RoutingError) as exc:

@@ -154,6 +154,7 @@ async def every_script(router: Router) -> None:
     await router.transfer("c2", T0 + 3, to_topic="general")
     await router.restore_assignment(ConversationRequest("c4", "general", "en"), "b", T0 + 4)
     await router.tick(T0 + 40)
+    await router.drain(T0 + 40)
     await router.set_status("a", "offline", T0 + 41)
     assert await router.agents() and await router.queue(T0 + 41) is not None
     assert (await router.stats(T0 + 41))["counters"]["released"] == 1

@@ -78,6 +78,8 @@ class ServerProcess:
             {
                 "CHATSERVER_LOG_FORMAT": "json",
                 "CHATSERVER_TICK_INTERVAL_S": "0.2",
+                # Stopped at the end of every test: no drain unless the test asks for one.
+                "CHATSERVER_DRAIN_S": "0",
                 "PYTHONUNBUFFERED": "1",
             }
         )

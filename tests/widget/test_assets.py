@@ -211,4 +211,33 @@ async def test_transcript_and_backoff(hub: Hub, browser: Browser) -> None:
         [7500, 15000],
         [7500, 15000],
     ]
+    # After 1012 (a hub restarting closes all its sockets at once) the first delay is drawn
+    # from the whole restart window — 0-2 s for a visitor, 0-1 s for an agent — so the clients
+    # reach the other processes spread out; a failure after that backs off as usual.
+    spread = await page.evaluate(
+        """async () => {
+        const { Connection, restartDelay } = await import('/widget/app/connection.js');
+        const { AGENT_TIMING } = await import('/console/static/console/socket.js');
+        const out = {visitor: [restartDelay(() => 0), restartDelay(() => 0.5), restartDelay(() => 1)],
+                     agent: [restartDelay(() => 1, AGENT_TIMING)]};
+        const delays = [];
+        const realTimeout = window.setTimeout;
+        window.setTimeout = (fn, ms) => { delays.push(ms); return 0; };
+        const conn = new Connection({url: 'ws://127.0.0.1:9/none', onOpen() {}, onFrame() {},
+                                     onState() {}, onRefused() {}});
+        conn.wanted = true;
+        const randoms = [0.1, 0.9, 0.9];
+        const realRandom = Math.random;
+        Math.random = () => randoms.shift();
+        conn.closed(1012);   // first reconnect after a restart: 0.1 of the window
+        conn.closed(1006);   // that one failed: the usual backoff, attempt 1 (0.5-1 s)
+        conn.attempt = 0;
+        conn.closed(1006);   // a plain drop: the usual backoff, attempt 0 (0.25-0.5 s)
+        Math.random = realRandom;
+        window.setTimeout = realTimeout;
+        out.connection = delays;
+        return out;
+    }"""
+    )
+    assert spread == {"visitor": [0, 1000, 2000], "agent": [1000], "connection": [200, 950, 475]}
     await context.close()

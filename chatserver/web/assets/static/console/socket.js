@@ -9,9 +9,9 @@ import { Connection } from "../../../widget/app/connection.js";
  * @typedef {"connecting" | "open" | "reconnecting" | "blocked" | "signed-out"} SocketState */
 
 /** An agent notices a dead link sooner than a visitor: back from 0.2-0.4 s up to 8 s, a ping
- * after 15 s without a frame, dead if nothing comes within 8 s of it.
+ * after 15 s without a frame, dead if nothing comes within 8 s of it; 0-1 s after a restart.
  * @type {import("../../../widget/app/connection.js").Timing} */
-export const AGENT_TIMING = { base: 400, cap: 8000, pingEvery: 15000, pingTimeout: 8000 };
+export const AGENT_TIMING = { base: 400, cap: 8000, pingEvery: 15000, pingTimeout: 8000, restart: 1000 };
 
 export class AgentSocket {
   /**

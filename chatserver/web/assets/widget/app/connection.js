@@ -5,7 +5,7 @@
  * below).
  *
  * - Reconnects with exponential backoff, each delay drawn from the upper half of its ceiling,
- *   reset once the hub says `welcome`.
+ *   reset once the hub says `welcome`; after 1012 (a restart) drawn from the whole `restart`.
  * - The browser going offline drops the socket at once (Chromium keeps a dead one open for
  *   minutes); coming back online reconnects at once.
  * - A `ping` after a quiet spell; no frame within the timeout after it means the socket is dead.
@@ -14,15 +14,20 @@
 
 /** @typedef {"idle" | "connecting" | "open" | "reconnecting" | "blocked"} ConnState */
 /** @typedef {{base: number, cap: number}} Backoff */
-/** @typedef {Backoff & {pingEvery: number, pingTimeout: number}} Timing */
+/** @typedef {Backoff & {pingEvery: number, pingTimeout: number, restart: number}} Timing */
 
 /** 0.5 s doubling to 15 s; a ping after 25 s quiet, dead 10 s after. @type {Timing} */
-export const VISITOR_TIMING = { base: 500, cap: 15000, pingEvery: 25000, pingTimeout: 10000 };
+export const VISITOR_TIMING = { base: 500, cap: 15000, pingEvery: 25000, pingTimeout: 10000, restart: 2000 };
 
 /** @param {number} attempt from 0 @param {() => number} [random] @param {Backoff} [curve] */
 export function backoff(attempt, random = Math.random, curve = VISITOR_TIMING) {
   const ceiling = Math.min(curve.cap, curve.base * 2 ** attempt);
   return ceiling / 2 + random() * (ceiling / 2);
+}
+
+/** @param {() => number} [random] */
+export function restartDelay(random = Math.random, timing = VISITOR_TIMING) {
+  return random() * timing.restart;
 }
 
 /** A random UUID (v4); works outside secure contexts too, unlike `crypto.randomUUID`. */
@@ -132,18 +137,19 @@ export class Connection {
       this.opts.onRefused(code); // forget the token; the next hello is a new visitor
       this.attempt = 0;
     }
-    this.retry(code === 4429 ? 10000 : 0);
+    this.retry(code === 4429 ? 10000 : 0, code === 1012 && !this.attempt);
   }
 
-  /** @param {number} [extra] */
-  retry(extra = 0) {
+  /** @param {number} [extra] @param {boolean} [restart] */
+  retry(extra = 0, restart = false) {
     if (!this.wanted) {
       this.set("idle");
       return;
     }
     this.set("reconnecting");
     clearTimeout(this.timer);
-    this.timer = window.setTimeout(() => this.connect(), backoff(this.attempt, Math.random, this.timing) + extra);
+    const delay = restart ? restartDelay(Math.random, this.timing) : backoff(this.attempt, Math.random, this.timing);
+    this.timer = window.setTimeout(() => this.connect(), delay + extra);
     this.attempt += 1;
   }
 
