@@ -35,7 +35,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
 from ..base import StoredEvent
-from ..sqlite import _codec as codec
+from ..sql import _codec as codec
 from ..sqlite._batch import BatchPlanner, EventRow, Item, Outcome, Pending
 from ..sqlite._writer import WriterStats
 from ._errors import store_error

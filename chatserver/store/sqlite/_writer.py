@@ -49,7 +49,7 @@ import aiosqlite
 import orjson
 
 from ..base import ConflictError, NotFoundError, StoredEvent, UnavailableError
-from . import _codec as codec
+from ..sql import _codec as codec
 from ._batch import (
     INSERT_EVENT,
     BatchPlanner,
