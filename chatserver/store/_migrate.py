@@ -26,6 +26,12 @@ _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 class Migration:
     version: int
     name: str
+
+    @property
+    def label(self) -> str:
+        """How it is named to people: its file's name without ``.sql`` (``0001_initial``)."""
+        return f"{self.version:04d}_{self.name}"
+
     statements: tuple[str, ...]
 
 
@@ -61,8 +67,8 @@ def load_migrations() -> list[Migration]:
     return found
 
 
-async def apply_migrations(conn: aiosqlite.Connection, now: str) -> list[int]:
-    """Bring the schema up to date in one transaction; returns the versions applied."""
+async def apply_migrations(conn: aiosqlite.Connection, now: str) -> list[str]:
+    """Bring the schema up to date in one transaction; returns the `Migration.label`s applied."""
     migrations = load_migrations()
     await conn.execute("BEGIN IMMEDIATE")
     try:
@@ -78,7 +84,7 @@ async def apply_migrations(conn: aiosqlite.Connection, now: str) -> list[int]:
                 f"the database schema is version {current}, newer than this code ({known}):"
                 " upgrade the hub"
             )
-        applied: list[int] = []
+        applied: list[str] = []
         for migration in migrations:
             if migration.version <= current:
                 continue
@@ -88,7 +94,7 @@ async def apply_migrations(conn: aiosqlite.Connection, now: str) -> list[int]:
                 "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
                 (migration.version, migration.name, now),
             )
-            applied.append(migration.version)
+            applied.append(migration.label)
         await conn.execute("COMMIT")
         return applied
     except BaseException:

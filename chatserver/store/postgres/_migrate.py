@@ -30,6 +30,12 @@ _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 class Migration:
     version: int
     name: str
+
+    @property
+    def label(self) -> str:
+        """How it is named to people: its file's name without ``.sql`` (``0001_initial``)."""
+        return f"{self.version:04d}_{self.name}"
+
     script: str
 
 
@@ -48,8 +54,8 @@ def load_migrations() -> list[Migration]:
     return found
 
 
-async def apply_migrations(conn: AsyncConnection[Any], now: str) -> list[int]:
-    """Bring the schema up to date in one locked transaction; returns the versions applied."""
+async def apply_migrations(conn: AsyncConnection[Any], now: str) -> list[str]:
+    """Bring the schema up to date in one locked transaction; returns the `Migration.label`s applied."""
     migrations = load_migrations()
     known = migrations[-1].version if migrations else 0
     async with conn.transaction():
@@ -66,7 +72,7 @@ async def apply_migrations(conn: AsyncConnection[Any], now: str) -> list[int]:
                 f"the database schema is version {current}, newer than this code ({known}):"
                 " upgrade the hub"
             )
-        applied: list[int] = []
+        applied: list[str] = []
         for migration in migrations:
             if migration.version <= current:
                 continue
@@ -75,5 +81,5 @@ async def apply_migrations(conn: AsyncConnection[Any], now: str) -> list[int]:
                 "INSERT INTO schema_version (version, name, applied_at) VALUES (%s, %s, %s)",
                 [migration.version, migration.name, now],
             )
-            applied.append(migration.version)
+            applied.append(migration.label)
     return applied

@@ -116,13 +116,24 @@ class PostgresBase(SQLPart):
         except BaseException as exc:
             await pool.close()
             if isinstance(exc, psycopg.Error):
-                raise UnavailableError(
-                    f"cannot open the PostgreSQL store {redacted(self.url)}: {exc}"
-                ) from exc
+                raise self._cannot_open(exc) from exc
             raise
         self._pool = pool
         self._group = GroupCommitWriter(pool, self.max_batch)
         self._accepting = True
+
+    async def migrate(self) -> list[str]:
+        try:
+            conn = await AsyncConnection.connect(
+                self.url, autocommit=True, connect_timeout=max(1, round(self.connect_timeout))
+            )
+            async with conn:
+                return await apply_migrations(conn, iso_now())  # under the advisory lock
+        except psycopg.Error as exc:
+            raise self._cannot_open(exc) from exc
+
+    def _cannot_open(self, exc: psycopg.Error) -> UnavailableError:
+        return UnavailableError(f"cannot open the PostgreSQL store {redacted(self.url)}: {exc}")
 
     async def close(self) -> None:
         """Commit everything queued, stop the writer, close the pool. Idempotent."""

@@ -31,6 +31,12 @@ class SQLPart:
     async def open(self) -> None:
         raise NotImplementedError
 
+    async def migrate(self) -> list[str]:
+        """Apply the pending migrations under the lock `open` takes for them, without opening
+        the store for use (``chatserver migrate``); returns the migrations applied, by name
+        (``0001_initial`` …), none if the schema was up to date."""
+        raise NotImplementedError
+
     async def close(self) -> None:
         raise NotImplementedError
 

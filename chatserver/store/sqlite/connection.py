@@ -134,6 +134,20 @@ class SQLiteBase(SQLPart):
             )
         self._accepting = True
 
+    async def migrate(self) -> list[str]:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = await self._connect()
+        except (OSError, sqlite3.Error) as exc:
+            raise UnavailableError(f"cannot open the SQLite store {self.path}: {exc}") from exc
+        try:
+            await self._set_wal(conn)
+            return await apply_migrations(conn, iso_now())  # BEGIN IMMEDIATE: the write lock
+        except sqlite3.Error as exc:
+            raise UnavailableError(f"cannot migrate the SQLite store {self.path}: {exc}") from exc
+        finally:
+            await conn.close()
+
     def _pragmas(self) -> list[str]:
         return [
             f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}",
