@@ -253,18 +253,18 @@ class SQLiteBase(SQLPart):
         try:
             conn.execute("PRAGMA query_only = ON")
             conn.execute("BEGIN")  # one snapshot for every read
-            sql, params = next(plan)
-            while True:
-                rows = conn.execute(sql, params).fetchall()
-                sql, params = plan.send(rows)
-        except StopIteration as done:
+            try:
+                sql, params = next(plan)
+                while True:
+                    sql, params = plan.send(conn.execute(sql, params).fetchall())
+            except StopIteration as done:
+                result: T = done.value
             conn.execute("COMMIT")
-            result: T = done.value
-            return result
         except sqlite3.Error as exc:
             raise store_error(exc, "read") from exc
         finally:
             conn.close()
+        return result
 
     async def _transaction(self, what: str, work: Callable[[Tx], Awaitable[T]]) -> T:
         """Run ``work`` in a write transaction of its own, queued with the appends."""
