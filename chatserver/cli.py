@@ -2,6 +2,7 @@
 
 chatserver --version
 chatserver serve [--host H] [--port P] [--data DIR] [--database URL]
+chatserver migrate [--data DIR] [--database URL]
 chatserver agents add USERNAME --password-stdin --skills billing:5,en:3 --capacity 3 [--role R] [--display-name N]
 chatserver agents list | set USERNAME [...] | disable USERNAME
 chatserver export | verify | report | purge | forget-visitor | audit   (see chatserver.analytics.cli)
@@ -47,11 +48,18 @@ from chatserver.redis_pool import open_sentinel_pool
 from chatserver.settings import Settings, SettingsError, from_environment, replace
 from chatserver.store import open_store
 from chatserver.store.base import AgentRecord, AgentRole, StoreError, iso_now
+from chatserver.store.open import migrate_store
 from routing import ConfigError
 
 
 class CLIError(Exception):
     """A command-line error: printed to stderr, exit status 2."""
+
+
+DATABASE_HELP = (
+    "transcript store URL: sqlite:///PATH or postgresql://user:pass@host:port/db"
+    " (default: chat.db in the data folder; env CHATSERVER_DATABASE_URL)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,12 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None, help="port (default 8000)")
     serve.add_argument("--routing-config", type=Path, default=None, help="routing TOML file")
     serve.add_argument("--node-id", default=None, help="this process's node id (default random)")
-    serve.add_argument(
-        "--database",
-        default=None,
-        help="transcript store URL: sqlite:///PATH or postgresql://user:pass@host:port/db"
-        " (default: chat.db in the data folder; env CHATSERVER_DATABASE_URL)",
-    )
+    serve.add_argument("--database", default=None, help=DATABASE_HELP)
     serve.add_argument(
         "--no-demo", action="store_true", help="do not create demo accounts on a fresh data folder"
     )
@@ -112,6 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dis.add_argument("username")
 
+    migrate = sub.add_parser(
+        "migrate",
+        help="apply the store's pending schema migrations",
+        description="Apply the store's pending migrations (those serve applies at start, under"
+        " the same lock), print their names and exit.",
+        parents=[common],
+    )
+    migrate.add_argument("--database", default=None, help=DATABASE_HELP)
+
     analytics_cli.add_parsers(sub, common)
     return parser
 
@@ -122,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return serve(args, data)
+        if args.command == "migrate":
+            return asyncio.run(migrate(from_environment(data_dir=data, database_url=args.database)))
         settings = from_environment(data_dir=data)
         if args.command in analytics_cli.COMMANDS:
             return analytics_cli.run(args, settings)
@@ -223,6 +237,19 @@ def serve(args: argparse.Namespace, data: Path | None) -> int:
 
 def _exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(0)
+
+
+async def migrate(settings: Settings) -> int:
+    """`chatserver migrate`: the store's pending migrations, applied as `serve` applies them."""
+    try:
+        done = await migrate_store(settings.database)
+    except ValueError as exc:  # a URL that names no store (its password never shown)
+        raise CLIError(str(exc)) from None
+    if done.applied:
+        print(f"{done.store}: applied {', '.join(done.applied)}")
+    else:
+        print(f"{done.store}: nothing to apply, the schema is up to date")
+    return 0
 
 
 async def first_run(settings: Settings) -> None:

@@ -17,7 +17,13 @@ import aiosqlite
 
 from .base import UnavailableError
 
-__all__ = ["Migration", "apply_migrations", "load_migrations", "split_statements"]
+__all__ = [
+    "Migration",
+    "apply_migrations",
+    "check_not_newer",
+    "load_migrations",
+    "split_statements",
+]
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -26,6 +32,12 @@ _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 class Migration:
     version: int
     name: str
+
+    @property
+    def label(self) -> str:
+        """How it is named to people: its file's name without ``.sql`` (``0001_initial``)."""
+        return f"{self.version:04d}_{self.name}"
+
     statements: tuple[str, ...]
 
 
@@ -45,14 +57,18 @@ def split_statements(script: str) -> list[str]:
     return statements
 
 
-def load_migrations() -> list[Migration]:
-    """The migrations shipped in this package, in version order; versions run 1, 2, 3 …"""
+def load_migrations(folder: str = "", *, split: bool = True) -> list[Migration]:
+    """The migrations shipped in this package (``migrations/``, or its subfolder ``folder``),
+    in version order; versions run 1, 2, 3 … Each file's statements are split apart (SQLite
+    runs one statement a call), or with ``split=False`` kept as one script (PostgreSQL)."""
+    place = resources.files(__package__).joinpath("migrations")
     found: list[Migration] = []
-    for entry in resources.files(__package__).joinpath("migrations").iterdir():
+    for entry in (place.joinpath(folder) if folder else place).iterdir():
         match = _NAME.match(entry.name)
         if match is None:
             continue
-        statements = tuple(split_statements(entry.read_text(encoding="utf-8")))
+        script = entry.read_text(encoding="utf-8")
+        statements = tuple(split_statements(script)) if split else (script,)
         found.append(Migration(int(match[1]), match[2], statements))
     found.sort(key=lambda m: m.version)
     for expected, migration in enumerate(found, start=1):
@@ -61,8 +77,19 @@ def load_migrations() -> list[Migration]:
     return found
 
 
-async def apply_migrations(conn: aiosqlite.Connection, now: str) -> list[int]:
-    """Bring the schema up to date in one transaction; returns the versions applied."""
+def check_not_newer(current: int, migrations: list[Migration]) -> None:
+    """Refuse a schema newer than the code's last migration (`UnavailableError`)."""
+    known = migrations[-1].version if migrations else 0
+    if current > known:
+        raise UnavailableError(
+            f"the database schema is version {current}, newer than this code ({known}):"
+            " upgrade the hub"
+        )
+
+
+async def apply_migrations(conn: aiosqlite.Connection, now: str) -> list[str]:
+    """Bring the schema up to date in one transaction; returns the migrations applied (their
+    `Migration.label`)."""
     migrations = load_migrations()
     await conn.execute("BEGIN IMMEDIATE")
     try:
@@ -72,13 +99,8 @@ async def apply_migrations(conn: aiosqlite.Connection, now: str) -> list[int]:
         )
         rows = await conn.execute_fetchall("SELECT coalesce(max(version), 0) FROM schema_version")
         current = int(next(iter(rows))[0])
-        known = migrations[-1].version if migrations else 0
-        if current > known:
-            raise UnavailableError(
-                f"the database schema is version {current}, newer than this code ({known}):"
-                " upgrade the hub"
-            )
-        applied: list[int] = []
+        check_not_newer(current, migrations)
+        applied: list[str] = []
         for migration in migrations:
             if migration.version <= current:
                 continue
@@ -88,7 +110,7 @@ async def apply_migrations(conn: aiosqlite.Connection, now: str) -> list[int]:
                 "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
                 (migration.version, migration.name, now),
             )
-            applied.append(migration.version)
+            applied.append(migration.label)
         await conn.execute("COMMIT")
         return applied
     except BaseException:

@@ -12,18 +12,25 @@ when such a URL is opened.
 
 Any other scheme is refused with a `ValueError` that names the ones this hub knows; so is a
 URL that is malformed (and the message never repeats its password).
+
+`migrate_store` applies the pending migrations of the store a URL names, under the lock the
+store's `open` takes for them, without opening it for use (``chatserver migrate``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .interface import Store
 from .sqlite import SQLiteStore
 
-__all__ = ["SCHEMES", "open_store"]
+if TYPE_CHECKING:
+    from .postgres import PostgresStore
+
+__all__ = ["SCHEMES", "Migrated", "migrate_store", "open_store"]
 
 #: The URL schemes `open_store` knows.
 SCHEMES = ("sqlite", "postgresql", "postgres")
@@ -33,6 +40,27 @@ _EXAMPLES = "sqlite:///path/to/file.db, postgresql://user:password@host:port/dat
 
 def open_store(url: str | Path, *, synchronous: Literal["NORMAL", "FULL"] = "NORMAL") -> Store:
     """The store at ``url``, not yet opened: ``await store.open()`` (or ``async with``) it."""
+    return _store(url, synchronous)
+
+
+@dataclass(frozen=True, slots=True)
+class Migrated:
+    """What `migrate_store` did: the store (its URL without the password, or its file) and the
+    migrations applied, by name (``0001_initial`` …); none if it was up to date."""
+
+    store: str
+    applied: tuple[str, ...]
+
+
+async def migrate_store(url: str | Path) -> Migrated:
+    """Apply the pending migrations of the store at ``url``; `ValueError` for a URL that names
+    none, `UnavailableError` when it cannot be reached (never with the password)."""
+    store = _store(url, "NORMAL")
+    shown = str(store.path) if isinstance(store, SQLiteStore) else _redacted(str(url))
+    return Migrated(shown, tuple(await store.migrate()))
+
+
+def _store(url: str | Path, synchronous: Literal["NORMAL", "FULL"]) -> SQLiteStore | PostgresStore:
     text = str(url)
     scheme, sep, _ = text.partition("://")
     if not sep:
@@ -75,7 +103,7 @@ def _redacted(url: str) -> str:
     return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
 
 
-def _postgres(url: str) -> Store:
+def _postgres(url: str) -> PostgresStore:
     shown = _redacted(url)
     parts = urlsplit(url)
     try:

@@ -1,20 +1,15 @@
 """`PostgresStore`: the `Store` on PostgreSQL, shared by hub processes on any number of hosts.
 
-One module per part of the protocol, each a mixin over `PostgresBase` (``connection.py``: the
-pool, the migrations, the group-commit writer and the read/write plumbing):
+The parts are written once in ``sql/``, for both backends; this package is what only
+PostgreSQL has — `PostgresBase` (``connection.py``: the pool, the migrations, the dialect, the
+reads, the write transactions), and:
 
-- ``transcripts.py`` the event log (appends through ``_writer.py``, planned by SQLite's
-  sans-I/O ``_batch.BatchPlanner``)
-- ``accounts.py`` agents and tokens
-- ``conversations.py`` visitors, conversations, routing decisions
-- ``lifecycle.py`` audit log, purges, deletion requests
-- ``canned.py`` canned responses
-- ``routing_documents.py`` the routing document
-- ``dashboard.py`` the dashboard's conversation list
+- ``_writer.py`` the group-commit writer (appends planned by SQLite's sans-I/O
+  ``_batch.BatchPlanner``)
 - ``_migrate.py`` the schema (``migrations/postgresql/``) under an advisory lock;
   ``_errors.py`` psycopg's errors as the store's
 
-Rows are read and written with SQLite's codec (``sqlite/_codec.py``): the same column values,
+Rows are read and written with the shared codec (``sql/_codec.py``): the same column values,
 JSON as text, so both stores hold the same bytes. Not yet: `database_path` (analytics' SQLite
 snapshots) raises `UnavailableError` — analytics has no PostgreSQL read model in this version.
 """
@@ -23,14 +18,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..sql import SQLParts
 from ._writer import WriterStats
-from .accounts import AccountsPart
-from .canned import CannedPart
-from .conversations import ConversationsPart
-from .dashboard import DashboardPart
-from .lifecycle import LifecyclePart
-from .routing_documents import RoutingDocumentsPart
-from .transcripts import TranscriptsPart
+from .connection import PostgresBase
 
 if TYPE_CHECKING:
     from ..interface import Store
@@ -38,15 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["PostgresStore", "WriterStats"]
 
 
-class PostgresStore(
-    TranscriptsPart,
-    AccountsPart,
-    ConversationsPart,
-    LifecyclePart,
-    CannedPart,
-    RoutingDocumentsPart,
-    DashboardPart,
-):
+class PostgresStore(SQLParts, PostgresBase):
     """The `Store` on PostgreSQL (a connection pool, group commit, multi-host safe)."""
 
 

@@ -9,49 +9,29 @@ schema as it was.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 from psycopg import AsyncConnection
 
-from ..base import UnavailableError
+from .._migrate import Migration, check_not_newer
+from .._migrate import load_migrations as _load
 
-__all__ = ["MIGRATION_LOCK", "Migration", "apply_migrations", "load_migrations"]
+__all__ = ["MIGRATION_LOCK", "apply_migrations", "load_migrations"]
 
 #: The advisory lock key the migrations hold ("chat" in ASCII).
 MIGRATION_LOCK = 0x63686174
 
-_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-
-
-@dataclass(frozen=True, slots=True)
-class Migration:
-    version: int
-    name: str
-    script: str
-
 
 def load_migrations() -> list[Migration]:
-    """The PostgreSQL migrations shipped in this package, in version order (1, 2, 3 …)."""
-    folder = resources.files("chatserver.store").joinpath("migrations").joinpath("postgresql")
-    found: list[Migration] = []
-    for entry in folder.iterdir():
-        match = _NAME.match(entry.name)
-        if match is not None:
-            found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
-    found.sort(key=lambda m: m.version)
-    for expected, migration in enumerate(found, start=1):
-        if migration.version != expected:
-            raise RuntimeError(f"migration {expected:04d} is missing (found {migration.version})")
-    return found
+    """The PostgreSQL migrations shipped in this package (``migrations/postgresql/``), in
+    version order (1, 2, 3 …), each file one script."""
+    return _load("postgresql", split=False)
 
 
-async def apply_migrations(conn: AsyncConnection[Any], now: str) -> list[int]:
-    """Bring the schema up to date in one locked transaction; returns the versions applied."""
+async def apply_migrations(conn: AsyncConnection[Any], now: str) -> list[str]:
+    """Bring the schema up to date in one locked transaction; returns the migrations applied
+    (their `Migration.label`)."""
     migrations = load_migrations()
-    known = migrations[-1].version if migrations else 0
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", [MIGRATION_LOCK])
         await conn.execute(
@@ -61,19 +41,16 @@ async def apply_migrations(conn: AsyncConnection[Any], now: str) -> list[int]:
         cursor = await conn.execute("SELECT coalesce(max(version), 0) FROM schema_version")
         row = await cursor.fetchone()
         current = int(row[0]) if row is not None else 0
-        if current > known:
-            raise UnavailableError(
-                f"the database schema is version {current}, newer than this code ({known}):"
-                " upgrade the hub"
-            )
-        applied: list[int] = []
+        check_not_newer(current, migrations)
+        applied: list[str] = []
         for migration in migrations:
             if migration.version <= current:
                 continue
-            await conn.execute(migration.script.encode())
+            for script in migration.statements:  # one: the whole file
+                await conn.execute(script.encode())
             await conn.execute(
                 "INSERT INTO schema_version (version, name, applied_at) VALUES (%s, %s, %s)",
                 [migration.version, migration.name, now],
             )
-            applied.append(migration.version)
+            applied.append(migration.label)
     return applied

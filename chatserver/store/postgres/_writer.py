@@ -35,8 +35,8 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
 from ..base import StoredEvent
-from ..sqlite import _codec as codec
-from ..sqlite._batch import BatchPlanner, EventRow, Item, Outcome, Pending
+from ..sql import _codec as codec
+from ..sqlite._batch import BatchPlanner, EventRow, Item, Outcome, Pending, settle, take_groups
 from ..sqlite._writer import WriterStats
 from ._errors import store_error
 
@@ -66,17 +66,6 @@ class _Flush:
 
     def __init__(self, future: asyncio.Future[None]) -> None:
         self.future = future
-
-
-def _settle(groups: Iterable[tuple[Pending, Outcome]]) -> None:
-    for pending, outcome in groups:
-        future = pending.future
-        if future.done():
-            continue
-        if isinstance(outcome, BaseException):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome)
 
 
 class GroupCommitWriter:
@@ -131,7 +120,7 @@ class GroupCommitWriter:
                 if not head.future.done():
                     head.future.set_result(None)
                 continue
-            groups = self._take()
+            groups = take_groups(self._queue, self._max_batch)
             try:
                 outcomes = await self._commit(groups)
             except Exception as exc:  # the batch failed as a whole; go on with the next one
@@ -139,20 +128,7 @@ class GroupCommitWriter:
                 outcomes = [error] * len(groups)
             self._batches += 1
             self._events += sum(len(o) for o in outcomes if not isinstance(o, BaseException))
-            _settle(zip(groups, outcomes, strict=True))
-
-    def _take(self) -> list[Pending]:
-        queue = self._queue
-        groups: list[Pending] = []
-        count = 0
-        while queue:
-            head = queue[0]
-            if isinstance(head, _Flush) or (groups and count + len(head.items) > self._max_batch):
-                break
-            queue.popleft()
-            groups.append(head)
-            count += len(head.items)
-        return groups
+            settle(zip(groups, outcomes, strict=True))
 
     async def _commit(self, groups: list[Pending]) -> list[Outcome]:
         async with self._pool.connection() as conn:

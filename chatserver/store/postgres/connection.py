@@ -14,28 +14,45 @@ A connection lost (the server restarted, the network cut) fails the calls using 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import ClassVar, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
-from ..base import NotFoundError, UnavailableError, iso_now
+from ..base import StoredEvent, UnavailableError, iso_now
+from ..sql import Dialect, Params, Plan, SQLPart, Tx
+from ..sqlite._batch import Item
 from ._errors import redacted, store_error
 from ._migrate import apply_migrations
 from ._writer import GroupCommitWriter, WriterStats
 
-__all__ = ["Conn", "PostgresBase"]
+__all__ = ["POSTGRESQL", "Conn", "PostgresBase"]
 
 T = TypeVar("T")
 Conn = AsyncConnection[TupleRow]
 
+#: PostgreSQL's spelling of the phrases the shared parts leave to the backend (see `Dialect`).
+POSTGRESQL = Dialect(
+    in_list="{column} = ANY(?::text[])",
+    list_param=list,  # psycopg sends a list as an array
+    elements="jsonb_array_elements_text({column}::jsonb) AS t (value)",
+    json_field="{column}::jsonb ->> '{key}'",
+    by_code_point=' COLLATE "C"',
+    for_update=" FOR UPDATE",
+)
 
-class PostgresBase:
-    """Opening and closing the pool, the writer, and the plumbing of every part."""
+
+class PostgresBase(SQLPart):
+    """Opening and closing the pool, the writer, and the plumbing of every part (``sql/``).
+
+    The parts' SQL is written with ``?``; `_read`, `_snapshot` and the `Tx` of `_transaction`
+    turn each ``?`` into psycopg's ``%s`` (the parts' SQL has no ``?`` of its own)."""
+
+    dialect: ClassVar[Dialect] = POSTGRESQL
 
     def __init__(
         self,
@@ -63,13 +80,6 @@ class PostgresBase:
         return f"{type(self).__name__}({redacted(self.url)!r})"
 
     # --- lifecycle --------------------------------------------------------------------------
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     @property
     def stats(self) -> WriterStats:
@@ -106,13 +116,24 @@ class PostgresBase:
         except BaseException as exc:
             await pool.close()
             if isinstance(exc, psycopg.Error):
-                raise UnavailableError(
-                    f"cannot open the PostgreSQL store {redacted(self.url)}: {exc}"
-                ) from exc
+                raise self._cannot_open(exc) from exc
             raise
         self._pool = pool
         self._group = GroupCommitWriter(pool, self.max_batch)
         self._accepting = True
+
+    async def migrate(self) -> list[str]:
+        try:
+            conn = await AsyncConnection.connect(
+                self.url, autocommit=True, connect_timeout=max(1, round(self.connect_timeout))
+            )
+            async with conn:
+                return await apply_migrations(conn, iso_now())  # under the advisory lock
+        except psycopg.Error as exc:
+            raise self._cannot_open(exc) from exc
+
+    def _cannot_open(self, exc: psycopg.Error) -> UnavailableError:
+        return UnavailableError(f"cannot open the PostgreSQL store {redacted(self.url)}: {exc}")
 
     async def close(self) -> None:
         """Commit everything queued, stop the writer, close the pool. Idempotent."""
@@ -137,16 +158,37 @@ class PostgresBase:
             raise UnavailableError("the store is not open")
         return pool
 
-    async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[TupleRow]:
+    async def _read(self, sql: str, params: Params = ()) -> list[TupleRow]:
         pool = self._open_pool()
         try:
             async with pool.connection() as conn:
-                cursor = await conn.execute(sql, params)
+                cursor = await conn.execute(_sql(sql), params)
                 return await cursor.fetchall()
         except psycopg.Error as exc:
             raise store_error(exc, "read") from exc
 
-    async def _transaction(self, what: str, work: Callable[[Conn], Awaitable[T]]) -> T:
+    async def _snapshot(self, plan: Plan[T]) -> T:
+        """The reads in one ``REPEATABLE READ READ ONLY`` transaction on a pooled connection:
+        one snapshot for all, and PostgreSQL's readers never wait for its writers nor hold
+        them up, so a read that scans a large store is out of the hub's way."""
+        pool = self._open_pool()
+        try:
+            async with pool.connection() as conn:
+                await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                try:
+                    sql, params = next(plan)
+                    while True:
+                        cursor = await conn.execute(_sql(sql), params)
+                        sql, params = plan.send(await cursor.fetchall())
+                except StopIteration as done:
+                    result: T = done.value
+                    return result
+                finally:
+                    await conn.execute("ROLLBACK")
+        except psycopg.Error as exc:
+            raise store_error(exc, "read") from exc
+
+    async def _transaction(self, what: str, work: Callable[[Tx], Awaitable[T]]) -> T:
         """Run ``work`` in a write transaction of its own; it commits before this returns,
         and a cancelled caller does not undo it (the transaction runs on, shielded)."""
         pool = self._open_pool()
@@ -154,36 +196,39 @@ class PostgresBase:
         async def run() -> T:
             try:
                 async with pool.connection() as conn, conn.transaction():
-                    return await work(conn)
+                    return await work(_Tx(conn))
             except psycopg.Error as exc:
                 raise store_error(exc, what) from exc
 
         return await asyncio.shield(asyncio.ensure_future(run()))
 
-    async def _insert(self, what: str, table: str, columns: str, row: tuple[Any, ...]) -> None:
-        sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(row))})"
+    def _submit(self, items: list[Item]) -> asyncio.Future[list[StoredEvent]]:
+        if self._group is None or not self._accepting:
+            raise UnavailableError("the store is not open")
+        return self._group.submit(items)
 
-        async def work(conn: Conn) -> None:
-            await conn.execute(sql, row)
 
-        await self._transaction(what, work)
+def _sql(sql: str) -> str:
+    """The shared parts' SQL with psycopg's placeholders (``?`` → ``%s``)."""
+    return sql.replace("?", "%s")
 
-    async def _update(
-        self, what: str, table: str, key: str, changes: dict[str, Any], returning: str
-    ) -> TupleRow:
-        """UPDATE one row by id and return it (`NotFoundError` if there is none)."""
-        if changes:
-            sets = ", ".join(f"{name} = %s" for name in changes)
-            sql = f"UPDATE {table} SET {sets} WHERE id = %s RETURNING {returning}"
-        else:
-            sql = f"SELECT {returning} FROM {table} WHERE id = %s"
-        params = [*changes.values(), key]
 
-        async def work(conn: Conn) -> TupleRow | None:
-            cursor = await conn.execute(sql, params)
-            return await cursor.fetchone()
+class _Tx:
+    """`Tx` on a pooled connection inside ``conn.transaction()``."""
 
-        row = await self._transaction(what, work)
-        if row is None:
-            raise NotFoundError(f"{what}: unknown id {key!r}")
-        return row
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[TupleRow]:
+        cursor = await self._conn.execute(_sql(sql), params)
+        return await cursor.fetchall()
+
+    async def fetchone(self, sql: str, params: Params = ()) -> TupleRow | None:
+        cursor = await self._conn.execute(_sql(sql), params)
+        return await cursor.fetchone()
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        cursor = await self._conn.execute(_sql(sql), params)
+        return max(cursor.rowcount, 0)

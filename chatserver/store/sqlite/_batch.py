@@ -1,8 +1,9 @@
 """Group commit planning, sans-I/O: what one batch of queued appends writes and returns.
 
-The writer task (in `sqlite.py`) reads, inside its write transaction, the ``last_seq`` of every
-conversation in the batch and the stored events whose (conversation_id, client_id) the batch
-repeats; `BatchPlanner` then assigns seqs in Python, spots duplicates (stored or earlier in the
+Shared by both group-commit writers (``sqlite/_writer.py``, ``postgres/_writer.py``): each
+takes a batch off its queue with `take_groups` and tells the callers with `settle`; in between
+it reads, inside its write transaction, the ``last_seq`` of every conversation in the batch
+and the stored events whose (conversation_id, client_id) the batch repeats; `BatchPlanner` then assigns seqs in Python, spots duplicates (stored or earlier in the
 same batch), merges the conversation updates, and yields the rows to insert and the updates to
 run — a handful of statements for the whole batch — plus each caller's result.
 
@@ -14,14 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import replace
 from itertools import chain
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from ..base import ActorRole, NotFoundError, StoredEvent
+
+M = TypeVar("M")
 
 __all__ = [
     "INSERT_CHUNK",
@@ -33,6 +37,8 @@ __all__ = [
     "Outcome",
     "Pending",
     "insert_statements",
+    "settle",
+    "take_groups",
     "update_statements",
 ]
 
@@ -99,6 +105,33 @@ class Pending:
 
 #: What one group's caller gets: its stored events, or the error that failed the group.
 Outcome = list[StoredEvent] | BaseException
+
+
+def take_groups(queue: deque[Pending | M], max_batch: int) -> list[Pending]:
+    """The groups for one batch: those at the head of a writer's queue, up to ``max_batch``
+    events (one group at least), stopping at anything that is not a group (a job, a flush)."""
+    groups: list[Pending] = []
+    count = 0
+    while queue:
+        head = queue[0]
+        if not isinstance(head, Pending) or (groups and count + len(head.items) > max_batch):
+            break
+        queue.popleft()
+        groups.append(head)
+        count += len(head.items)
+    return groups
+
+
+def settle(done: Iterable[tuple[Pending, Outcome]]) -> None:
+    """Tell each caller its outcome (one whose caller was cancelled is skipped)."""
+    for pending, outcome in done:
+        future = pending.future
+        if future.done():
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
 
 
 class BatchPlanner:

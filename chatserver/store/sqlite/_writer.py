@@ -49,7 +49,7 @@ import aiosqlite
 import orjson
 
 from ..base import ConflictError, NotFoundError, StoredEvent, UnavailableError
-from . import _codec as codec
+from ..sql import _codec as codec
 from ._batch import (
     INSERT_EVENT,
     BatchPlanner,
@@ -58,6 +58,8 @@ from ._batch import (
     Outcome,
     Pending,
     insert_statements,
+    settle,
+    take_groups,
     update_statements,
 )
 from ._turnstile import Turnstile
@@ -130,18 +132,6 @@ class _Batch:
 
     groups: list[Pending]
     reads: asyncio.Future[BatchPlanner]
-
-
-def _settle(done: list[tuple[Pending, Outcome]]) -> None:
-    """Tell each caller its outcome (one whose caller was cancelled is skipped)."""
-    for pending, outcome in done:
-        future = pending.future
-        if future.done():
-            continue
-        if isinstance(outcome, BaseException):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome)
 
 
 def _one_json(conn: sqlite3.Connection, sql: str, param: str) -> Any:
@@ -229,7 +219,7 @@ class GroupCommitWriter:
         while True:
             if ahead is None:
                 if not queue or isinstance(queue[0], _Job):
-                    _settle(done)
+                    settle(done)
                     done = []
                     if queue:
                         job = queue.popleft()
@@ -246,7 +236,7 @@ class GroupCommitWriter:
             try:
                 outcomes, ahead = await self._commit(loop, batch, done)
             except Exception as exc:  # the batch failed as a whole; go on with the next one
-                _settle(done)  # if _commit failed before it could
+                settle(done)  # if _commit failed before it could
                 error = store_error(exc, "append") if isinstance(exc, sqlite3.Error) else exc
                 outcomes = [error] * len(batch.groups)
             self._batches += 1
@@ -255,7 +245,7 @@ class GroupCommitWriter:
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> _Batch:
         """Take the groups for one batch and send its BEGIN and reads to the thread."""
-        groups = self._take()
+        groups = take_groups(self._queue, self._max_batch)
         return _Batch(groups, loop.run_in_executor(self._thread, self._begin_and_read, groups))
 
     async def _commit(
@@ -278,7 +268,7 @@ class GroupCommitWriter:
         # While the thread writes and commits this batch (SQLite runs without the GIL), wake
         # the callers of the one before it, let them queue their next events, and send the
         # next batch's BEGIN and reads to the thread behind this COMMIT.
-        _settle(done)
+        settle(done)
         await asyncio.sleep(0)
         ahead = None
         if self._queue and isinstance(self._queue[0], Pending):
@@ -305,20 +295,6 @@ class GroupCommitWriter:
                 self._thread, _rollback_sync, self._batch_conn
             )
         self._queue.extendleft(reversed(ahead.groups))
-
-    def _take(self) -> list[Pending]:
-        """The groups for one batch: those at the head of the queue, up to ``max_batch``."""
-        queue = self._queue
-        groups: list[Pending] = []
-        count = 0
-        while queue:
-            head = queue[0]
-            if isinstance(head, _Job) or (groups and count + len(head.items) > self._max_batch):
-                break
-            queue.popleft()
-            groups.append(head)
-            count += len(head.items)
-        return groups
 
     # --- on the batch thread ----------------------------------------------------------------
 

@@ -19,28 +19,44 @@ every commit, so a commit survives power loss too, at the cost of one fsync per 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, Literal, Self, TypeVar
+from typing import ClassVar, Literal, TypeVar
 
 import aiosqlite
 
 from .._migrate import apply_migrations
-from ..base import NotFoundError, UnavailableError, iso_now
+from ..base import StoredEvent, UnavailableError, iso_now
+from ..sql import Dialect, Params, Plan, SQLPart, Tx
+from ..sql import _codec as codec
+from ._batch import Item
 from ._checkpoint import Checkpointer, CheckpointStats
 from ._turnstile import Turnstile, open_turnstile
 from ._writer import GroupCommitWriter, WriterStats, store_error
 
-__all__ = ["Conn", "SQLiteBase"]
+__all__ = ["SQLITE", "Conn", "SQLiteBase"]
 
 T = TypeVar("T")
 Conn = aiosqlite.Connection
 
+#: SQLite's spelling of the phrases the shared parts leave to the backend (see `Dialect`).
+SQLITE = Dialect(
+    in_list="{column} IN (SELECT value FROM json_each(?))",
+    list_param=codec.dumps,  # a JSON text
+    elements="json_each({column}) AS t",
+    json_field="json_extract({column}, '$.{key}')",
+    by_code_point="",
+    for_update="",  # write transactions run one at a time: nothing to lock
+)
 
-class SQLiteBase:
+
+class SQLiteBase(SQLPart):
     """Opening and closing the connections, the group-commit writer, and the plumbing every
-    part of `SQLiteStore` writes and reads through."""
+    part of `SQLiteStore` (``sql/``) writes and reads through."""
+
+    dialect: ClassVar[Dialect] = SQLITE
 
     def __init__(
         self,
@@ -70,13 +86,6 @@ class SQLiteBase:
         self._accepting = False
 
     # --- lifecycle --------------------------------------------------------------------------
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     @property
     def stats(self) -> WriterStats:
@@ -124,6 +133,20 @@ class SQLiteBase:
                 lambda: group.stats.batches + group.stats.jobs,
             )
         self._accepting = True
+
+    async def migrate(self) -> list[str]:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = await self._connect()
+        except (OSError, sqlite3.Error) as exc:
+            raise UnavailableError(f"cannot open the SQLite store {self.path}: {exc}") from exc
+        try:
+            await self._set_wal(conn)
+            return await apply_migrations(conn, iso_now())  # BEGIN IMMEDIATE: the write lock
+        except sqlite3.Error as exc:
+            raise UnavailableError(f"cannot migrate the SQLite store {self.path}: {exc}") from exc
+        finally:
+            await conn.close()
 
     def _pragmas(self) -> list[str]:
         return [
@@ -206,9 +229,9 @@ class SQLiteBase:
         if self._group is not None:
             await self._group.flush()
 
-    # --- plumbing for everything else -------------------------------------------------------
+    # --- the plumbing of the shared parts (`SQLPart`) ----------------------------------------
 
-    async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    async def _read(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         conn = self._reader
         if conn is None or not self._accepting:
             raise UnavailableError("the store is not open")
@@ -217,40 +240,53 @@ class SQLiteBase:
         except sqlite3.Error as exc:
             raise store_error(exc, "read") from exc
 
-    async def _transaction(self, what: str, work: Callable[[Conn], Awaitable[T]]) -> T:
+    async def _snapshot(self, plan: Plan[T]) -> T:
+        """The reads on a ``query_only`` connection of their own, in one read transaction,
+        opened in a worker thread for the call: a read that scans a large store runs beside
+        the hub's reader and writer, never in their way."""
+        if self._reader is None or not self._accepting:
+            raise UnavailableError("the store is not open")
+        return await asyncio.to_thread(self._run_plan, plan)
+
+    def _run_plan(self, plan: Plan[T]) -> T:
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_timeout)
+        try:
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute("BEGIN")  # one snapshot for every read
+            try:
+                sql, params = next(plan)
+                while True:
+                    sql, params = plan.send(conn.execute(sql, params).fetchall())
+            except StopIteration as done:
+                result: T = done.value
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise store_error(exc, "read") from exc
+        finally:
+            conn.close()
+        return result
+
+    async def _transaction(self, what: str, work: Callable[[Tx], Awaitable[T]]) -> T:
         """Run ``work`` in a write transaction of its own, queued with the appends."""
         if self._group is None or not self._accepting:
             raise UnavailableError("the store is not open")
-        return await self._group.transaction(what, work)
+        return await self._group.transaction(what, lambda conn: work(_Tx(conn)))
 
-    async def _insert(self, what: str, table: str, columns: str, row: tuple[Any, ...]) -> None:
-        sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * len(row))})"
+    def _submit(self, items: list[Item]) -> asyncio.Future[list[StoredEvent]]:
+        if self._group is None:
+            raise UnavailableError("the store is not open")
+        return self._group.submit(items)
 
-        async def work(conn: Conn) -> None:
-            await conn.execute(sql, row)
+    @contextlib.asynccontextmanager
+    async def _secure_delete(self, tx: Tx) -> AsyncIterator[None]:
+        """Overwrite the pages a person's data is deleted from (``PRAGMA secure_delete``)."""
+        await tx.execute("PRAGMA secure_delete = ON")
+        try:
+            yield
+        finally:
+            await tx.execute("PRAGMA secure_delete = OFF")
 
-        await self._transaction(what, work)
-
-    async def _update(
-        self, what: str, table: str, key: str, changes: dict[str, Any], returning: str
-    ) -> list[Any]:
-        """UPDATE one row by id and return it (`NotFoundError` if there is none)."""
-        if changes:
-            sets = ", ".join(f"{name} = ?" for name in changes)
-            sql = f"UPDATE {table} SET {sets} WHERE id = ? RETURNING {returning}"
-        else:
-            sql = f"SELECT {returning} FROM {table} WHERE id = ?"
-        params = [*changes.values(), key]
-
-        async def work(conn: Conn) -> list[Any]:
-            return list(await conn.execute_fetchall(sql, params))
-
-        rows = await self._transaction(what, work)
-        if not rows:
-            raise NotFoundError(f"{what}: unknown id {key!r}")
-        return list(rows[0])
-
-    async def _checkpoint(self) -> None:
+    async def _after_delete(self) -> None:
         """Copy the WAL into the database and empty it, so deleted text leaves the WAL too
         (best effort: a reader still inside an old snapshot keeps its frames until it ends)."""
         conn = self._writer
@@ -260,3 +296,23 @@ class SQLiteBase:
             await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error:
             pass
+
+
+class _Tx:
+    """`Tx` on the aiosqlite writer connection, inside the group-commit writer's job."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        return list(await self._conn.execute_fetchall(sql, params))
+
+    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        rows = list(await self._conn.execute_fetchall(sql, params))
+        return rows[0] if rows else None
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        cursor = await self._conn.execute(sql, params)
+        return max(cursor.rowcount, 0)

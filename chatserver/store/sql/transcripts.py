@@ -1,20 +1,20 @@
-"""The event log on SQLite: appends go through the group-commit writer (``_writer.py``)."""
+"""The event log (`Transcripts`), on either backend: appends go through the backend's
+group-commit writer (its ``_writer.py``, by `SQLPart._submit`)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..base import ActorRole, JSONObject, NewEvent, NotFoundError, StoredEvent, UnavailableError
+from ..sqlite._batch import Item
 from . import _codec as codec
-from ._batch import Item
-from .connection import SQLiteBase
+from .part import SQLPart
 
 __all__ = ["TranscriptsPart"]
 
 
-class TranscriptsPart(SQLiteBase):
+class TranscriptsPart(SQLPart):
     """Appends, group-committed, and reads of the event log (`Transcripts`)."""
 
     # --- the event log: group commit --------------------------------------------------------
@@ -83,11 +83,6 @@ class TranscriptsPart(SQLiteBase):
             actor_name, client_id, codec.conversation_changes(update) if update else None,
         )  # fmt: skip
 
-    def _submit(self, items: list[Item]) -> asyncio.Future[list[StoredEvent]]:
-        if self._group is None:
-            raise UnavailableError("the store is not open")
-        return self._group.submit(items)
-
     async def events(
         self,
         conversation_id: str,
@@ -100,8 +95,8 @@ class TranscriptsPart(SQLiteBase):
         sql = f"SELECT {codec.EVENT_COLUMNS} FROM events WHERE conversation_id = ? AND seq > ?"
         params: list[Any] = [conversation_id, after_seq]
         if kinds is not None:
-            sql += " AND kind IN (SELECT value FROM json_each(?))"
-            params.append(codec.dumps(list(kinds)))
+            sql += " AND " + self.dialect.member_of("kind")
+            params.append(self.dialect.list_param(list(kinds)))
         sql += " ORDER BY seq"
         if limit is not None:
             sql += " LIMIT ?"

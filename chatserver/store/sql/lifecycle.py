@@ -1,10 +1,15 @@
-"""The audit log, retention purges and deletion requests on PostgreSQL (`DataLifecycle`).
+"""The audit log, retention purges and deletion requests (`DataLifecycle`), on either backend.
 
-The conversations a purge or a deletion request removes are locked first (``FOR UPDATE``,
-the lock the group-commit writer takes before appending), so an append racing the deletion
-either commits before it (and its event is deleted with the rest) or finds the conversation
-gone (`NotFoundError`). PostgreSQL has no ``secure_delete``: deleted rows stay in the table
-files until VACUUM reclaims the space (autovacuum does, soon after a large deletion).
+The conversations a purge or a deletion request removes are read with the dialect's row lock
+(``FOR UPDATE`` on PostgreSQL, the lock its group-commit writer takes before appending), so an
+append racing the deletion either commits before it (and its event is deleted with the rest)
+or finds the conversation gone (`NotFoundError`); on SQLite write transactions run one at a
+time and need none.
+
+Deleting a visitor's data runs inside the backend's `_secure_delete` (SQLite overwrites the
+freed pages) and is followed by its `_after_delete` (SQLite copies its WAL into the file and
+empties it). PostgreSQL has no ``secure_delete``: deleted rows stay in the table files until
+VACUUM reclaims the space (autovacuum does, soon after a large deletion).
 """
 
 from __future__ import annotations
@@ -14,13 +19,14 @@ from typing import Any
 import orjson
 
 from ..base import AuditEntry, ForgetResult, JSONObject, NotFoundError, PurgeResult
-from ..sqlite import _codec as codec
-from .connection import Conn, PostgresBase
+from . import _codec as codec
+from .dialect import Dialect, Tx
+from .part import SQLPart
 
 __all__ = ["LifecyclePart"]
 
 
-class LifecyclePart(PostgresBase):
+class LifecyclePart(SQLPart):
     """Audit log, purge, forget-visitor."""
 
     async def add_audit(
@@ -30,8 +36,8 @@ class LifecyclePart(PostgresBase):
         codec.check_ts(ts)
         text = codec.encode_body(details)
 
-        async def work(conn: Conn) -> int:
-            return await _insert_audit(conn, ts, actor, actor_id, action, text)
+        async def work(tx: Tx) -> int:
+            return await _insert_audit(tx, ts, actor, actor_id, action, text)
 
         entry_id = await self._transaction("add audit entry", work)
         return AuditEntry(entry_id, ts, actor, action, details, actor_id)
@@ -43,11 +49,11 @@ class LifecyclePart(PostgresBase):
         sql = "SELECT id, ts, actor, action, details, actor_id FROM audit_log"
         params: list[Any] = []
         if action is not None:
-            sql += " WHERE action = %s"
+            sql += " WHERE action = ?"
             params.append(action)
         sql += " ORDER BY id DESC"
         if limit is not None:
-            sql += " LIMIT %s"
+            sql += " LIMIT ?"
             params.append(limit)
         return [
             AuditEntry(int(row[0]), row[1], row[2], row[3], orjson.loads(row[4]), row[5])
@@ -55,8 +61,8 @@ class LifecyclePart(PostgresBase):
         ]
 
     async def analytics_key(self, name: str) -> bytes:
-        """A secret made once per database by migration 0001 (``pseudonym``, ``seal``)."""
-        rows = await self._read("SELECT value FROM analytics_keys WHERE name = %s", [name])
+        """A secret made once per database by a migration (``pseudonym``, ``seal``)."""
+        rows = await self._read("SELECT value FROM analytics_keys WHERE name = ?", [name])
         if not rows:
             raise NotFoundError(f"no analytics key {name!r}")
         return bytes.fromhex(rows[0][0])
@@ -70,36 +76,34 @@ class LifecyclePart(PostgresBase):
         codec.check_ts(ts)
         if batch < 1:
             raise ValueError("batch must be at least 1")
+        d = self.dialect
         totals = {"conversations": 0, "events": 0, "visitors": 0}
         audit_id = 0
 
-        async def step(conn: Conn) -> bool:
+        async def step(tx: Tx) -> bool:
             nonlocal audit_id
             if not audit_id:  # the record goes in with the first deletions
                 details = codec.dumps({"cutoff": cutoff, "state": "started"})
-                audit_id = await _insert_audit(conn, ts, actor, actor_id, "purge", details)
-            cursor = await conn.execute(
-                "SELECT id FROM conversations WHERE status = 'closed' AND closed_at < %s"
-                " ORDER BY closed_at, id LIMIT %s FOR UPDATE",
+                audit_id = await _insert_audit(tx, ts, actor, actor_id, "purge", details)
+            rows = await tx.fetchall(
+                "SELECT id FROM conversations WHERE status = 'closed' AND closed_at < ?"
+                f" ORDER BY closed_at, id LIMIT ?{d.for_update}",
                 (cutoff, batch),
             )
-            ids = [str(row[0]) for row in await cursor.fetchall()]
+            ids = [str(row[0]) for row in rows]
             if ids:
                 totals["conversations"] += len(ids)
-                totals["events"] += await _delete_conversations(conn, ids)
-                await _note_event_deletion(conn, ts)
+                totals["events"] += await _delete_conversations(tx, d, ids)
+                await _note_event_deletion(tx, ts)
                 if len(ids) == batch:
                     return True  # maybe more: another transaction
-            cursor = await conn.execute(
-                "DELETE FROM visitors WHERE coalesce(last_seen_at, created_at) < %s"
+            totals["visitors"] += await tx.execute(
+                "DELETE FROM visitors WHERE coalesce(last_seen_at, created_at) < ?"
                 " AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.visitor_id = visitors.id)",
                 (cutoff,),
             )
-            totals["visitors"] += max(cursor.rowcount, 0)
             details = codec.dumps({"cutoff": cutoff, "state": "done", **totals})
-            await conn.execute(
-                "UPDATE audit_log SET details = %s WHERE id = %s", (details, audit_id)
-            )
+            await tx.execute("UPDATE audit_log SET details = ? WHERE id = ?", (details, audit_id))
             return False
 
         while await self._transaction("purge", step):
@@ -113,21 +117,25 @@ class LifecyclePart(PostgresBase):
     ) -> ForgetResult:
         """Delete every trace of one visitor in one transaction, with its audit entry."""
         codec.check_ts(ts)
+        d = self.dialect
 
-        async def work(conn: Conn) -> ForgetResult:
-            cursor = await conn.execute(
-                "SELECT 1 FROM visitors WHERE id = %s FOR UPDATE", (visitor_id,)
+        async def work(tx: Tx) -> ForgetResult:
+            found = (
+                await tx.fetchone(
+                    f"SELECT 1 FROM visitors WHERE id = ?{d.for_update}", (visitor_id,)
+                )
+                is not None
             )
-            found = await cursor.fetchone() is not None
-            cursor = await conn.execute(
-                "SELECT id FROM conversations WHERE visitor_id = %s ORDER BY id FOR UPDATE",
+            rows = await tx.fetchall(
+                f"SELECT id FROM conversations WHERE visitor_id = ? ORDER BY id{d.for_update}",
                 (visitor_id,),
             )
-            ids = [str(row[0]) for row in await cursor.fetchall()]
-            events = await _delete_conversations(conn, ids) if ids else 0
-            await conn.execute("DELETE FROM visitors WHERE id = %s", (visitor_id,))
+            ids = [str(row[0]) for row in rows]
+            async with self._secure_delete(tx):
+                events = await _delete_conversations(tx, d, ids) if ids else 0
+                await tx.execute("DELETE FROM visitors WHERE id = ?", (visitor_id,))
             if ids:
-                await _note_event_deletion(conn, ts)
+                await _note_event_deletion(tx, ts)
             details = codec.dumps(
                 {
                     "visitor_id": visitor_id,
@@ -136,37 +144,38 @@ class LifecyclePart(PostgresBase):
                     "events": events,
                 }
             )
-            audit_id = await _insert_audit(conn, ts, actor, actor_id, "forget_visitor", details)
+            audit_id = await _insert_audit(tx, ts, actor, actor_id, "forget_visitor", details)
             return ForgetResult(visitor_id, found, len(ids), events, audit_id)
 
-        return await self._transaction("forget visitor", work)
+        result = await self._transaction("forget visitor", work)
+        await self._after_delete()
+        return result
 
 
 async def _insert_audit(
-    conn: Conn, ts: str, actor: str, actor_id: str | None, action: str, details: str
+    tx: Tx, ts: str, actor: str, actor_id: str | None, action: str, details: str
 ) -> int:
-    cursor = await conn.execute(
-        "INSERT INTO audit_log (ts, actor, actor_id, action, details)"
-        " VALUES (%s, %s, %s, %s, %s) RETURNING id",
+    row = await tx.fetchone(
+        "INSERT INTO audit_log (ts, actor, actor_id, action, details) VALUES (?, ?, ?, ?, ?)"
+        " RETURNING id",
         (ts, actor, actor_id, action, details),
     )
-    row = await cursor.fetchone()
     assert row is not None
     return int(row[0])
 
 
-async def _delete_conversations(conn: Conn, ids: list[str]) -> int:
+async def _delete_conversations(tx: Tx, d: Dialect, ids: list[str]) -> int:
     """Delete the conversations with their events and decisions; returns the events deleted."""
-    cursor = await conn.execute("DELETE FROM events WHERE conversation_id = ANY(%s)", (ids,))
-    events = max(cursor.rowcount, 0)
-    await conn.execute("DELETE FROM decisions WHERE conversation_id = ANY(%s)", (ids,))
-    await conn.execute("DELETE FROM conversations WHERE id = ANY(%s)", (ids,))
+    key = d.list_param(ids)
+    events = await tx.execute(f"DELETE FROM events WHERE {d.member_of('conversation_id')}", (key,))
+    await tx.execute(f"DELETE FROM decisions WHERE {d.member_of('conversation_id')}", (key,))
+    await tx.execute(f"DELETE FROM conversations WHERE {d.member_of('id')}", (key,))
     return events
 
 
-async def _note_event_deletion(conn: Conn, ts: str) -> None:
-    await conn.execute(
+async def _note_event_deletion(tx: Tx, ts: str) -> None:
+    await tx.execute(
         "INSERT INTO event_deletions (ts, max_rowid_after)"
-        " VALUES (%s, coalesce((SELECT max(rowid) FROM events), 0))",
+        " VALUES (?, coalesce((SELECT max(rowid) FROM events), 0))",
         (ts,),
     )

@@ -1,17 +1,18 @@
-"""Agents and their tokens on PostgreSQL (`Accounts`)."""
+"""Agents and their tokens (`Accounts`), on either backend."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ..base import AgentRecord, NotFoundError, TokenRecord
-from ..sqlite import _codec as codec
-from .connection import Conn, PostgresBase
+from . import _codec as codec
+from .dialect import Tx
+from .part import SQLPart
 
 __all__ = ["AccountsPart"]
 
 
-class AccountsPart(PostgresBase):
+class AccountsPart(SQLPart):
     """Agents and tokens."""
 
     # --- agents -----------------------------------------------------------------------------
@@ -27,13 +28,13 @@ class AccountsPart(PostgresBase):
 
     async def get_agent(self, agent_id: str) -> AgentRecord | None:
         rows = await self._read(
-            f"SELECT {codec.AGENT_COLUMNS} FROM agents WHERE id = %s", [agent_id]
+            f"SELECT {codec.AGENT_COLUMNS} FROM agents WHERE id = ?", [agent_id]
         )
         return codec.agent_from_row(rows[0]) if rows else None
 
     async def get_agent_by_username(self, username: str) -> AgentRecord | None:
         rows = await self._read(
-            f"SELECT {codec.AGENT_COLUMNS} FROM agents WHERE username_key = %s",
+            f"SELECT {codec.AGENT_COLUMNS} FROM agents WHERE username_key = ?",
             [username.casefold()],
         )
         return codec.agent_from_row(rows[0]) if rows else None
@@ -57,19 +58,18 @@ class AccountsPart(PostgresBase):
 
     async def get_token(self, token_hash: str) -> TokenRecord | None:
         rows = await self._read(
-            f"SELECT {codec.TOKEN_COLUMNS} FROM tokens WHERE token_hash = %s", [token_hash]
+            f"SELECT {codec.TOKEN_COLUMNS} FROM tokens WHERE token_hash = ?", [token_hash]
         )
         return codec.token_from_row(rows[0]) if rows else None
 
     async def revoke_token(self, token_hash: str, now: str) -> None:
         codec.check_ts(now, "now")
 
-        async def work(conn: Conn) -> int:
-            cursor = await conn.execute(
-                "UPDATE tokens SET revoked_at = coalesce(revoked_at, %s) WHERE token_hash = %s",
+        async def work(tx: Tx) -> int:
+            return await tx.execute(
+                "UPDATE tokens SET revoked_at = coalesce(revoked_at, ?) WHERE token_hash = ?",
                 (now, token_hash),
             )
-            return cursor.rowcount
 
         if not await self._transaction("revoke token", work):
             raise NotFoundError("revoke token: unknown token")
@@ -77,21 +77,19 @@ class AccountsPart(PostgresBase):
     async def revoke_agent_tokens(self, agent_id: str, now: str) -> int:
         codec.check_ts(now, "now")
 
-        async def work(conn: Conn) -> int:
-            known = await conn.execute("SELECT 1 FROM agents WHERE id = %s", (agent_id,))
-            if await known.fetchone() is None:
+        async def work(tx: Tx) -> int:
+            if await tx.fetchone("SELECT 1 FROM agents WHERE id = ?", (agent_id,)) is None:
                 raise NotFoundError(f"revoke agent tokens: unknown agent {agent_id!r}")
-            cursor = await conn.execute(
-                "UPDATE tokens SET revoked_at = %s WHERE agent_id = %s AND revoked_at IS NULL",
+            return await tx.execute(
+                "UPDATE tokens SET revoked_at = ? WHERE agent_id = ? AND revoked_at IS NULL",
                 (now, agent_id),
             )
-            return cursor.rowcount
 
         return await self._transaction("revoke agent tokens", work)
 
     async def tokens_revoked_since(self, since: str) -> list[tuple[str, str]]:
         codec.check_ts(since, "since")
         rows = await self._read(
-            "SELECT token_hash, agent_id FROM tokens WHERE revoked_at >= %s", [since]
+            "SELECT token_hash, agent_id FROM tokens WHERE revoked_at >= ?", [since]
         )
         return [(str(r[0]), str(r[1])) for r in rows]

@@ -1,4 +1,4 @@
-"""Visitors, conversations and routing decisions on SQLite (`Conversations`)."""
+"""Visitors, conversations and routing decisions (`Conversations`), on either backend."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ from typing import Any
 
 from ..base import ConversationRecord, DecisionRecord, JSONObject, VisitorRecord
 from . import _codec as codec
-from .connection import Conn, SQLiteBase
+from .dialect import Tx
+from .part import SQLPart
 
 __all__ = ["ConversationsPart"]
 
 
-class ConversationsPart(SQLiteBase):
+class ConversationsPart(SQLPart):
     """Visitors, conversations and decisions."""
 
     # --- visitors ---------------------------------------------------------------------------
@@ -77,8 +78,8 @@ class ConversationsPart(SQLiteBase):
             where.append("status = ?")
             params.append(status)
         elif status is not None:
-            where.append("status IN (SELECT value FROM json_each(?))")
-            params.append(codec.dumps(sorted(status)))
+            where.append(self.dialect.member_of("status"))
+            params.append(self.dialect.list_param(sorted(status)))
         sql = f"SELECT {codec.CONVERSATION_COLUMNS} FROM conversations"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -107,16 +108,17 @@ class ConversationsPart(SQLiteBase):
         codec.check_ts(ts)
         text = codec.encode_body(explanation)
 
-        async def work(conn: Conn) -> list[Any]:
-            rows = await conn.execute_fetchall(
+        async def work(tx: Tx) -> int:
+            row = await tx.fetchone(
                 "INSERT INTO decisions (conversation_id, ts, explanation) VALUES (?, ?, ?)"
                 " RETURNING id",
                 (conversation_id, ts, text),
             )
-            return list(rows)
+            assert row is not None
+            return int(row[0])
 
-        rows = await self._transaction("add decision", work)
-        return DecisionRecord(int(rows[0][0]), conversation_id, ts, explanation)
+        new_id = await self._transaction("add decision", work)
+        return DecisionRecord(new_id, conversation_id, ts, explanation)
 
     async def decisions(self, conversation_id: str) -> list[DecisionRecord]:
         rows = await self._read(

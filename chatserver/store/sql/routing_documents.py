@@ -1,8 +1,9 @@
-"""The routing document on PostgreSQL (`RoutingDocuments`).
+"""The routing document (`RoutingDocuments`), on either backend.
 
-Compare and set: the UPDATE names the version it replaces. Two writers of the same version
-in READ COMMITTED: the second waits for the first's row lock, then re-checks ``version`` on
-the row the first committed, matches nothing and raises `ConflictError`.
+Compare and set: the UPDATE names the version it replaces. On SQLite write transactions run one
+at a time; on PostgreSQL (READ COMMITTED) the second of two writers of the same version waits
+for the first's row lock, then re-checks ``version`` on the row the first committed, matches
+nothing and raises `ConflictError`.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from __future__ import annotations
 import orjson
 
 from ..base import ConflictError, JSONObject, RoutingDocument
-from ..sqlite import _codec as codec
-from .connection import Conn, PostgresBase
+from . import _codec as codec
+from .dialect import Tx
+from .part import SQLPart
 
 __all__ = ["RoutingDocumentsPart"]
 
 
-class RoutingDocumentsPart(PostgresBase):
+class RoutingDocumentsPart(SQLPart):
     """The one routing document, compare-and-set on its version."""
 
     async def get_routing_document(self) -> RoutingDocument | None:
@@ -35,20 +37,18 @@ class RoutingDocumentsPart(PostgresBase):
         text = codec.dumps(document)
         version = expected_version + 1
 
-        async def work(conn: Conn) -> int:
+        async def work(tx: Tx) -> int:
             if expected_version == 0:
-                cursor = await conn.execute(
+                return await tx.execute(
                     "INSERT INTO routing_document (id, version, document, updated_at, updated_by)"
-                    " VALUES (1, 1, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+                    " VALUES (1, 1, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
                     (text, ts, by),
                 )
-            else:
-                cursor = await conn.execute(
-                    "UPDATE routing_document SET version = %s, document = %s, updated_at = %s,"
-                    " updated_by = %s WHERE id = 1 AND version = %s",
-                    (version, text, ts, by, expected_version),
-                )
-            return cursor.rowcount
+            return await tx.execute(
+                "UPDATE routing_document SET version = ?, document = ?, updated_at = ?,"
+                " updated_by = ? WHERE id = 1 AND version = ?",
+                (version, text, ts, by, expected_version),
+            )
 
         if await self._transaction("store the routing document", work) != 1:
             raise ConflictError(

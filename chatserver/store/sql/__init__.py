@@ -1,0 +1,42 @@
+"""The parts of the `Store` written once in SQL, for SQLite and PostgreSQL alike.
+
+One module per part of the protocol, each a mixin over `SQLPart` (``part.py``): its SQL and its
+logic, with ``?`` placeholders and the few phrases the backends spell differently taken from
+the backend's `Dialect` (``dialect.py``). A backend composes `SQLParts` with its connection
+base, which supplies the dialect, the reads, the write transactions (a `Tx`), the group-commit
+writer and its own steps (SQLite's ``secure_delete`` and WAL checkpoint after a deletion):
+
+- ``transcripts.py`` the event log (appends through the backend's ``_writer.py``)
+- ``accounts.py`` agents and tokens
+- ``conversations.py`` visitors, conversations, routing decisions
+- ``lifecycle.py`` audit log, purges, deletion requests
+- ``canned.py`` canned responses
+- ``routing_documents.py`` the routing document
+- ``dashboard.py`` the dashboard's conversation list (one snapshot, a sans-I/O `Plan`)
+"""
+
+from __future__ import annotations
+
+from .accounts import AccountsPart
+from .canned import CannedPart
+from .conversations import ConversationsPart
+from .dashboard import DashboardPart
+from .dialect import Dialect, Params, Plan, Row, Tx
+from .lifecycle import LifecyclePart
+from .part import SQLPart
+from .routing_documents import RoutingDocumentsPart
+from .transcripts import TranscriptsPart
+
+__all__ = ["Dialect", "Params", "Plan", "Row", "SQLPart", "SQLParts", "Tx"]
+
+
+class SQLParts(
+    TranscriptsPart,
+    AccountsPart,
+    ConversationsPart,
+    LifecyclePart,
+    CannedPart,
+    RoutingDocumentsPart,
+    DashboardPart,
+):
+    """Every part; a backend's store is ``class XStore(SQLParts, XBase)``."""
