@@ -35,6 +35,7 @@ from chatserver.core.hub import Hub
 from chatserver.core.routing_config import stored_routing
 from chatserver.core.service import Service
 from chatserver.metrics import Metrics
+from chatserver.probes import Probe
 from chatserver.redis_pool import (
     CONTROL_CONNECTIONS,
     PoolMetrics,
@@ -107,6 +108,12 @@ class HubContext:
     _routing_checked_at: float = 0.0
     _closing: bool = False
     _tick_task: asyncio.Task[None] | None = None
+    _redis_probe: Probe = field(init=False)
+    _store_probe: Probe = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._redis_probe = Probe(lambda: self.ctl.ping())
+        self._store_probe = Probe(lambda: self.store.get_agent("-"))
 
     @classmethod
     async def open(cls, settings: Settings, routing_config: routing.RoutingConfig) -> HubContext:
@@ -385,18 +392,10 @@ class HubContext:
         return len(ended) + len(expired)
 
     async def ready(self) -> dict[str, Any]:
-        checks: dict[str, Any] = {}
-        try:
-            await asyncio.wait_for(self.ctl.ping(), 1.0)
-            checks["redis"] = "ok"
-        except Exception as exc:
-            checks["redis"] = f"error: {exc!r}"
-        try:
-            await asyncio.wait_for(self.store.get_agent("-"), 1.0)
-            checks["store"] = "ok"
-        except Exception as exc:
-            checks["store"] = f"error: {exc!r}"
-        return checks
+        """Redis and the store, checked side by side, each answering within a second
+        (`chatserver.probes.Probe`)."""
+        redis, store = await asyncio.gather(self._redis_probe(), self._store_probe())
+        return {"redis": redis, "store": store}
 
     # -- drain and shutdown ----------------------------------------------------------------
     async def begin_drain(self) -> None:

@@ -50,7 +50,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     # the web layer is the top but for the command line
     "chatserver.web": ("chatserver.cli",),
 }
-#: the shared ground every layer stands on: settings, clock, logs, metrics, the Redis pool
+#: the shared ground every layer stands on: settings, clock, logs, metrics, the Redis pool, probes
 GROUND = (
     "chatserver.settings",
     "chatserver.clock",
@@ -58,6 +58,7 @@ GROUND = (
     "chatserver.metrics",
     "chatserver.redis_pool",
     "chatserver.private_redis",
+    "chatserver.probes",
 )
 for _module in GROUND:
     FORBIDDEN[_module] = ("chatserver.", "routing")
