@@ -22,7 +22,7 @@ from typing import Any
 
 from chatserver.analytics.export import Export, ExportOptions
 from chatserver.analytics.sample import generate
-from chatserver.analytics.source import Snapshot
+from chatserver.store import open_store
 
 TARGET_MESSAGES_PER_S = 100_000
 TARGET_RATIO = 0.5
@@ -30,7 +30,7 @@ RUNS = 3
 
 
 def _export(path: Path, out: Path, fmt: str = "csv", redact: bool = True) -> tuple[int, float]:
-    with Snapshot(path) as snapshot:
+    with open_store(path).snapshot() as snapshot:
         options = ExportOptions(format=fmt, shape="messages", redact=redact)  # type: ignore[arg-type]
         exporter = Export(snapshot, options)
         started = time.perf_counter()

@@ -15,8 +15,9 @@ pool, the migrations, the group-commit writer and the read/write plumbing):
   ``_errors.py`` psycopg's errors as the store's
 
 Rows are read and written with SQLite's codec (``sqlite/_codec.py``): the same column values,
-JSON as text, so both stores hold the same bytes. Not yet: `database_path` (analytics' SQLite
-snapshots) raises `UnavailableError` — analytics has no PostgreSQL read model in this version.
+JSON as text, so both stores hold the same bytes. ``snapshot.py`` is analytics' read model
+(`SnapshotSource`): a synchronous connection of its own, one repeatable-read transaction,
+server-side cursors.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ connections, the pragmas, the group-commit writer and the read/write plumbing):
 - ``canned.py`` canned responses
 - ``routing_documents.py`` the routing document
 - ``dashboard.py`` the dashboard's conversation list (a read-only connection per call)
+- ``snapshot.py`` analytics' read model (`SnapshotSource`): one read transaction, forced plans
 - ``_codec.py`` rows to records and back; ``_checkpoint.py`` background WAL checkpoints;
   ``_turnstile.py`` the cross-process write lock
 """

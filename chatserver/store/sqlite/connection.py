@@ -31,6 +31,7 @@ from ..base import NotFoundError, UnavailableError, iso_now
 from ._checkpoint import Checkpointer, CheckpointStats
 from ._turnstile import Turnstile, open_turnstile
 from ._writer import GroupCommitWriter, WriterStats, store_error
+from .snapshot import SQLiteSnapshot
 
 __all__ = ["Conn", "SQLiteBase"]
 
@@ -83,10 +84,9 @@ class SQLiteBase:
         """Group-commit counters since `open` (batches committed, events stored)."""
         return self._group.stats if self._group is not None else WriterStats(0, 0)
 
-    @property
-    def database_path(self) -> Path:
-        """The database file (`SnapshotSource`): analytics' snapshots open it read-only."""
-        return self.path
+    def snapshot(self) -> SQLiteSnapshot:
+        """A read-only snapshot of the database file (`SnapshotSource`, ``snapshot.py``)."""
+        return SQLiteSnapshot(self.path, busy_timeout=self.busy_timeout)
 
     @property
     def checkpoints(self) -> CheckpointStats:
