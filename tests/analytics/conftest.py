@@ -5,7 +5,9 @@ read them run on both stores."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from tests.analytics.helpers import snapshot_of
 from tests.chatserver.store.conftest import STORES, backend, store_url
 from tests.conftest import POSTGRES_TEMPLATE
 from tests.support.postgres_server import PostgresServer
+from tests.support.server import run_cli
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +71,27 @@ def fresh_url(request: pytest.FixtureRequest, sample: SampleData, tmp_path: Path
     else:
         copy_from_sqlite(sample.path, url)
     return url
+
+
+@dataclass(frozen=True)
+class Operator:
+    """The analytics commands run on a private copy of the sample: in a data folder's
+    ``chat.db`` or on PostgreSQL through ``CHATSERVER_DATABASE_URL``."""
+
+    data: Path
+    env: dict[str, str]
+    url: str  # what the commands open: the file's path or the PostgreSQL URL
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return run_cli(self.data, *args, env=self.env)
+
+
+@pytest.fixture(params=["data-folder", "postgresql"])
+def operator(request: pytest.FixtureRequest, fresh_store: Path, tmp_path: Path) -> Operator:
+    if request.param == "data-folder":
+        return Operator(fresh_store.parent, {}, str(fresh_store))
+    url: str = request.getfixturevalue("postgres_url")
+    copy_from_sqlite(fresh_store, url)
+    folder = tmp_path / "elsewhere-data"
+    folder.mkdir()
+    return Operator(folder, {"CHATSERVER_DATABASE_URL": url}, url)

@@ -244,12 +244,13 @@ def test_the_cursor_takes_only_what_changed(sample: SampleData, fresh_url: str) 
     assert doc["events"][0]["seq"] == 1
 
 
-def test_a_cursor_survives_deleting_the_newest_events(fresh_store: Path) -> None:
+def test_a_cursor_survives_deleting_the_newest_events(fresh_url: str) -> None:
+    fresh_store = fresh_url
     asyncio.run(_add_events(fresh_store, "v-last", [], "c-last"))
     _, before = export_bytes(fresh_store, "jsonl")
 
     async def forget_then_add() -> None:
-        async with SQLiteStore(fresh_store) as store:
+        async with open_store(fresh_store) as store:
             await store.forget_visitor("v-last", ts=iso_now(), actor="test")
         await _add_events(fresh_store, "v-next", [], "c-next")
 
@@ -299,9 +300,11 @@ def test_csv_digests_and_formula_cells(sample: SampleData, sample_url: str, tmp_
     assert uncell("'=1+1") == "=1+1" and uncell("plain") == "plain"
 
 
-def test_formula_like_text_is_neutralised_in_csv(fresh_store: Path, tmp_path: Path) -> None:
+def test_formula_like_text_is_neutralised_in_csv(fresh_url: str, tmp_path: Path) -> None:
+    fresh_store = fresh_url
+
     async def add() -> None:
-        async with SQLiteStore(fresh_store) as store:
+        async with open_store(fresh_store) as store:
             await store.add_visitor(
                 VisitorRecord(id="v-f", token_hash="h-f", site="default", created_at=iso_now())
             )
@@ -325,13 +328,15 @@ def test_formula_like_text_is_neutralised_in_csv(fresh_store: Path, tmp_path: Pa
     assert verify_file(path).ok
 
 
-def test_names_that_lower_case_longer_are_redacted_in_every_format(fresh_store: Path) -> None:
+def test_names_that_lower_case_longer_are_redacted_in_every_format(fresh_url: str) -> None:
     """A visitor named "İlker Şahin" ("İ" lower-cases to two characters), written of in
     other cases, in texts that fold longer (ß) or not, with a phone number in Arabic-Indic
     digits: none of it is left in any redacted format."""
 
+    fresh_store = fresh_url
+
     async def add() -> None:
-        async with SQLiteStore(fresh_store) as store:
+        async with open_store(fresh_store) as store:
             await store.add_visitor(
                 VisitorRecord(
                     id="v-tr", token_hash="h-tr", site="default", created_at=iso_now(),
