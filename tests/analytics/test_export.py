@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import hashlib
 import hmac
 import io
@@ -37,6 +38,7 @@ from chatserver.store import (
     iso_now,
     open_store,
 )
+from chatserver.store.postgres.snapshot import PostgresSnapshot
 from chatserver.store.sqlite.snapshot import SQLiteSnapshot
 
 from .helpers import csv_rows, export_bytes, jsonl, snapshot_of
@@ -417,6 +419,34 @@ def test_no_scan_makes_sqlite_sort(sample: SampleData, filters: Filters) -> None
                 params = [*params, "[1,2]"]
             plan = " | ".join(r[3] for r in snap.conn.execute("EXPLAIN QUERY PLAN " + sql, params))
             assert "TEMP B-TREE" not in plan, (name, plan)
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        Filters(),
+        Filters(since="2026-03-03T00:00:00.000Z", until="2026-03-04T00:00:00.000Z"),
+        Filters(topic="billing", tag="refund", ratings=frozenset({1, 2})),
+        Filters(agent="nina"),
+    ],
+)
+def test_no_scan_makes_postgresql_sort_or_hash_a_table(
+    sample_postgres: str, filters: Filters
+) -> None:
+    """Flat memory and a first row at once on PostgreSQL: every scan walks indexes in output
+    order (one conversation's events may be sorted among themselves), nothing is hashed."""
+    with PostgresSnapshot(sample_postgres) as snap:
+        after = dataclasses.replace(filters, after=snap.cursor)
+        for name, (sql, params) in snap.queries(after).items():
+            if name == "rated_texts":
+                params = [*params, [1, 2]]
+            rows = snap.conn.execute("EXPLAIN " + sql, params).fetchall()
+            plan = " | ".join(str(r[0]).strip() for r in rows)
+            lines = [str(r[0]).strip().removeprefix("->  ") for r in rows]
+            nodes = [line.split("  (cost=")[0] for line in lines if "  (cost=" in line]
+            assert not [n for n in nodes if n == "Sort" or n.startswith("Hash")], (name, plan)
+            assert "Seq Scan on events" not in plan, (name, plan)
+            assert "Seq Scan on conversations" not in plan, (name, plan)
 
 
 # --- the messages CSV, against a plain reference ---------------------------------------------

@@ -225,66 +225,78 @@ class PostgresSnapshot:
         row = self._one(f"SELECT count(*) FROM conversations c{where}", params)
         return int(row[0]) if row is not None else 0
 
-    def conversations(self, filters: Filters) -> Iterator[RawConversation]:
+    def queries(self, filters: Filters) -> dict[str, tuple[str, list[Any]]]:
+        """The scans' SQL and parameters, by name (a test checks none of them sorts whole
+        tables; ``rated_texts`` takes the scores as one more parameter)."""
         where, params = self.where(filters)
-        conversations = self._scan(
-            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c{_VISITORS}{where}{_ORDER}",
-            params,
-        )
-        events: Iterator[EventRow] = self._scan(  # type: ignore[assignment]  # same shape
-            f"SELECT {_EVENT_COLUMNS} FROM conversations c"
-            f" JOIN events e ON e.conversation_id = c.id{where}{_ORDER}, e.seq",
-            params,
-        )
+        return {
+            "conversations": (
+                f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c{_VISITORS}{where}{_ORDER}",
+                params,
+            ),
+            "events": (
+                f"SELECT {_EVENT_COLUMNS} FROM conversations c"
+                f" JOIN events e ON e.conversation_id = c.id{where}{_ORDER}, e.seq",
+                params,
+            ),
+            "message_conversations": (
+                "SELECT c.id, c.visitor_id, c.topic, c.language, v.name, v.email"
+                f" FROM conversations c{_VISITORS}{where}{_ORDER}",
+                params,
+            ),
+            "messages": (
+                "SELECT e.conversation_id, e.seq, e.ts,"
+                " CASE WHEN e.kind = 'start' THEN NULL ELSE e.actor_role END,"
+                " coalesce(e.actor_name, ''), e.body"
+                " FROM conversations c JOIN events e ON e.conversation_id = c.id"
+                f" AND e.kind IN ('message', 'start'){where}{_ORDER}, e.seq",
+                params,
+            ),
+            "figures": (
+                "SELECT c.id, c.topic, c.status, c.created_at, c.closed_at, c.rating,"
+                " c.rating_comment, c.tags, c.last_agent_id,"
+                " (SELECT min(e.ts) FROM events e WHERE e.conversation_id = c.id"
+                "  AND e.kind = 'assigned'),"
+                " (SELECT min(e.ts) FROM events e WHERE e.conversation_id = c.id"
+                "  AND e.kind = 'message' AND e.actor_role = 'agent'),"
+                " (SELECT count(*) FROM events e WHERE e.conversation_id = c.id"
+                "  AND e.kind = 'transfer')::integer"
+                f" FROM conversations c{where}{_ORDER}",
+                params,
+            ),
+            "rated_texts": (
+                "SELECT c.id, c.rating, c.visitor_id, v.name, v.email, e.body"
+                f" FROM conversations c JOIN events e ON e.conversation_id = c.id{_VISITORS}"
+                f"{where + ' AND ' if where else ' WHERE '}c.rating = ANY(%s)"
+                " AND ((e.kind = 'message' AND e.actor_role = 'visitor') OR e.kind = 'rating')"
+                f"{_ORDER}, e.seq",
+                params,
+            ),
+        }
+
+    def conversations(self, filters: Filters) -> Iterator[RawConversation]:
+        sql = self.queries(filters)
+        conversations = self._scan(*sql["conversations"])
+        events: Iterator[EventRow] = self._scan(*sql["events"])  # type: ignore[assignment]
         make = ConversationRow._make
         for raw, own in side_by_side(conversations, events):
             yield RawConversation(make(raw), own)
 
     def message_scan(self, filters: Filters) -> Iterator[tuple[MessageOwner, list[MessageEvent]]]:
-        where, params = self.where(filters)
-        conversations = self._scan(
-            "SELECT c.id, c.visitor_id, c.topic, c.language, v.name, v.email"
-            f" FROM conversations c{_VISITORS}{where}{_ORDER}",
-            params,
-        )
-        messages: Iterator[MessageEvent] = self._scan(
-            "SELECT e.conversation_id, e.seq, e.ts,"
-            " CASE WHEN e.kind = 'start' THEN NULL ELSE e.actor_role END,"
-            " coalesce(e.actor_name, ''), e.body"
-            " FROM conversations c JOIN events e ON e.conversation_id = c.id"
-            f" AND e.kind IN ('message', 'start'){where}{_ORDER}, e.seq",
-            params,
-        )
+        sql = self.queries(filters)
+        conversations = self._scan(*sql["message_conversations"])
+        messages: Iterator[MessageEvent] = self._scan(*sql["messages"])
         return message_owners(conversations, messages)
 
     def message_texts(self, events: list[MessageEvent]) -> str | list[str]:
         return texts_of(events, self._json)
 
     def figure_rows(self, filters: Filters) -> Iterator[FigureRow]:
-        where, params = self.where(filters)
-        sql = (
-            "SELECT c.id, c.topic, c.status, c.created_at, c.closed_at, c.rating,"
-            " c.rating_comment, c.tags, c.last_agent_id,"
-            " (SELECT min(e.ts) FROM events e WHERE e.conversation_id = c.id"
-            "  AND e.kind = 'assigned'),"
-            " (SELECT min(e.ts) FROM events e WHERE e.conversation_id = c.id"
-            "  AND e.kind = 'message' AND e.actor_role = 'agent'),"
-            " (SELECT count(*) FROM events e WHERE e.conversation_id = c.id"
-            "  AND e.kind = 'transfer')::integer"
-            f" FROM conversations c{where}{_ORDER}"
-        )
-        for raw in self._scan(sql, params):
+        for raw in self._scan(*self.queries(filters)["figures"]):
             yield FigureRow._make(raw)
 
     def rated_texts(self, filters: Filters, scores: frozenset[int]) -> Iterator[RatedText]:
-        where, params = self.where(filters)
-        sql = (
-            "SELECT c.id, c.rating, c.visitor_id, v.name, v.email, e.body"
-            f" FROM conversations c JOIN events e ON e.conversation_id = c.id{_VISITORS}"
-            f"{where + ' AND ' if where else ' WHERE '}c.rating = ANY(%s)"
-            " AND ((e.kind = 'message' AND e.actor_role = 'visitor') OR e.kind = 'rating')"
-            f"{_ORDER}, e.seq"
-        )
+        sql, params = self.queries(filters)["rated_texts"]
         extract = self._json.execute
         for cid, rating, visitor_id, name, email, body in self._scan(
             sql, [*params, sorted(scores)]
