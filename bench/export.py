@@ -16,7 +16,8 @@ Each is run three times, alternately, and the best run of each counts, so that a
 skews both alike. For information: the JSONL export (every event, every field) and the same CSV
 export without redaction. Memory: the export run in a fresh process over the first tenth of
 the days and over everything; the growth of its peak resident set during the export
-(read after every chunk, over what it was when the export began) must stay flat.
+(read after every chunk, over what it was when the export began) must stay flat: bounded
+whatever the size (`MAX_GROWTH_MIB`).
 """
 
 from __future__ import annotations
@@ -47,8 +48,10 @@ RUNS = 3
 DAYS = 20
 #: The small size of the memory check: conversations that arrived in the first two days.
 SMALL_UNTIL = "2026-03-03T00:00:00.000Z"
-#: The export's peak memory may grow at most this much from the small size to the whole.
-FLAT_GROWTH_MIB = 10
+#: What the export's resident set may grow by at either size: a few chunks and one
+#: conversation, plus the SQLite snapshot's page cache, which fills up to its 16 MB
+#: (``cache_size``) on a large store and no further.
+MAX_GROWTH_MIB = 24
 
 _ROWS = (
     "SELECT conversation_id, seq, ts, actor_role, actor_name, body FROM events"
@@ -140,7 +143,10 @@ def _measure(name: str, source: str, baseline: Any, tmp: Path, expected: int) ->
         "targets": {
             f"messages_per_s>={TARGET_MESSAGES_PER_S}": rate >= TARGET_MESSAGES_PER_S,
             f"ratio>={TARGET_RATIO}": rate / base >= TARGET_RATIO,
-            f"memory_growth<={FLAT_GROWTH_MIB}MiB": growth <= FLAT_GROWTH_MIB,
+            f"memory_growth<={MAX_GROWTH_MIB}MiB": max(
+                small["peak_growth_mib"], whole["peak_growth_mib"]
+            )
+            <= MAX_GROWTH_MIB,
         },
     }
 
