@@ -38,6 +38,7 @@ from chatserver.store import (
     iso_now,
     open_store,
 )
+from chatserver.store.postgres.copy_in import copy_from_sqlite
 from chatserver.store.postgres.snapshot import PostgresSnapshot
 from chatserver.store.sqlite.snapshot import SQLiteSnapshot
 
@@ -372,7 +373,7 @@ def test_names_that_lower_case_longer_are_redacted_in_every_format(fresh_url: st
         assert "١٢٣٤٥٦٧" not in text, (fmt, shape)
 
 
-def _peak(path: Path, fmt: str, shape: str, filters: Filters) -> tuple[int, int]:
+def _peak(path: str | Path, fmt: str, shape: str, filters: Filters) -> tuple[int, int]:
     from chatserver.analytics.export import Export, ExportOptions
 
     with snapshot_of(path) as snap:
@@ -388,10 +389,18 @@ def _peak(path: Path, fmt: str, shape: str, filters: Filters) -> tuple[int, int]
 
 
 @pytest.mark.slow
-def test_memory_stays_flat_over_200k_messages(tmp_path: Path) -> None:
-    path = tmp_path / "big.db"
-    data = generate(path, conversations=17_500, days=20, seed=3, keep=False)
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_memory_stays_flat_over_200k_messages(
+    tmp_path: Path, store: str, request: pytest.FixtureRequest
+) -> None:
+    big = tmp_path / "big.db"
+    data = generate(big, conversations=17_500, days=20, seed=3, keep=False)
     assert data.messages >= 200_000
+    path: str | Path = big
+    if store == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+        copy_from_sqlite(big, url)
+        path = url
     small = Filters(until=parse_when("2026-03-04"))  # the first 2 of 20 days
     for fmt, shape in (("csv", "messages"), ("jsonl", "messages")):
         few, peak_small = _peak(path, fmt, shape, small)
