@@ -1,6 +1,7 @@
 """The analyst side of the hub: exports, redaction, digests, figures and the data lifecycle.
 
-- `export` — streamed JSONL / CSV / Parquet exports of a consistent `source.Snapshot`,
+- `export` — streamed JSONL / CSV / Parquet exports of a consistent snapshot of the store
+  (`chatserver.store.ReadSnapshot`, whatever the database),
   redacted by default (`redact`), each conversation with a digest and a seal (`digest`).
 - `figures` — the support figures (waits, first response, handle time, abandonment,
   transfers, CSAT, tags, and the terms that hurt users, `terms`), for the CLI, the HTML
@@ -16,23 +17,20 @@
 from .errors import AnalyticsError, BadRequest, Forbidden, Unsupported
 from .export import Export, ExportOptions
 from .figures import summary
-from .filters import Cursor, Filters
+from .filters import filters_from
 from .redact import Redactor
 from .redact_patterns import redact_text
-from .source import Snapshot
 from .verify import verify_file
 
 __all__ = [
     "AnalyticsError",
     "BadRequest",
-    "Cursor",
     "Export",
     "ExportOptions",
-    "Filters",
     "Forbidden",
     "Redactor",
-    "Snapshot",
     "Unsupported",
+    "filters_from",
     "redact_text",
     "summary",
     "verify_file",

@@ -8,8 +8,10 @@ chatserver purge --older-than DAYS [--dry-run]
 chatserver forget-visitor VISITOR_ID
 chatserver audit [--action A] [--limit N] [--json]
 
-Filters: --since, --until, --topic, --agent, --tag, --rating. These commands act as the local
-operator, with an admin's rights: whoever can run them can read the data folder anyway. What
+Filters: --since, --until, --topic, --agent, --tag, --rating. They read and write the hub's
+store: ``CHATSERVER_DATABASE_URL`` when set, else ``chat.db`` in the data folder (``--data``);
+reads are one consistent snapshot (`chatserver.store.ReadSnapshot`). These commands act as the
+local operator, with an admin's rights: whoever can run them can read the data folder anyway. What
 the audit log records of them (unredacted exports, purges, deletions) has ``actor: "cli"``.
 Data goes to standard output (or ``--out``); progress and messages to standard error.
 """
@@ -28,7 +30,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from chatserver.settings import Settings
-from chatserver.store import Store, open_store
+from chatserver.store import ReadSnapshot, Store, open_store
 from chatserver.store.base import iso_now
 
 from .errors import BadRequest
@@ -37,7 +39,6 @@ from .figures import summary
 from .filters import filters_from
 from .progress import Progress
 from .report import render_html, render_text
-from .source import Snapshot
 from .verify import verify_file
 
 __all__ = ["COMMANDS", "add_parsers", "run"]
@@ -113,12 +114,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "forget-visitor": _forget,
         "audit": _audit,
     }
-    if settings.database_url is not None:
-        # These commands read the SQLite file in the data folder (Snapshot(settings.db_path)).
-        raise BadRequest(
-            f"chatserver {args.command} reads the SQLite file in the data folder (chat.db):"
-            " with CHATSERVER_DATABASE_URL set it is not available yet"
-        )
     return handlers[args.command](args, settings)
 
 
@@ -126,10 +121,20 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def _open_store(settings: Settings, *, create: bool = False) -> Store:
-    if not create and not settings.db_path.exists():
+def _has_store(settings: Settings) -> bool:
+    return settings.database_url is not None or settings.db_path.exists()
+
+
+def _open_store(settings: Settings) -> Store:
+    if not _has_store(settings):
         raise BadRequest(f"no transcript store at {settings.db_path} (use --data DIR)")
-    return open_store(settings.db_path, synchronous=settings.sqlite_synchronous)
+    return open_store(settings.database, synchronous=settings.sqlite_synchronous)
+
+
+def _snapshot(settings: Settings) -> ReadSnapshot:
+    """A snapshot of the store, its schema brought up to date first."""
+    asyncio.run(_migrate(settings))
+    return _open_store(settings).snapshot()
 
 
 async def _migrate(settings: Settings) -> None:
@@ -146,7 +151,6 @@ async def _audit_entry(settings: Settings, action: str, details: dict[str, Any])
 
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:
-    asyncio.run(_migrate(settings))
     after = args.after
     if after is None and args.cursor_file is not None and args.cursor_file.exists():
         after = args.cursor_file.read_text(encoding="utf-8").strip() or None
@@ -155,7 +159,7 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
     options = ExportOptions(
         format=args.format, shape=args.shape, filters=filters, redact=not args.no_redact
     )
-    with Snapshot(settings.db_path) as snapshot:
+    with _snapshot(settings) as snapshot:
         exporter = Export(snapshot, options)
         if args.no_redact:
             asyncio.run(
@@ -209,9 +213,8 @@ def _write(exporter: Export, out: BinaryIO, progress: Progress) -> None:
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
     key: bytes | None = None
-    if not args.no_seal and settings.db_path.exists():
-        asyncio.run(_migrate(settings))
-        with Snapshot(settings.db_path) as snapshot:
+    if not args.no_seal and _has_store(settings):
+        with _snapshot(settings) as snapshot:
             key = snapshot.key("seal")
     result = verify_file(args.file, key)
     seals = (
@@ -235,10 +238,9 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
-    asyncio.run(_migrate(settings))
     values = {k: getattr(args, k) for k in ("since", "until", "topic", "agent", "tag", "rating")}
     filters = filters_from(values)
-    with Snapshot(settings.db_path) as snapshot:
+    with _snapshot(settings) as snapshot:
         result = summary(snapshot, filters, terms=not args.no_terms)
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
@@ -258,13 +260,9 @@ def _purge(args: argparse.Namespace, settings: Settings) -> int:
         raise BadRequest("--older-than must be 0 or more days")
     cutoff = iso_now(time.time() - args.older_than * 86_400)
     if args.dry_run:
-        asyncio.run(_migrate(settings))
-        with Snapshot(settings.db_path) as snapshot:
-            row = snapshot.conn.execute(
-                "SELECT count(*) FROM conversations WHERE status = 'closed' AND closed_at < ?",
-                (cutoff,),
-            ).fetchone()
-        print(f"would delete {row[0]:,} conversations closed before {cutoff}")
+        with _snapshot(settings) as snapshot:
+            count = snapshot.count_closed_before(cutoff)
+        print(f"would delete {count:,} conversations closed before {cutoff}")
         return 0
 
     async def go() -> str:

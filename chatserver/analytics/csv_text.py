@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from .source import MessageRow
+from .rows import MessageRow
 
 __all__ = ["Columns", "MessageGroup", "cell", "cells", "message_block", "uncell"]
 

@@ -32,15 +32,21 @@ from typing import Any, Literal
 
 import orjson
 
+from chatserver.store.snapshots import Filters, RawConversation, ReadSnapshot
+
 from . import _parquet
 from . import digest as digests
 from .csv_text import MessageGroup, cells, message_block
 from .errors import BadRequest
-from .filters import Filters
 from .redact import Redactor, redact_body, redact_optional
 from .redact_known import KnownPII
-from .rows import CONVERSATION_COLUMNS, MESSAGE_COLUMNS, conversation_row, duration_ms
-from .source import MessageRow, RawConversation, Snapshot
+from .rows import (
+    CONVERSATION_COLUMNS,
+    MESSAGE_COLUMNS,
+    MessageRow,
+    conversation_row,
+    duration_ms,
+)
 
 __all__ = [
     "FORMATS",
@@ -102,7 +108,7 @@ class Export:
     """One export over a snapshot. ``cursor`` (for ``--after`` next time) is known up front:
     it is where the snapshot ends."""
 
-    def __init__(self, snapshot: Snapshot, options: ExportOptions) -> None:
+    def __init__(self, snapshot: ReadSnapshot, options: ExportOptions) -> None:
         self.snapshot = snapshot
         self.options = options
         self.cursor = snapshot.cursor
@@ -113,7 +119,7 @@ class Export:
         self._agent_cache: dict[str, str] = {}
         if options.format == "parquet":
             _parquet.require()
-        snapshot.where(options.filters)  # a bad filter fails now, before any byte is sent
+        snapshot.check(options.filters)  # a bad filter fails now, before any byte is sent
 
     def total(self) -> int:
         """How many conversations the export holds (one extra counting query)."""

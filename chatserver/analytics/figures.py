@@ -25,11 +25,10 @@ from typing import Any, Literal
 import orjson
 
 from chatserver.store.base import iso_now
+from chatserver.store.snapshots import FigureRow, Filters, ReadSnapshot
 
-from .filters import Filters
 from .redact import Redactor
 from .rows import duration_ms
-from .source import FigureRow, Snapshot
 from .terms import pain_terms
 
 __all__ = ["Group", "buckets", "percentile", "series", "summary"]
@@ -141,7 +140,7 @@ def _days(keys: Iterable[str]) -> list[str]:
 
 
 def summary(
-    snapshot: Snapshot,
+    snapshot: ReadSnapshot,
     filters: Filters,
     *,
     terms: bool = True,
@@ -231,7 +230,7 @@ def buckets(since: str, until: str, unit: Unit) -> list[str]:
     return keys
 
 
-def series(snapshot: Snapshot, filters: Filters, unit: Unit) -> list[dict[str, Any]]:
+def series(snapshot: ReadSnapshot, filters: Filters, unit: Unit) -> list[dict[str, Any]]:
     """Every figure (as in `summary`) per UTC hour or day of arrival, for every bucket of the
     period — ``filters.since`` and ``filters.until`` are required — empty ones included, so a
     chart has no holes. Each row is ``{key, start, **figures}``; ``start`` is the bucket's

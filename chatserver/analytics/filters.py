@@ -1,4 +1,5 @@
-"""What an export or a summary selects: `Filters`, the incremental `Cursor`, and their parsing.
+"""What an export or a summary selects, parsed from text: `Filters` and the incremental `Cursor`
+(both the store's: `chatserver.store.snapshots`).
 
 Periods apply to a conversation's arrival (``created_at``): ``since`` is inclusive, ``until``
 exclusive. ``agent`` selects the conversations the agent took part in (any ``assigned`` event
@@ -12,15 +13,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+from chatserver.store.snapshots import Cursor, Filters
 
 from .errors import BadRequest
 
-__all__ = ["Cursor", "Filters", "filters_from", "parse_ratings", "parse_when"]
+__all__ = ["filters_from", "parse_cursor", "parse_ratings", "parse_when"]
 
 _DATE = re.compile(r"^\d{4}-\d\d-\d\d$")
-_CURSOR = re.compile(r"^v1\.(\d{1,19})\.(\d{1,19})$")
 
 
 def parse_when(text: str, name: str = "time") -> str:
@@ -64,48 +65,13 @@ def parse_ratings(text: str) -> frozenset[int]:
     return frozenset(scores)
 
 
-@dataclass(frozen=True, slots=True)
-class Cursor:
-    """Where an export ended: the newest event it saw (an events rowid) and how many event
-    deletions (purges, forget-visitor) had happened. Text form ``v1.<rowid>.<deletions>``."""
-
-    rowid: int
-    deletions: int
-
-    def __str__(self) -> str:
-        return f"v1.{self.rowid}.{self.deletions}"
-
-    @classmethod
-    def parse(cls, text: str) -> Cursor:
-        match = _CURSOR.match(text.strip())
-        if match is None:
-            raise BadRequest(
-                f"cursor {text!r} is not one this hub printed (they look like v1.1234.0)"
-            )
-        return cls(int(match[1]), int(match[2]))
-
-
-@dataclass(frozen=True, slots=True)
-class Filters:
-    since: str | None = None
-    until: str | None = None
-    topic: str | None = None
-    agent: str | None = None
-    tag: str | None = None
-    ratings: frozenset[int] | None = None
-    after: Cursor | None = None
-
-    def describe(self) -> dict[str, object]:
-        """The filters as JSON-ready values (for the audit log and the report)."""
-        return {
-            "since": self.since,
-            "until": self.until,
-            "topic": self.topic,
-            "agent": self.agent,
-            "tag": self.tag,
-            "rating": sorted(self.ratings) if self.ratings is not None else None,
-            "after": str(self.after) if self.after is not None else None,
-        }
+def parse_cursor(text: str) -> Cursor:
+    """A cursor printed by an export (``v1.1234.0`` on SQLite, ``pg1.1234.0`` on PostgreSQL);
+    which store may take it is the store's to say (`chatserver.store.BadSelection`)."""
+    try:
+        return Cursor.parse(text)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def filters_from(values: Mapping[str, str | None]) -> Filters:
@@ -125,5 +91,5 @@ def filters_from(values: Mapping[str, str | None]) -> Filters:
         agent=text("agent"),
         tag=text("tag"),
         ratings=parse_ratings(rating) if rating else None,
-        after=Cursor.parse(after) if after else None,
+        after=parse_cursor(after) if after else None,
     )

@@ -11,11 +11,15 @@ from typing import Any
 __all__ = [
     "CONVERSATION_COLUMNS",
     "MESSAGE_COLUMNS",
+    "MessageRow",
     "conversation_row",
     "duration_ms",
     "transcript",
     "ts_ms",
 ]
+
+#: (conversation_id, seq, ts, topic, language, role, author, text): a messages-shape row.
+MessageRow = tuple[str, int, str, str, str, str, str, str]
 
 MESSAGE_COLUMNS: tuple[str, ...] = (
     "conversation_id", "seq", "ts", "topic", "language", "role", "author", "text", "digest",

@@ -23,10 +23,10 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from .filters import Filters
+from chatserver.store.snapshots import Filters, ReadSnapshot
+
 from .redact import Redactor
 from .redact_known import KnownPII
-from .source import Snapshot
 
 __all__ = ["HIGH", "LOW", "STOPWORDS", "log_odds", "pain_terms", "tokens"]
 
@@ -95,7 +95,7 @@ def _redacted(
 
 
 def pain_terms(
-    snapshot: Snapshot,
+    snapshot: ReadSnapshot,
     filters: Filters,
     redactor: Redactor,
     *,

@@ -28,7 +28,7 @@ from .interface import Store, TranscriptStore
 from .lifecycle import DataLifecycle
 from .open import open_store
 from .routing_documents import RoutingDocuments
-from .snapshots import SnapshotSource
+from .snapshots import BadSelection, Cursor, Filters, ReadSnapshot, SnapshotSource
 from .sqlite import SQLiteStore, WriterStats
 from .transcripts import Transcripts
 
@@ -36,6 +36,7 @@ __all__ = [
     "Accounts",
     "AgentRecord",
     "AuditEntry",
+    "BadSelection",
     "CannedResponse",
     "CannedResponses",
     "ConflictError",
@@ -44,13 +45,16 @@ __all__ = [
     "ConversationRow",
     "Conversations",
     "ConversationsPage",
+    "Cursor",
     "DashboardQueries",
     "DataLifecycle",
     "DecisionRecord",
+    "Filters",
     "ForgetResult",
     "NewEvent",
     "NotFoundError",
     "PurgeResult",
+    "ReadSnapshot",
     "RoutingDocument",
     "RoutingDocuments",
     "SQLiteStore",

@@ -12,12 +12,13 @@ Each part is a protocol in a small module whose docstring states what it guarant
 `CannedResponses`          the console's canned replies and tag suggestions — ``canned.py``
 `RoutingDocuments`         the edited routing document, compare-and-set — ``routing_documents.py``
 `DashboardQueries`         the dashboard's conversation list — ``dashboard.py``
-`SnapshotSource`           the file analytics' read-only snapshots open — ``snapshots.py``
+`SnapshotSource`           analytics' read model: consistent read-only snapshots —
+                           ``snapshots.py``
 =========================  ============================================================
 
 Records and errors are shared by all parts (``base.py``). `open_store` builds a `Store` from
-a URL; `SQLiteStore` (``sqlite/``) implements every part, and the contract tests in
-``tests/chatserver/store`` run against what `open_store` returns.
+a URL; `SQLiteStore` (``sqlite/``) and `PostgresStore` (``postgres/``) implement every part,
+and the contract tests in ``tests/chatserver/store`` run against what `open_store` returns.
 """
 
 from __future__ import annotations

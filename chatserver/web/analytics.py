@@ -25,7 +25,6 @@ import hashlib
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -36,11 +35,10 @@ from starlette.routing import BaseRoute, Route
 from chatserver.analytics.errors import AnalyticsError, BadRequest, Forbidden
 from chatserver.analytics.export import Export, ExportOptions, content_type
 from chatserver.analytics.figures import summary
-from chatserver.analytics.filters import Filters, filters_from
+from chatserver.analytics.filters import filters_from
 from chatserver.analytics.report import render_html
-from chatserver.analytics.source import Snapshot
-from chatserver.store import AgentRecord, Store, iso_now
-from chatserver.web.kit import bearer_token, database_file
+from chatserver.store import AgentRecord, Filters, SnapshotSource, Store, StoreError, iso_now
+from chatserver.web.kit import bearer_token
 
 __all__ = ["ANALYST_ROLES", "routes"]
 
@@ -50,8 +48,14 @@ _FALSE = {"false", "0", "no", "off"}
 _TRUE = {"true", "1", "yes", "on"}
 
 
-def _error(exc: AnalyticsError) -> JSONResponse:
-    return JSONResponse({"error": exc.code, "message": str(exc)}, status_code=exc.status)
+#: The HTTP status of a store error (`chatserver.store.BadSelection`: an unknown agent, a
+#: cursor of another store; `UnavailableError`: the database cannot be read).
+_STORE_STATUS = {"bad_request": 400, "not_found": 404, "unavailable": 503}
+
+
+def _error(exc: AnalyticsError | StoreError) -> JSONResponse:
+    status = exc.status if isinstance(exc, AnalyticsError) else _STORE_STATUS.get(exc.code, 500)
+    return JSONResponse({"error": exc.code, "message": str(exc)}, status_code=status)
 
 
 async def _caller(request: Request, roles: frozenset[str] = ANALYST_ROLES) -> AgentRecord:
@@ -68,11 +72,11 @@ class _Unauthorized(AnalyticsError):
     status = 401
 
 
-def _store(request: Request) -> tuple[Store, Path]:
-    """The hub's store (for the audit log) and the database file `Snapshot` opens for its own
-    consistent read (`SnapshotSource.database_path`)."""
+def _store(request: Request) -> Store:
+    """The hub's store: the audit log, and the snapshots (`SnapshotSource.snapshot`) the
+    exports and figures read, each on a connection of its own."""
     store: Store = request.app.state.ctx.store
-    return store, database_file(store)
+    return store
 
 
 def _flag(value: str | None, name: str, default: bool) -> bool:
@@ -88,7 +92,7 @@ def _flag(value: str | None, name: str, default: bool) -> bool:
 async def export(request: Request) -> Response:
     try:
         agent = await _caller(request)
-        store, path = _store(request)
+        store = _store(request)
         q = request.query_params
         fmt = q.get("format") or "jsonl"
         shape = q.get("shape") or "messages"
@@ -101,7 +105,7 @@ async def export(request: Request) -> Response:
             filters=filters_from(q),
             redact=redact,
         )
-        snapshot = await run_in_threadpool(Snapshot, path)
+        snapshot = await run_in_threadpool(store.snapshot)
         try:
             exporter = await run_in_threadpool(Export, snapshot, options)
             if not redact:
@@ -116,7 +120,7 @@ async def export(request: Request) -> Response:
         except BaseException:
             snapshot.close()
             raise
-    except AnalyticsError as exc:
+    except (AnalyticsError, StoreError) as exc:
         return _error(exc)
 
     def body() -> Iterator[bytes]:
@@ -136,18 +140,19 @@ async def export(request: Request) -> Response:
     return StreamingResponse(body(), media_type=content_type(fmt), headers=headers)
 
 
-def _summary(path: Path, filters: Filters, terms: bool) -> dict[str, Any]:
-    with Snapshot(path) as snapshot:
+def _summary(store: SnapshotSource, filters: Filters, terms: bool) -> dict[str, Any]:
+    with store.snapshot() as snapshot:
         return summary(snapshot, filters, terms=terms)
 
 
 async def summary_route(request: Request) -> Response:
     try:
         await _caller(request)
-        _, path = _store(request)
         terms = _flag(request.query_params.get("terms"), "terms", True)
-        result = await run_in_threadpool(_summary, path, filters_from(request.query_params), terms)
-    except AnalyticsError as exc:
+        result = await run_in_threadpool(
+            _summary, _store(request), filters_from(request.query_params), terms
+        )
+    except (AnalyticsError, StoreError) as exc:
         return _error(exc)
     return JSONResponse(result, headers={"Cache-Control": "no-store"})
 
@@ -155,9 +160,10 @@ async def summary_route(request: Request) -> Response:
 async def report_route(request: Request) -> Response:
     try:
         await _caller(request)
-        _, path = _store(request)
-        result = await run_in_threadpool(_summary, path, filters_from(request.query_params), True)
-    except AnalyticsError as exc:
+        result = await run_in_threadpool(
+            _summary, _store(request), filters_from(request.query_params), True
+        )
+    except (AnalyticsError, StoreError) as exc:
         return _error(exc)
     html = await run_in_threadpool(render_html, result)
     return HTMLResponse(html, headers={"Cache-Control": "no-store", **report_headers(html)})

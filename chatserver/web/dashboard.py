@@ -44,11 +44,12 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from chatserver.analytics.errors import AnalyticsError, BadRequest
-from chatserver.analytics.filters import Filters, parse_when
+from chatserver.analytics.filters import parse_when
 from chatserver.store import (
     AgentRecord,
     ConversationQuery,
     ConversationRecord,
+    Filters,
     NotFoundError,
     Store,
     StoredEvent,
@@ -63,7 +64,6 @@ from chatserver.web.kit import (
     Refused,
     api,
     ctx_of,
-    database_file,
     error,
     event_json,
     is_staff,
@@ -222,14 +222,14 @@ async def charts(request: Request, cache: ChartCache) -> Response:
     q = request.query_params
     hours = _int(q, "hours", 24, 1, MAX_HOURS)
     days = _int(q, "days", 14, 1, MAX_DAYS)
-    data = await cache.get(database_file(ctx_of(request).store), hours, days)
+    data = await cache.get(ctx_of(request).store, hours, days)
     return JSONResponse(data, headers=_NO_STORE)
 
 
 async def agent_table(request: Request) -> Response:
     await _api_caller(request)
     since, until = _period(request.query_params, "7d")
-    data = await run_in_threadpool(agents_data, database_file(ctx_of(request).store), since, until)
+    data = await run_in_threadpool(agents_data, ctx_of(request).store, since, until)
     return JSONResponse(data, headers=_NO_STORE)
 
 

@@ -1,5 +1,6 @@
 """The dashboard's figures: the live floor from a router snapshot, and the charts and the
-agent table from `chatserver.analytics.figures` over a read-only `Snapshot` of the store.
+agent table from `chatserver.analytics.figures` over a read-only snapshot of the store
+(`chatserver.store.SnapshotSource`).
 
 The routes (``dashboard.py``) run the figures in a worker thread, so the event loop never
 waits on a scan; a `ChartCache` made with the routes keeps the charts of the last few seconds.
@@ -9,15 +10,12 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
 from chatserver.analytics.figures import Group, buckets, series, summary
-from chatserver.analytics.filters import Filters
-from chatserver.analytics.source import Snapshot
-from chatserver.store import AgentRecord, iso_now
+from chatserver.store import AgentRecord, Filters, SnapshotSource, iso_now
 
 __all__ = ["CHARTS_TTL_S", "ChartCache", "agents_data", "charts_data", "floor"]
 
@@ -174,7 +172,7 @@ def _stat(figures: dict[str, Any], name: str, key: str) -> float | None:
     return value
 
 
-def charts_data(path: Path, hours: int, days: int, now: datetime) -> dict[str, Any]:
+def charts_data(store: SnapshotSource, hours: int, days: int, now: datetime) -> dict[str, Any]:
     """The charts' series: the last ``hours`` hours up to the end of the current hour, and
     the last ``days`` days up to the end of today (UTC). Two scans: `series` for the hours,
     `summary` for the days (its ``by_day``, with the days it lacks filled in, and
@@ -183,7 +181,7 @@ def charts_data(path: Path, hours: int, days: int, now: datetime) -> dict[str, A
     day_end = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
     by_hours = Filters(since=_stamp(hour_end - timedelta(hours=hours)), until=_stamp(hour_end))
     by_days = Filters(since=_stamp(day_end - timedelta(days=days)), until=_stamp(day_end))
-    with Snapshot(path) as snapshot:
+    with store.snapshot() as snapshot:
         hourly = series(snapshot, by_hours, "hour")
         overall = summary(snapshot, by_days, terms=False)
     assert by_days.since is not None and by_days.until is not None
@@ -236,21 +234,21 @@ def charts_data(path: Path, hours: int, days: int, now: datetime) -> dict[str, A
 
 class ChartCache:
     """The charts of the last few seconds, shared by every dashboard the app serves (one per
-    app, made with its routes): a fortnight of a busy hub is seconds of scanning
-    (docs/dashboard.md), and the charts move by the hour. Keyed by store file, hours, days and
-    the current UTC hour."""
+    app, made with its routes, for the app's one store): a fortnight of a busy hub is seconds of
+    scanning (docs/dashboard.md), and the charts move by the hour. Keyed by hours, days and the
+    current UTC hour."""
 
     def __init__(self, ttl_s: float) -> None:
         self.ttl_s = ttl_s
-        self._items: dict[tuple[str, int, int, str], tuple[float, dict[str, Any]]] = {}
+        self._items: dict[tuple[int, int, str], tuple[float, dict[str, Any]]] = {}
 
-    async def get(self, path: Path, hours: int, days: int) -> dict[str, Any]:
+    async def get(self, store: SnapshotSource, hours: int, days: int) -> dict[str, Any]:
         now = datetime.now(UTC)
-        key = (str(path), hours, days, now.strftime("%Y-%m-%dT%H"))
+        key = (hours, days, now.strftime("%Y-%m-%dT%H"))
         hit = self._items.get(key)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
-        data = await run_in_threadpool(charts_data, path, hours, days, now)
+        data = await run_in_threadpool(charts_data, store, hours, days, now)
         self._items = {k: v for k, v in self._items.items() if v[0] > time.monotonic()}
         self._items[key] = (time.monotonic() + self.ttl_s, data)
         return data
@@ -259,8 +257,8 @@ class ChartCache:
 CHARTS_TTL_S = 15.0
 
 
-def agents_data(path: Path, since: str, until: str | None) -> dict[str, Any]:
-    with Snapshot(path) as snapshot:
+def agents_data(store: SnapshotSource, since: str, until: str | None) -> dict[str, Any]:
+    with store.snapshot() as snapshot:
         result = summary(snapshot, Filters(since=since, until=until), terms=False)
     return {
         "since": since,

@@ -15,20 +15,18 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from chatserver.analytics.errors import AnalyticsError, Unsupported
+from chatserver.analytics.errors import AnalyticsError
 from chatserver.context import HubContext
 from chatserver.settings import Settings
 from chatserver.store import (
     AgentRecord,
     ConversationRecord,
-    SnapshotSource,
     StoredEvent,
     TranscriptStore,
     UnavailableError,
@@ -147,15 +145,6 @@ def error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": code, "message": message}, status_code=status, headers=NO_STORE)
 
 
-def database_file(store: SnapshotSource) -> Path:
-    """The file analytics' snapshots read (`SnapshotSource.database_path`); `Unsupported`
-    (503 ``unavailable``) for a store that has none — PostgreSQL, in this version."""
-    try:
-        return store.database_path
-    except UnavailableError as exc:
-        raise Unsupported(str(exc)) from None
-
-
 class Refused(Exception):
     """An API request turned away before it changed anything; `api` answers with ``response``."""
 
@@ -170,7 +159,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 def api(handler: Handler) -> Handler:
     """An API endpoint whose checks may raise `Refused` (the refusal is the answer) or an
     analytics error (answered with its status, code and message) — one place for what every
-    staff API handler would otherwise catch itself."""
+    staff API handler would otherwise catch itself; the store unavailable is a 503."""
 
     @functools.wraps(handler)
     async def endpoint(request: Request) -> Response:
@@ -180,6 +169,8 @@ def api(handler: Handler) -> Handler:
             return refused.response
         except AnalyticsError as exc:
             return error(exc.status, exc.code, str(exc))
+        except UnavailableError as exc:  # the database cannot be read just now
+            return error(503, exc.code, str(exc))
 
     return endpoint
 

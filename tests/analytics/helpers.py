@@ -9,19 +9,23 @@ from pathlib import Path
 from typing import Any
 
 from chatserver.analytics.export import Export, ExportOptions
-from chatserver.analytics.filters import Filters
 from chatserver.analytics.sample import SampleConversation
-from chatserver.analytics.source import Snapshot
+from chatserver.store import Filters, ReadSnapshot, open_store
+
+
+def snapshot_of(source: str | Path) -> ReadSnapshot:
+    """A snapshot of the store at ``source`` (a SQLite file or any store URL)."""
+    return open_store(source).snapshot()
 
 
 def export_bytes(
-    path: Path,
+    source: str | Path,
     fmt: str = "jsonl",
     shape: str = "messages",
     filters: Filters | None = None,
     redact: bool = True,
 ) -> tuple[bytes, Export]:
-    with Snapshot(path) as snap:
+    with snapshot_of(source) as snap:
         exporter = Export(
             snap,
             ExportOptions(format=fmt, shape=shape, filters=filters or Filters(), redact=redact),  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import hashlib
 import hmac
 import io
@@ -20,22 +21,34 @@ import pytest
 
 from chatserver.analytics.csv_text import uncell
 from chatserver.analytics.errors import BadRequest
-from chatserver.analytics.filters import Cursor, Filters, parse_ratings, parse_when
+from chatserver.analytics.filters import parse_cursor, parse_ratings, parse_when
 from chatserver.analytics.redact import Redactor
 from chatserver.analytics.rows import CONVERSATION_COLUMNS, MESSAGE_COLUMNS
 from chatserver.analytics.sample import SampleData, generate
 from chatserver.analytics.sample_corpus import CARDS
-from chatserver.analytics.source import Snapshot
 from chatserver.analytics.verify import verify_file
-from chatserver.store import ConversationRecord, SQLiteStore, VisitorRecord, iso_now
+from chatserver.store import (
+    BadSelection,
+    ConversationRecord,
+    Cursor,
+    Filters,
+    ReadSnapshot,
+    SQLiteStore,
+    VisitorRecord,
+    iso_now,
+    open_store,
+)
+from chatserver.store.postgres.copy_in import copy_from_sqlite
+from chatserver.store.postgres.snapshot import PostgresSnapshot
+from chatserver.store.sqlite.snapshot import SQLiteSnapshot
 
-from .helpers import csv_rows, export_bytes, jsonl
+from .helpers import csv_rows, export_bytes, jsonl, snapshot_of
 
 PHONE_OR_CARD = re.compile(r"\+\d|\(\d{3}\)|\d{3}-\d{3}-\d{4}|(?:\d{4}[ -]){3}\d{4}")
 
 
-def test_jsonl_holds_every_conversation_and_event(sample: SampleData) -> None:
-    data, exporter = export_bytes(sample.path, "jsonl")
+def test_jsonl_holds_every_conversation_and_event(sample: SampleData, sample_url: str) -> None:
+    data, exporter = export_bytes(sample_url, "jsonl")
     docs = jsonl(data)
     assert len(docs) == len(sample.conversations) == exporter.stats.conversations
     by_id = {c.id: c for c in sample.conversations}
@@ -54,8 +67,8 @@ def test_jsonl_holds_every_conversation_and_event(sample: SampleData) -> None:
     assert exporter.stats.messages == sample.messages
 
 
-def test_csv_messages_is_a_row_per_message(sample: SampleData) -> None:
-    data, _ = export_bytes(sample.path, "csv", "messages")
+def test_csv_messages_is_a_row_per_message(sample: SampleData, sample_url: str) -> None:
+    data, _ = export_bytes(sample_url, "csv", "messages")
     rows = csv_rows(data)
     assert tuple(rows[0].keys()) == MESSAGE_COLUMNS
     assert len(rows) == sample.messages
@@ -69,8 +82,9 @@ def test_csv_messages_is_a_row_per_message(sample: SampleData) -> None:
 
 def test_csv_conversations_is_a_row_per_conversation_with_its_metrics(
     sample: SampleData,
+    sample_url: str,
 ) -> None:
-    data, _ = export_bytes(sample.path, "csv", "conversations")
+    data, _ = export_bytes(sample_url, "csv", "conversations")
     rows = csv_rows(data)
     assert tuple(rows[0].keys()) == CONVERSATION_COLUMNS
     by_id = {c.id: c for c in sample.conversations}
@@ -91,11 +105,11 @@ def test_csv_conversations_is_a_row_per_conversation_with_its_metrics(
             assert float(row["handle_s"]) == (want.closed_ms - want.first_assigned_ms) / 1000
 
 
-def test_parquet_read_back_by_pyarrow(sample: SampleData, tmp_path: Path) -> None:
+def test_parquet_read_back_by_pyarrow(sample: SampleData, sample_url: str, tmp_path: Path) -> None:
     import pyarrow.parquet as pq  # the test extra installs it: a missing pyarrow fails here
 
     for shape, count in (("messages", sample.messages), ("conversations", 600)):
-        data, _ = export_bytes(sample.path, "parquet", shape)
+        data, _ = export_bytes(sample_url, "parquet", shape)
         target = tmp_path / f"{shape}.parquet"
         target.write_bytes(data)
         table = pq.read_table(target)
@@ -109,7 +123,9 @@ def test_parquet_read_back_by_pyarrow(sample: SampleData, tmp_path: Path) -> Non
     assert all(isinstance(c["tags"], list) for c in convs)
 
 
-def test_nothing_personal_is_left_in_any_redacted_format(sample: SampleData) -> None:
+def test_nothing_personal_is_left_in_any_redacted_format(
+    sample: SampleData, sample_url: str
+) -> None:
     staff = {part for _, display in sample.agents.values() for part in display.split()}
     secrets = set()
     for c in sample.conversations:
@@ -119,7 +135,7 @@ def test_nothing_personal_is_left_in_any_redacted_format(sample: SampleData) -> 
     secrets |= set(CARDS)
     shapes = [("jsonl", "messages"), ("csv", "messages"), ("csv", "conversations")]
     for fmt, shape in shapes:
-        text = export_bytes(sample.path, fmt, shape)[0].decode()
+        text = export_bytes(sample_url, fmt, shape)[0].decode()
         leaked = [s for s in secrets if s in text]
         assert not leaked, (fmt, shape, leaked[:5])
         assert not PHONE_OR_CARD.search(text), (fmt, shape, PHONE_OR_CARD.search(text))
@@ -127,8 +143,8 @@ def test_nothing_personal_is_left_in_any_redacted_format(sample: SampleData) -> 
             assert placeholder in text, (fmt, shape, placeholder)
 
 
-def test_without_redaction_the_data_is_as_stored(sample: SampleData) -> None:
-    text = export_bytes(sample.path, "jsonl", redact=False)[0].decode()
+def test_without_redaction_the_data_is_as_stored(sample: SampleData, sample_url: str) -> None:
+    text = export_bytes(sample_url, "jsonl", redact=False)[0].decode()
     c = next(c for c in sample.conversations if c.pii)
     assert c.email in text and c.name in text and c.visitor_id in text
     assert all(p in text for p in c.pii)
@@ -147,24 +163,25 @@ def test_without_redaction_the_data_is_as_stored(sample: SampleData) -> None:
         ),
     ],
 )
-def test_filters(sample: SampleData, filters: Filters, keep: object) -> None:
-    docs = jsonl(export_bytes(sample.path, "jsonl", filters=filters)[0])
+def test_filters(sample: SampleData, sample_url: str, filters: Filters, keep: object) -> None:
+    docs = jsonl(export_bytes(sample_url, "jsonl", filters=filters)[0])
     want = [c.id for c in sample.conversations if keep(c)]  # type: ignore[operator]
     assert want and [d["conversation"]["conversation_id"] for d in docs] == want
 
 
 def test_agent_filter_takes_every_conversation_the_agent_took_part_in(
     sample: SampleData,
+    sample_url: str,
 ) -> None:
     agent_id, (username, _) = next(
         (a, info) for a, info in sample.agents.items()
         if any(c.transfers and a in c.agents[:-1] for c in sample.conversations)
     )  # fmt: skip
-    docs = jsonl(export_bytes(sample.path, "jsonl", filters=Filters(agent=username.upper()))[0])
+    docs = jsonl(export_bytes(sample_url, "jsonl", filters=Filters(agent=username.upper()))[0])
     want = [c.id for c in sample.conversations if agent_id in c.agents]
     assert [d["conversation"]["conversation_id"] for d in docs] == want
-    with pytest.raises(BadRequest, match="no agent"):
-        export_bytes(sample.path, filters=Filters(agent="nobody"))
+    with pytest.raises(BadSelection, match="no agent"):
+        export_bytes(sample_url, filters=Filters(agent="nobody"))
 
 
 def test_bad_filters_and_cursors_are_refused() -> None:
@@ -175,12 +192,23 @@ def test_bad_filters_and_cursors_are_refused() -> None:
     with pytest.raises(BadRequest):
         parse_ratings("2-1")
     with pytest.raises(BadRequest):
-        Cursor.parse("12345")
-    assert str(Cursor.parse("v1.10.2")) == "v1.10.2"
+        parse_cursor("12345")
+    assert str(parse_cursor("v1.10.2")) == "v1.10.2"
+    assert parse_cursor("v1.10.2") == Cursor("sqlite", 10, 2)
+    assert parse_cursor("pg1.7788.0") == Cursor("postgresql", 7788, 0)
+    assert str(Cursor("postgresql", 7788)) == "pg1.7788.0"
 
 
-async def _add_events(path: Path, visitor: str, conv_ids: list[str], new_id: str) -> None:
-    async with SQLiteStore(path) as store:
+def test_a_cursor_of_the_other_store_is_refused(snapshot: ReadSnapshot) -> None:
+    mine = snapshot.cursor
+    other = Cursor("postgresql" if mine.store == "sqlite" else "sqlite", mine.mark)
+    with pytest.raises(BadSelection, match="was printed by an export from a"):
+        snapshot.check(Filters(after=other))
+    snapshot.check(Filters(after=mine))
+
+
+async def _add_events(source: str | Path, visitor: str, conv_ids: list[str], new_id: str) -> None:
+    async with open_store(source) as store:
         for cid in conv_ids:
             await store.append(cid, "note", {"text": "later"}, ts=iso_now(), actor_role="agent")
         if await store.get_visitor(visitor) is None:
@@ -201,7 +229,8 @@ async def _add_events(path: Path, visitor: str, conv_ids: list[str], new_id: str
         )  # fmt: skip
 
 
-def test_the_cursor_takes_only_what_changed(sample: SampleData, fresh_store: Path) -> None:
+def test_the_cursor_takes_only_what_changed(sample: SampleData, fresh_url: str) -> None:
+    fresh_store = fresh_url
     _, first = export_bytes(fresh_store, "jsonl")
     assert first.stats.conversations == 600
     cursor = first.cursor
@@ -218,12 +247,13 @@ def test_the_cursor_takes_only_what_changed(sample: SampleData, fresh_store: Pat
     assert doc["events"][0]["seq"] == 1
 
 
-def test_a_cursor_survives_deleting_the_newest_events(fresh_store: Path) -> None:
+def test_a_cursor_survives_deleting_the_newest_events(fresh_url: str) -> None:
+    fresh_store = fresh_url
     asyncio.run(_add_events(fresh_store, "v-last", [], "c-last"))
     _, before = export_bytes(fresh_store, "jsonl")
 
     async def forget_then_add() -> None:
-        async with SQLiteStore(fresh_store) as store:
+        async with open_store(fresh_store) as store:
             await store.forget_visitor("v-last", ts=iso_now(), actor="test")
         await _add_events(fresh_store, "v-next", [], "c-next")
 
@@ -233,11 +263,9 @@ def test_a_cursor_survives_deleting_the_newest_events(fresh_store: Path) -> None
     assert [d["conversation"]["conversation_id"] for d in docs] == ["c-next"]
 
 
-def test_digests_show_a_transcript_was_not_altered(sample: SampleData, tmp_path: Path) -> None:
-    data, _ = export_bytes(sample.path, "jsonl")
-    from chatserver.analytics.source import Snapshot
-
-    with Snapshot(sample.path) as snap:
+def test_digests_show_a_transcript_was_not_altered(sample_url: str, tmp_path: Path) -> None:
+    data, _ = export_bytes(sample_url, "jsonl")
+    with snapshot_of(sample_url) as snap:
         key = snap.key("seal")
     original = tmp_path / "t.jsonl"
     original.write_bytes(data)
@@ -265,8 +293,8 @@ def test_digests_show_a_transcript_was_not_altered(sample: SampleData, tmp_path:
     assert [p for p in result.problems if "seal" in p]
 
 
-def test_csv_digests_and_formula_cells(sample: SampleData, tmp_path: Path) -> None:
-    data, _ = export_bytes(sample.path, "csv", "messages")
+def test_csv_digests_and_formula_cells(sample: SampleData, sample_url: str, tmp_path: Path) -> None:
+    data, _ = export_bytes(sample_url, "csv", "messages")
     path = tmp_path / "m.csv"
     path.write_bytes(data)
     assert verify_file(path).ok
@@ -275,9 +303,11 @@ def test_csv_digests_and_formula_cells(sample: SampleData, tmp_path: Path) -> No
     assert uncell("'=1+1") == "=1+1" and uncell("plain") == "plain"
 
 
-def test_formula_like_text_is_neutralised_in_csv(fresh_store: Path, tmp_path: Path) -> None:
+def test_formula_like_text_is_neutralised_in_csv(fresh_url: str, tmp_path: Path) -> None:
+    fresh_store = fresh_url
+
     async def add() -> None:
-        async with SQLiteStore(fresh_store) as store:
+        async with open_store(fresh_store) as store:
             await store.add_visitor(
                 VisitorRecord(id="v-f", token_hash="h-f", site="default", created_at=iso_now())
             )
@@ -301,13 +331,15 @@ def test_formula_like_text_is_neutralised_in_csv(fresh_store: Path, tmp_path: Pa
     assert verify_file(path).ok
 
 
-def test_names_that_lower_case_longer_are_redacted_in_every_format(fresh_store: Path) -> None:
+def test_names_that_lower_case_longer_are_redacted_in_every_format(fresh_url: str) -> None:
     """A visitor named "İlker Şahin" ("İ" lower-cases to two characters), written of in
     other cases, in texts that fold longer (ß) or not, with a phone number in Arabic-Indic
     digits: none of it is left in any redacted format."""
 
+    fresh_store = fresh_url
+
     async def add() -> None:
-        async with SQLiteStore(fresh_store) as store:
+        async with open_store(fresh_store) as store:
             await store.add_visitor(
                 VisitorRecord(
                     id="v-tr", token_hash="h-tr", site="default", created_at=iso_now(),
@@ -341,11 +373,10 @@ def test_names_that_lower_case_longer_are_redacted_in_every_format(fresh_store: 
         assert "١٢٣٤٥٦٧" not in text, (fmt, shape)
 
 
-def _peak(path: Path, fmt: str, shape: str, filters: Filters) -> tuple[int, int]:
+def _peak(path: str | Path, fmt: str, shape: str, filters: Filters) -> tuple[int, int]:
     from chatserver.analytics.export import Export, ExportOptions
-    from chatserver.analytics.source import Snapshot
 
-    with Snapshot(path) as snap:
+    with snapshot_of(path) as snap:
         exporter = Export(snap, ExportOptions(format=fmt, shape=shape, filters=filters))  # type: ignore[arg-type]
         tracemalloc.start()
         try:
@@ -358,10 +389,18 @@ def _peak(path: Path, fmt: str, shape: str, filters: Filters) -> tuple[int, int]
 
 
 @pytest.mark.slow
-def test_memory_stays_flat_over_200k_messages(tmp_path: Path) -> None:
-    path = tmp_path / "big.db"
-    data = generate(path, conversations=17_500, days=20, seed=3, keep=False)
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_memory_stays_flat_over_200k_messages(
+    tmp_path: Path, store: str, request: pytest.FixtureRequest
+) -> None:
+    big = tmp_path / "big.db"
+    data = generate(big, conversations=17_500, days=20, seed=3, keep=False)
     assert data.messages >= 200_000
+    path: str | Path = big
+    if store == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+        copy_from_sqlite(big, url)
+        path = url
     small = Filters(until=parse_when("2026-03-04"))  # the first 2 of 20 days
     for fmt, shape in (("csv", "messages"), ("jsonl", "messages")):
         few, peak_small = _peak(path, fmt, shape, small)
@@ -378,19 +417,45 @@ def test_memory_stays_flat_over_200k_messages(tmp_path: Path) -> None:
         Filters(),
         Filters(since="2026-03-03T00:00:00.000Z", until="2026-03-04T00:00:00.000Z"),
         Filters(topic="billing", tag="refund", ratings=frozenset({1, 2})),
-        Filters(agent="nina", after=Cursor(100, 0)),
+        Filters(agent="nina", after=Cursor("sqlite", 100, 0)),
     ],
 )
 def test_no_scan_makes_sqlite_sort(sample: SampleData, filters: Filters) -> None:
     """Flat memory on SQLite's side too: every scan walks indexes in output order."""
-    from chatserver.analytics.source import Snapshot
-
-    with Snapshot(sample.path) as snap:
+    with SQLiteSnapshot(sample.path) as snap:
         for name, (sql, params) in snap.queries(filters).items():
             if name == "rated_texts":
                 params = [*params, "[1,2]"]
             plan = " | ".join(r[3] for r in snap.conn.execute("EXPLAIN QUERY PLAN " + sql, params))
             assert "TEMP B-TREE" not in plan, (name, plan)
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        Filters(),
+        Filters(since="2026-03-03T00:00:00.000Z", until="2026-03-04T00:00:00.000Z"),
+        Filters(topic="billing", tag="refund", ratings=frozenset({1, 2})),
+        Filters(agent="nina"),
+    ],
+)
+def test_no_scan_makes_postgresql_sort_or_hash_a_table(
+    sample_postgres: str, filters: Filters
+) -> None:
+    """Flat memory and a first row at once on PostgreSQL: every scan walks indexes in output
+    order (one conversation's events may be sorted among themselves), nothing is hashed."""
+    with PostgresSnapshot(sample_postgres) as snap:
+        after = dataclasses.replace(filters, after=snap.cursor)
+        for name, (sql, params) in snap.queries(after).items():
+            if name == "rated_texts":
+                params = [*params, [1, 2]]
+            rows = snap.conn.execute("EXPLAIN " + sql, params).fetchall()
+            plan = " | ".join(str(r[0]).strip() for r in rows)
+            lines = [str(r[0]).strip().removeprefix("->  ") for r in rows]
+            nodes = [line.split("  (cost=")[0] for line in lines if "  (cost=" in line]
+            assert not [n for n in nodes if n == "Sort" or n.startswith("Hash")], (name, plan)
+            assert "Seq Scan on events" not in plan, (name, plan)
+            assert "Seq Scan on conversations" not in plan, (name, plan)
 
 
 # --- the messages CSV, against a plain reference ---------------------------------------------
@@ -592,13 +657,14 @@ def test_a_malformed_body_fails_the_export_as_before(fresh_store: Path) -> None:
     ],
 )
 def test_texts_come_out_of_bodies_as_json_extract_gives_them(
-    snapshot: Snapshot, bodies: list[str]
+    snapshot: ReadSnapshot, bodies: list[str]
 ) -> None:
     events = [("c", i, "t", "visitor", "", b) for i, b in enumerate(bodies, start=1)]
     want: list[str] | None
+    sqlite = sqlite3.connect(":memory:")
     try:
         want = [
-            snapshot.conn.execute(
+            sqlite.execute(
                 "SELECT CAST(coalesce(json_extract(?, '$.text'), '') AS TEXT)", (b,)
             ).fetchone()[0]
             for b in bodies

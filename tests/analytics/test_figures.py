@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from chatserver.analytics.figures import buckets, series, summary
-from chatserver.analytics.filters import Filters, parse_when
+from chatserver.analytics.filters import parse_when
 from chatserver.analytics.sample import SampleConversation, SampleData
-from chatserver.analytics.source import Snapshot
+from chatserver.store import Filters
+from tests.analytics.helpers import snapshot_of
 
 
 def nearest_rank(values: list[float], p: float) -> float | None:
@@ -76,8 +77,8 @@ def check(figures: dict[str, Any], want: dict[str, Any]) -> None:
 
 
 @pytest.fixture(scope="module")
-def result(sample: SampleData) -> dict[str, Any]:
-    with Snapshot(sample.path) as snap:
+def result(sample: SampleData, sample_url: str) -> dict[str, Any]:
+    with snapshot_of(sample_url) as snap:
         return summary(snap, Filters())
 
 
@@ -128,10 +129,10 @@ def test_tags_most_used(sample: SampleData, result: dict[str, Any]) -> None:
     assert [(t["tag"], t["count"]) for t in result["tags"]] == top
 
 
-def test_filters_period_topic_and_agent(sample: SampleData) -> None:
+def test_filters_period_topic_and_agent(sample: SampleData, sample_url: str) -> None:
     since, until = parse_when("2026-03-05"), parse_when("2026-03-09")
     agent_id, (username, _) = next(iter(sample.agents.items()))
-    with Snapshot(sample.path) as snap:
+    with snapshot_of(sample_url) as snap:
         got = summary(
             snap, Filters(since=since, until=until, topic="billing", agent=username), terms=False
         )
@@ -147,8 +148,10 @@ def test_filters_period_topic_and_agent(sample: SampleData) -> None:
     assert "pain_terms" not in got
 
 
-def test_an_empty_selection_has_no_figures_but_does_not_fail(sample: SampleData) -> None:
-    with Snapshot(sample.path) as snap:
+def test_an_empty_selection_has_no_figures_but_does_not_fail(
+    sample: SampleData, sample_url: str
+) -> None:
+    with snapshot_of(sample_url) as snap:
         got = summary(snap, Filters(topic="nothing-here"))
     assert got["totals"]["conversations"] == 0
     assert got["totals"]["wait_s"]["p50"] is None
@@ -163,14 +166,16 @@ def _utc(ms: int, fmt: str) -> str:
     return time.strftime(fmt, time.gmtime(ms // 1000))
 
 
-def test_hourly_series_has_every_hour_and_each_hours_figures(sample: SampleData) -> None:
+def test_hourly_series_has_every_hour_and_each_hours_figures(
+    sample: SampleData, sample_url: str
+) -> None:
     # A 30-hour window that starts mid-hour: the first bucket is the hour holding `since`,
     # but only arrivals from `since` on count in it.
     lo_ms = sample.start_ms + 3 * 86_400_000 + 25 * 60_000
     hi_ms = lo_ms + 30 * 3_600_000
     since = _utc(lo_ms, "%Y-%m-%dT%H:%M:%S.000Z")
     until = _utc(hi_ms, "%Y-%m-%dT%H:%M:%S.000Z")
-    with Snapshot(sample.path) as snap:
+    with snapshot_of(sample_url) as snap:
         rows = series(snap, Filters(since=since, until=until), "hour")
     assert len(rows) == 31  # 30 h from a point 25 min into an hour touch 31 hours
     assert rows[0]["key"] == _utc(lo_ms, "%Y-%m-%dT%H")
@@ -182,13 +187,13 @@ def test_hourly_series_has_every_hour_and_each_hours_figures(sample: SampleData)
         check(row, expected(mine))
 
 
-def test_daily_series_has_every_day_even_empty_ones(sample: SampleData) -> None:
+def test_daily_series_has_every_day_even_empty_ones(sample: SampleData, sample_url: str) -> None:
     first = _utc(sample.start_ms, "%Y-%m-%d")
     # From two days before the first conversation: those days are present and empty.
     lo = datetime.fromisoformat(first).replace(tzinfo=UTC).timestamp() - 2 * 86_400
     since = time.strftime("%Y-%m-%dT00:00:00.000Z", time.gmtime(lo))
     until = time.strftime("%Y-%m-%dT00:00:00.000Z", time.gmtime(lo + 9 * 86_400))
-    with Snapshot(sample.path) as snap:
+    with snapshot_of(sample_url) as snap:
         rows = series(snap, Filters(since=since, until=until, topic="billing"), "day")
     assert len(rows) == 9
     assert [r["conversations"] for r in rows[:2]] == [0, 0]
@@ -203,8 +208,8 @@ def test_daily_series_has_every_day_even_empty_ones(sample: SampleData) -> None:
         assert row["start"] == row["key"] + "T00:00:00Z"
 
 
-def test_a_series_needs_a_period(sample: SampleData) -> None:
-    with Snapshot(sample.path) as snap, pytest.raises(ValueError, match="needs a period"):
+def test_a_series_needs_a_period(sample: SampleData, sample_url: str) -> None:
+    with snapshot_of(sample_url) as snap, pytest.raises(ValueError, match="needs a period"):
         series(snap, Filters(since=parse_when("2026-03-05")), "hour")
 
 

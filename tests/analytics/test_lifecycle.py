@@ -6,9 +6,12 @@ import json
 import sqlite3
 from pathlib import Path
 
+import psycopg
+
 from chatserver.analytics.sample import SampleData
-from chatserver.store import SQLiteStore, iso_now
-from tests.support.server import run_cli
+from chatserver.store import SQLiteStore, iso_now, open_store
+
+from .conftest import Operator
 
 
 def database_bytes(path: Path) -> bytes:
@@ -18,22 +21,28 @@ def database_bytes(path: Path) -> bytes:
     return raw + wal.read_bytes() if wal.exists() else raw
 
 
-def count(path: Path, sql: str, *params: object) -> int:
-    conn = sqlite3.connect(path)
+def count(source: str | Path, sql: str) -> int:
+    """One number from the store at ``source`` (a SQLite file or a PostgreSQL URL)."""
+    if str(source).startswith(("postgresql://", "postgres://")):
+        with psycopg.connect(str(source)) as pg:
+            row = pg.execute(sql).fetchone()
+            return int(row[0]) if row is not None else 0
+    conn = sqlite3.connect(str(source).removeprefix("sqlite:///"))
     try:
-        return int(conn.execute(sql, params).fetchone()[0])
+        return int(conn.execute(sql).fetchone()[0])
     finally:
         conn.close()
 
 
 async def test_purge_deletes_what_closed_before_the_cutoff(
-    sample: SampleData, fresh_store: Path
+    sample: SampleData, fresh_url: str
 ) -> None:
+    fresh_store = fresh_url
     cutoff = "2026-03-08T00:00:00.000Z"
     cutoff_ms = 1772928000000
     gone = [c for c in sample.conversations if c.closed_ms is not None and c.closed_ms < cutoff_ms]
     kept = [c for c in sample.conversations if c not in gone]
-    async with SQLiteStore(fresh_store) as store:
+    async with open_store(fresh_url) as store:
         result = await store.purge_closed_before(cutoff, ts=iso_now(), actor="test", batch=37)
         entries = await store.audit_log(action="purge")
         for c in gone[:5]:
@@ -76,23 +85,23 @@ async def test_forget_visitor_leaves_no_trace(sample: SampleData, fresh_store: P
 
 
 def test_the_cli_purges_forgets_and_shows_the_audit_log(
-    sample: SampleData, fresh_store: Path
+    sample: SampleData, operator: Operator
 ) -> None:
-    data = fresh_store.parent
+    fresh_store = operator.url
     victim = sample.conversations[10]
-    r = run_cli(data, "forget-visitor", victim.visitor_id)
+    r = operator.run("forget-visitor", victim.visitor_id)
     assert r.returncode == 0, r.stderr
     assert "forgot visitor" in r.stdout and "1 conversations" in r.stdout
-    r = run_cli(data, "purge", "--older-than", "30", "--dry-run")
+    r = operator.run("purge", "--older-than", "30", "--dry-run")
     assert r.returncode == 0 and "would delete" in r.stdout
     assert count(fresh_store, "SELECT count(*) FROM conversations") == 599
-    r = run_cli(data, "purge", "--older-than", "30")  # everything the generator closed
+    r = operator.run("purge", "--older-than", "30")  # everything the generator closed
     assert r.returncode == 0, r.stderr
     left = count(fresh_store, "SELECT count(*) FROM conversations")
     assert left == sum(c.status != "closed" for c in sample.conversations if c is not victim)
-    r = run_cli(data, "audit", "--json")
+    r = operator.run("audit", "--json")
     entries = json.loads(r.stdout)
     assert [e["action"] for e in entries] == ["purge", "forget_visitor"]
     assert all(e["actor"] == "cli" for e in entries)
     assert entries[1]["details"]["visitor_id"] == victim.visitor_id
-    assert run_cli(data, "purge", "--older-than", "-1").returncode == 2
+    assert operator.run("purge", "--older-than", "-1").returncode == 2

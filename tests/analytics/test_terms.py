@@ -7,11 +7,11 @@ from collections import Counter
 
 import pytest
 
-from chatserver.analytics.filters import Filters
 from chatserver.analytics.redact import Redactor
 from chatserver.analytics.sample import SampleData
-from chatserver.analytics.source import Snapshot
 from chatserver.analytics.terms import log_odds, pain_terms, tokens
+from chatserver.store import Filters
+from tests.analytics.helpers import snapshot_of
 
 
 def fightin_words(low: Counter[str], high: Counter[str], term: str) -> float:
@@ -35,8 +35,8 @@ def test_log_odds_formula_on_a_small_example() -> None:
     assert all(t["low"] >= 3 for t in log_odds(low, high, min_count=3))
 
 
-def test_pain_terms_match_an_independent_count(sample: SampleData) -> None:
-    with Snapshot(sample.path) as snap:
+def test_pain_terms_match_an_independent_count(sample: SampleData, sample_url: str) -> None:
+    with snapshot_of(sample_url) as snap:
         redactor = Redactor(snap.key("pseudonym"))
         got = pain_terms(snap, Filters(), redactor, top=8, examples=2)
     low: Counter[str] = Counter()
@@ -64,8 +64,10 @@ def test_pain_terms_match_an_independent_count(sample: SampleData) -> None:
         assert (t["low"], t["high"]) == (low[t["term"]], high[t["term"]])
 
 
-def test_the_generated_pain_shows_and_quotes_are_redacted(sample: SampleData) -> None:
-    with Snapshot(sample.path) as snap:
+def test_the_generated_pain_shows_and_quotes_are_redacted(
+    sample: SampleData, sample_url: str
+) -> None:
+    with snapshot_of(sample_url) as snap:
         got = pain_terms(snap, Filters(), Redactor(snap.key("pseudonym")), top=12)
     terms = [t["term"] for t in got["terms"]]
     # The issues the generator makes hurt (double charges, lost refunds, lock-outs, crashes).

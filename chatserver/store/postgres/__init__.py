@@ -10,8 +10,9 @@ reads, the write transactions), and:
   ``_errors.py`` psycopg's errors as the store's
 
 Rows are read and written with the shared codec (``sql/_codec.py``): the same column values,
-JSON as text, so both stores hold the same bytes. Not yet: `database_path` (analytics' SQLite
-snapshots) raises `UnavailableError` — analytics has no PostgreSQL read model in this version.
+JSON as text, so both stores hold the same bytes. ``snapshot.py`` is analytics' read model
+(`SnapshotSource`): a synchronous connection of its own, one repeatable-read transaction,
+server-side cursors; ``copy_in.py`` copies a SQLite store's rows in (COPY).
 """
 
 from __future__ import annotations

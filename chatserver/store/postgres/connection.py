@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import ClassVar, TypeVar
 
 import psycopg
@@ -29,6 +28,7 @@ from ..sqlite._batch import Item
 from ._errors import redacted, store_error
 from ._migrate import apply_migrations
 from ._writer import GroupCommitWriter, WriterStats
+from .snapshot import PostgresSnapshot
 
 __all__ = ["POSTGRESQL", "Conn", "PostgresBase"]
 
@@ -86,14 +86,9 @@ class PostgresBase(SQLPart):
         """Group-commit counters since `open` (batches committed, events stored)."""
         return self._group.stats if self._group is not None else WriterStats(0, 0)
 
-    @property
-    def database_path(self) -> Path:
-        """`SnapshotSource`: analytics reads a SQLite file; there is none on PostgreSQL yet."""
-        raise UnavailableError(
-            "analytics on PostgreSQL is not available yet: exports, reports and the dashboard's"
-            " charts read a SQLite snapshot (Store.database_path), and the PostgreSQL store has"
-            " no read model for them in this version"
-        )
+    def snapshot(self) -> PostgresSnapshot:
+        """A read-only snapshot on a connection of its own (`SnapshotSource`, ``snapshot.py``)."""
+        return PostgresSnapshot(self.url, connect_timeout=self.connect_timeout)
 
     async def open(self) -> None:
         """Connect, apply pending migrations (under an advisory lock), start the writer."""

@@ -5,6 +5,7 @@ has — `SQLiteBase` (``connection.py``: the connections, the pragmas, the diale
 the write transactions, ``secure_delete`` and the WAL checkpoint after a deletion), and:
 
 - ``_writer.py`` the group-commit writer (appends planned by ``_batch.py``)
+- ``snapshot.py`` analytics' read model (`SnapshotSource`): one read transaction, forced plans
 - ``_checkpoint.py`` background WAL checkpoints
 - ``_turnstile.py`` the cross-process write lock
 """

@@ -35,6 +35,7 @@ from ._batch import Item
 from ._checkpoint import Checkpointer, CheckpointStats
 from ._turnstile import Turnstile, open_turnstile
 from ._writer import GroupCommitWriter, WriterStats, store_error
+from .snapshot import SQLiteSnapshot
 
 __all__ = ["SQLITE", "Conn", "SQLiteBase"]
 
@@ -92,10 +93,9 @@ class SQLiteBase(SQLPart):
         """Group-commit counters since `open` (batches committed, events stored)."""
         return self._group.stats if self._group is not None else WriterStats(0, 0)
 
-    @property
-    def database_path(self) -> Path:
-        """The database file (`SnapshotSource`): analytics' snapshots open it read-only."""
-        return self.path
+    def snapshot(self) -> SQLiteSnapshot:
+        """A read-only snapshot of the database file (`SnapshotSource`, ``snapshot.py``)."""
+        return SQLiteSnapshot(self.path, busy_timeout=self.busy_timeout)
 
     @property
     def checkpoints(self) -> CheckpointStats:

@@ -1,6 +1,6 @@
 """A hub on the PostgreSQL store (``CHATSERVER_DATABASE_URL``): a visitor and an agent chat
-once, and every acknowledged message is in PostgreSQL — none in a SQLite file. Analytics,
-which reads a SQLite snapshot, answers 503 ``unavailable`` saying it is not there yet.
+once, and every acknowledged message is in PostgreSQL — none in a SQLite file. Analytics
+(the export, the summary, the dashboard's charts, the analytics commands) reads it there.
 PostgreSQL restarted mid-chat: a message meets ``unavailable``, sent again it is stored once."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from chatserver.cli import build_parser, main
@@ -86,11 +87,19 @@ async def test_a_hub_on_postgresql_chats_and_stores_there(hub: Hub, postgres_url
         summary = await http.get(f"{server.http}/api/v1/analytics/summary", headers=bearer)
         charts = await http.get(f"{server.http}/api/v1/dashboard/charts", headers=bearer)
         audit = await http.get(f"{server.http}/api/v1/analytics/audit", headers=bearer)
-    for r in (summary, charts):
-        assert r.status_code == 503
-        assert r.json()["error"] == "unavailable"
-        assert "analytics on PostgreSQL is not available yet" in r.json()["message"]
-    assert audit.status_code == 200  # the audit log is the store's, not a snapshot's
+        export = await http.get(
+            f"{server.http}/api/v1/export", params={"format": "jsonl"}, headers=bearer
+        )
+    assert summary.status_code == 200, summary.text
+    assert summary.json()["totals"]["conversations"] == 1
+    assert charts.status_code == 200, charts.text
+    assert sum(r["conversations"] for r in charts.json()["days"]["rows"]) == 1
+    assert audit.status_code == 200
+    assert export.status_code == 200 and export.headers["x-export-cursor"].startswith("pg1.")
+    (doc,) = [orjson.loads(line) for line in export.content.splitlines()]
+    assert doc["conversation"]["conversation_id"] == conv
+    texts = [e["body"].get("text") for e in doc["events"] if e["kind"] == "message"]
+    assert texts == ["Hello there", "hi", "Hi!"]
 
 
 @pytest.fixture
@@ -156,9 +165,29 @@ def test_the_database_setting(tmp_path: Path) -> None:
     assert "secret" not in str(info.value)
 
 
-def test_the_analytics_commands_refuse_a_database_url(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+def test_the_analytics_commands_work_on_a_database_url(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    postgres_url: str,
 ) -> None:
-    monkeypatch.setenv("CHATSERVER_DATABASE_URL", "postgresql://db.example/chat")
-    assert main(["report", "--data", str(tmp_path)]) == 2
-    assert "with CHATSERVER_DATABASE_URL set it is not available yet" in capsys.readouterr().err
+    asyncio.run(add_alice(postgres_url))
+    monkeypatch.setenv("CHATSERVER_DATABASE_URL", postgres_url)
+    data = ["--data", str(tmp_path)]
+    assert main(["report", "--json", "--no-terms", *data]) == 0
+    assert orjson.loads(capsys.readouterr().out)["totals"]["conversations"] == 0
+    out = tmp_path / "export.jsonl"
+    cursor = tmp_path / "cursor"
+    assert main(["export", "--out", str(out), "--cursor-file", str(cursor), *data]) == 0
+    assert out.read_bytes() == b"" and cursor.read_text().startswith("pg1.")
+    assert main(["verify", str(out), *data]) == 0
+    assert main(["purge", "--older-than", "30", "--dry-run", *data]) == 0
+    assert "would delete 0 conversations" in capsys.readouterr().out
+    assert main(["forget-visitor", "v-nobody", *data]) == 0
+    assert main(["audit", "--json", *data]) == 0
+    entries = orjson.loads(capsys.readouterr().out.splitlines()[-1])
+    assert entries[0]["action"] == "forget_visitor"
+    # A SQLite cursor is refused by PostgreSQL, saying why.
+    assert main(["export", "--after", "v1.10.0", *data]) == 2
+    assert "printed by an export from a sqlite store" in capsys.readouterr().err
+    assert not (tmp_path / "chat.db").exists()

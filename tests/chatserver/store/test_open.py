@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from chatserver.store import SQLiteStore, UnavailableError, open_store
+from chatserver.store import SQLiteStore, open_store
 from chatserver.store.postgres import PostgresStore
 
 
@@ -14,13 +14,13 @@ def test_sqlite_urls_and_bare_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.chdir(tmp_path)
     relative = open_store("sqlite:///data/chat.db")
     assert isinstance(relative, SQLiteStore)
-    assert relative.database_path == Path("data/chat.db")
+    assert relative.path == Path("data/chat.db")
     absolute = open_store(f"sqlite:///{tmp_path}/chat.db")
     assert isinstance(absolute, SQLiteStore)
-    assert absolute.database_path == tmp_path / "chat.db"
+    assert absolute.path == tmp_path / "chat.db"
     bare = open_store(tmp_path / "bare.db")
     assert isinstance(bare, SQLiteStore)
-    assert bare.database_path == tmp_path / "bare.db"
+    assert bare.path == tmp_path / "bare.db"
 
 
 def test_synchronous_from_the_url_or_the_default(tmp_path: Path) -> None:
@@ -71,10 +71,11 @@ def test_a_refused_postgresql_url_does_not_repeat_its_password() -> None:
     assert "chat:***@db.example" in str(info.value)
 
 
-async def test_postgresql_has_no_analytics_snapshot_yet(postgres_url: str) -> None:
+async def test_postgresql_gives_analytics_snapshots(postgres_url: str) -> None:
     async with open_store(postgres_url) as store:
-        with pytest.raises(UnavailableError, match="analytics on PostgreSQL is not available"):
-            store.database_path  # noqa: B018
+        with store.snapshot() as snapshot:
+            assert str(snapshot.cursor).startswith("pg1.")
+            assert len(snapshot.key("seal")) == 32
 
 
 async def test_the_store_it_opens_works(tmp_path: Path) -> None:
