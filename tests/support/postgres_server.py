@@ -7,7 +7,8 @@ as root, so as root they run as the ``postgres`` user if there is one, else ``no
 folder is theirs. The cluster is made for speed, not safety (``fsync=off``: a commit still
 reaches the OS before the client is told, so killing the server loses nothing acked, only a
 machine crash would), trusts every local connection, and listens on 127.0.0.1 and on a Unix
-socket in its own folder.
+socket in its own folder. ``settings`` override that (``{"fsync": "on", …}``: a cluster whose
+commits wait for the disk, as the persistence benchmark measures them).
 """
 
 from __future__ import annotations
@@ -64,8 +65,9 @@ def _run_as() -> tuple[int, int] | None:
 class PostgresServer:
     """One PostgreSQL cluster in a temporary folder, on 127.0.0.1:<port>."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, settings: dict[str, str] | None = None) -> None:
         self.port = port or free_port()
+        self.settings = settings or {}
         self.bin = postgres_binaries()
         self.dir = Path(tempfile.mkdtemp(prefix="pg-test-"))
         self.data = self.dir / "data"
@@ -138,6 +140,7 @@ class PostgresServer:
                     "shared_buffers=64MB",
                     "-c",
                     "log_min_messages=warning",
+                    *(f"-c{name}={value}" for name, value in self.settings.items()),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
