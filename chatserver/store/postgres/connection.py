@@ -14,7 +14,9 @@ Every connection is set up with ``idle_in_transaction_session_timeout``
 (``idle_transaction_timeout``, 5 s): a process frozen inside a transaction (SIGSTOP, a paused
 VM) or cut off without a reset would otherwise keep the rows it locked — a batch's
 conversations — for as long as PostgreSQL sees no EOF, and every other process's writer whose
-batch names one of them would wait as long. Our transactions never idle between statements.
+batch names one of them would wait as long. Our transactions never idle between statements;
+one that must (a server-side cursor fed to a slow reader) lifts it for itself with
+``SET LOCAL idle_in_transaction_session_timeout = 0``.
 """
 
 from __future__ import annotations
