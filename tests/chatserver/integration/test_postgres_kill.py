@@ -9,6 +9,11 @@ to the survivor, resume from the last seq they saw and send every unacknowledged
 with its client_id, as the widget's outbox does. Then, in PostgreSQL and in both sides'
 inboxes: every message once, with the seq its ack gave, seqs gap-free, in order.
 
+In the last round the hub is first frozen (SIGSTOP) while a transaction of its writer's holds
+its chats locked, as a paused VM or a network cut with no reset would leave it: the agents'
+messages to those chats wait until PostgreSQL ends the idle transaction (the store's
+``idle_transaction_timeout``, 5 s), then go on; then the hub is killed.
+
 A message the dead hub committed but never announced reaches the agent with the
 conversation's next event (the survivor fills the gap from the store; docs/protocol.md,
 "Idempotent messages"): the closing round of messages is that event.
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,8 +44,9 @@ from tests.support.server import ServerProcess
 AGENTS = 2
 VISITORS = 6  # three chats per agent
 WINDOW = 4  # messages a client has sent ahead of its acks
-#: Acks the round waits for (from this round's stream) before the kill: early, mid, late.
-KILL_AFTER = (15, 80, 200)
+#: Per round: the acks (of this round's stream) before the kill — early, mid, late — and
+#: whether the hub is first frozen (SIGSTOP) inside a transaction of its writer's.
+ROUNDS = ((15, False), (80, False), (200, False), (40, True))
 FAST = {
     "CHATSERVER_RATE_PER_S": "100000",
     "CHATSERVER_RATE_BURST": "100000",
@@ -120,6 +127,10 @@ class Countdown(asyncio.Event):
         super().__init__()
         self.left = count
 
+    def again(self, count: int) -> None:
+        self.left = count
+        self.clear()
+
     def acked(self) -> None:
         self.left -= 1
         if self.left <= 0:
@@ -187,7 +198,8 @@ async def test_a_hub_sigkilled_mid_commit_loses_and_doubles_nothing_acked(
     names = await add_agents(postgres_url)
     hub.env.update(FAST, CHATSERVER_DATABASE_URL=postgres_url)
     survivor = await asyncio.to_thread(hub.start_server)
-    doomed = await asyncio.to_thread(hub.start_server)
+    doomed_env = {"CHATSERVER_DATABASE_URL": f"{postgres_url}?application_name={DOOMED}"}
+    doomed = await asyncio.to_thread(hub.start_server, **doomed_env)
     agents = [(await hub.agent(name, server=survivor))[0] for name in names]
 
     visitors: list[Visitor] = []
@@ -205,9 +217,9 @@ async def test_a_hub_sigkilled_mid_commit_loses_and_doubles_nothing_acked(
     in_flight: list[int] = []  # per round: sent but not acked when the hub died
     committed_unacked: list[int] = []  # per round: of those, already in PostgreSQL
     cut_open: list[int] = []  # per round: the dead hub's transactions PostgreSQL rolled back
-    for round_, kill_after in enumerate(KILL_AFTER):
+    for round_, (kill_after, freeze_first) in enumerate(ROUNDS):
         if round_:  # a new hub to kill; the visitors move to it and resume there
-            doomed = await asyncio.to_thread(hub.start_server)
+            doomed = await asyncio.to_thread(hub.start_server, **doomed_env)
             for visitor in visitors:
                 await visitor.peer.close()
                 await reconnect(hub, visitor, doomed)
@@ -222,6 +234,19 @@ async def test_a_hub_sigkilled_mid_commit_loses_and_doubles_nothing_acked(
             for peer, side in agent_sides
         ]
         await asyncio.wait_for(countdown.wait(), 30)
+        if freeze_first:
+            await freeze_inside_a_transaction(doomed, postgres_url, countdown)
+            # Its batch holds its chats locked, and the agents write to the same chats: the
+            # survivor's writer waits until PostgreSQL ends the frozen transaction (after the
+            # store's idle_transaction_timeout, 5 s), then every agent's messages go on.
+            frozen_at = [len(side.acked) for _, side in agent_sides]
+            started = asyncio.get_running_loop().time()
+            while any(len(s.acked) == n for (_, s), n in zip(agent_sides, frozen_at, strict=True)):
+                assert asyncio.get_running_loop().time() - started < 20, "the agents stalled"
+                await asyncio.sleep(0.05)
+            stalled = asyncio.get_running_loop().time() - started
+            assert not await asyncio.to_thread(idle_in_transaction, postgres_url)
+            print(f"the agents waited {stalled:.1f} s for the frozen hub's locks")
         await asyncio.to_thread(doomed.kill)  # SIGKILL: no goodbye, commits cut short
         await asyncio.gather(*visitors_talking)  # every visitor's socket is dead
         unacked = {cid for v in visitors for cid in v.side.unacked}
@@ -276,6 +301,42 @@ async def test_a_hub_sigkilled_mid_commit_loses_and_doubles_nothing_acked(
             got = [(seq, cid) for seq, kind, cid in seen if kind == "message"]
             assert [s for s, _ in got] == sorted({s for s, _ in got}), f"{name}: twice or disorder"
             assert dict((cid, seq) for seq, cid in got) == acked, f"{name} of {conv}"
+
+
+DOOMED = "doomed-hub"  # the application_name of the doomed hub's connections
+
+
+def idle_in_transaction(url: str) -> int:
+    """The doomed hub's sessions now idle inside a transaction that has locked conversations
+    (``SELECT … FOR UPDATE`` takes a row-share lock on the table)."""
+    sql = (
+        b"SELECT count(*) FROM pg_stat_activity AS a JOIN pg_locks AS l ON l.pid = a.pid"
+        b" WHERE a.application_name = %s AND a.state = 'idle in transaction'"
+        b" AND l.relation = 'conversations'::regclass AND l.mode = 'RowShareLock'"
+    )
+    with psycopg.connect(url, autocommit=True) as conn:
+        (count,) = conn.execute(sql, [DOOMED]).fetchone() or (0,)
+        return int(count)
+
+
+async def freeze_inside_a_transaction(
+    server: ServerProcess, url: str, countdown: Countdown
+) -> None:
+    """SIGSTOP the hub; if it is not then inside a transaction that has locked conversations,
+    let it go on for a few more acks and try again."""
+    assert server.proc is not None
+    loop = asyncio.get_running_loop()
+    for _ in range(50):
+        server.proc.send_signal(signal.SIGSTOP)
+        deadline = loop.time() + 0.3  # a statement it had sent finishes, then it idles
+        while loop.time() < deadline:
+            if await asyncio.to_thread(idle_in_transaction, url):
+                return
+            await asyncio.sleep(0.02)
+        server.proc.send_signal(signal.SIGCONT)
+        countdown.again(3)
+        await asyncio.wait_for(countdown.wait(), 10)
+    raise AssertionError("never caught the hub inside a transaction")
 
 
 def transactions_cut(server: PostgresServer) -> int:
