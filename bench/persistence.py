@@ -5,6 +5,10 @@ conversations) append ~150-byte messages with a client_id, each awaiting its ack
 the next, as the hub does; the store runs with its defaults (max_batch=1000, NORMAL). Measured: events/s, the time from `append` call to return (p50/p99) and the mean batch
 size. Baseline, same run, same schema, same pragmas: raw `sqlite3` ``executemany`` of the very
 rows the store wrote, in transactions of ``max_batch`` rows — the ceiling for this machine.
+
+``postgresql``: the same load on `PostgresStore` at several concurrency levels, against psycopg's
+``executemany``, ``COPY`` and one transaction per message on the same private cluster
+(`bench._persistence_pg`, whose docstring says exactly what it measures).
 """
 
 from __future__ import annotations
@@ -14,81 +18,23 @@ import os
 import sqlite3
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from chatserver.store import ConversationRecord, SQLiteStore, VisitorRecord, iso_now
+from bench._appends import append_load, seed
+from bench._persistence_pg import FULL, QUICK, run_postgres
+from chatserver.store import SQLiteStore
 from chatserver.store._migrate import load_migrations
 
 TARGET_EVENTS_PER_S = 50_000
 CONVERSATIONS = 1_000
 PRODUCERS = 2_000  # two per conversation: the visitor and the agent
-TEXT = (
-    "Hello! I was charged twice for my subscription this month and would like a refund for"
-    " the second payment, please. Order #"
-)
-
-
-def _percentile(sorted_values: list[float], q: float) -> float:
-    index = min(len(sorted_values) - 1, int(q * len(sorted_values)))
-    return sorted_values[index]
-
-
-async def _seed(store: SQLiteStore) -> list[str]:
-    now = iso_now()
-    await store.add_visitor(VisitorRecord(id="v-bench", token_hash="t", site="s", created_at=now))
-    ids = [f"conv-{i:05d}" for i in range(CONVERSATIONS)]
-    for cid in ids:
-        await store.add_conversation(
-            ConversationRecord(
-                id=cid,
-                visitor_id="v-bench",
-                site="s",
-                topic="billing",
-                language="en",
-                status="active",
-                created_at=now,
-            )
-        )
-    return ids
 
 
 async def _measure_store(path: Path, per_producer: int) -> dict[str, Any]:
     async with SQLiteStore(path) as store:
-        conversations = await _seed(store)
-        ts = iso_now()
-        latencies: list[float] = []
-
-        async def producer(n: int) -> None:
-            conv = conversations[n % CONVERSATIONS]
-            prefix = str(uuid.uuid4())[:28]
-            clock = time.perf_counter
-            record = latencies.append
-            append = store.append
-            for i in range(per_producer):
-                body = {"text": f"{TEXT}{n:05d}-{i:05d}"}
-                started = clock()
-                await append(
-                    conv, "message", body, ts=ts, actor_role="visitor", client_id=f"{prefix}{i:08d}"
-                )
-                record(clock() - started)
-
-        before = store.stats
-        started = time.perf_counter()
-        await asyncio.gather(*(producer(n) for n in range(PRODUCERS)))
-        elapsed = time.perf_counter() - started
-        after = store.stats
-    events = after.events - before.events
-    batches = after.batches - before.batches
-    latencies.sort()
-    return {
-        "events": events,
-        "events_per_s": round(events / elapsed),
-        "append_p50_ms": round(_percentile(latencies, 0.50) * 1000, 2),
-        "append_p99_ms": round(_percentile(latencies, 0.99) * 1000, 2),
-        "batch_mean": round(events / batches, 1) if batches else 0.0,
-    }
+        conversations = await seed(store, CONVERSATIONS)
+        return await append_load(store, conversations, PRODUCERS, per_producer)
 
 
 def _baseline(source: Path, target: Path, batch: int) -> dict[str, Any]:
@@ -142,6 +88,7 @@ def run(quick: bool) -> dict[str, Any]:
     if baseline["events"] != result["events"]:  # every ack is a stored row, nothing else
         raise AssertionError(f"stored {baseline['events']} rows for {result['events']} acks")
     ratio = result["events_per_s"] / baseline["events_per_s"]
+    postgresql = run_postgres(QUICK if quick else FULL)
     return {
         **result,
         "conversations": CONVERSATIONS,
@@ -152,4 +99,5 @@ def run(quick: bool) -> dict[str, Any]:
         "targets": {
             f"events_per_s>={TARGET_EVENTS_PER_S}": result["events_per_s"] >= TARGET_EVENTS_PER_S
         },
+        "postgresql": postgresql,
     }

@@ -10,7 +10,9 @@ machine crash would), trusts every local connection, and listens on 127.0.0.1 an
 socket in its own folder. Given another ``host`` (an address of a test network,
 tests/support/netns.py) it listens there and trusts every client of that subnet too
 (``samenet``); given a ``launch`` prefix (``ip netns exec NAME``) it runs under it, dropping to
-the unprivileged user with ``setpriv`` after the prefix, which needs root.
+the unprivileged user with ``setpriv`` after the prefix, which needs root. ``settings``
+override the defaults (``{"fsync": "on", …}``: a cluster whose commits wait for the disk, as
+the persistence benchmark measures them).
 """
 
 from __future__ import annotations
@@ -69,11 +71,17 @@ class PostgresServer:
     """One PostgreSQL cluster in a temporary folder, on 127.0.0.1:<port> (or ``host``)."""
 
     def __init__(
-        self, port: int | None = None, *, host: str = "127.0.0.1", launch: Sequence[str] = ()
+        self,
+        port: int | None = None,
+        *,
+        host: str = "127.0.0.1",
+        launch: Sequence[str] = (),
+        settings: dict[str, str] | None = None,
     ) -> None:
         self.port = port or free_port()
         self.host = host
         self.launch = tuple(launch)
+        self.settings = settings or {}
         self.bin = postgres_binaries()
         self.dir = Path(tempfile.mkdtemp(prefix="pg-test-"))
         self.data = self.dir / "data"
@@ -159,6 +167,7 @@ class PostgresServer:
                     "shared_buffers=64MB",
                     "-c",
                     "log_min_messages=warning",
+                    *(f"-c{name}={value}" for name, value in self.settings.items()),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -9,6 +9,14 @@ pool beside the writer — PostgreSQL has no single write lock to queue for.
 
 A connection lost (the server restarted, the network cut) fails the calls using it with
 `UnavailableError`; the pool drops it and connects again for the next call.
+
+Every connection is set up with ``idle_in_transaction_session_timeout``
+(``idle_transaction_timeout``, 5 s): a process frozen inside a transaction (SIGSTOP, a paused
+VM) or cut off without a reset would otherwise keep the rows it locked — a batch's
+conversations — for as long as PostgreSQL sees no EOF, and every other process's writer whose
+batch names one of them would wait as long. Our transactions never idle between statements;
+one that must (a server-side cursor fed to a slow reader) lifts it for itself with
+``SET LOCAL idle_in_transaction_session_timeout = 0``.
 """
 
 from __future__ import annotations
@@ -62,16 +70,20 @@ class PostgresBase(SQLPart):
         max_connections: int = 10,
         max_batch: int = 1000,
         connect_timeout: float = 10.0,
+        idle_transaction_timeout: float = 5.0,
     ) -> None:
         if not 1 <= min_connections <= max_connections:
             raise ValueError("need 1 <= min_connections <= max_connections")
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
+        if idle_transaction_timeout <= 0:
+            raise ValueError("idle_transaction_timeout must be above 0")
         self.url = url
         self.min_connections = min_connections
         self.max_connections = max_connections
         self.max_batch = max_batch
         self.connect_timeout = connect_timeout
+        self.idle_transaction_timeout = idle_transaction_timeout
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._group: GroupCommitWriter | None = None
         self._accepting = False
@@ -102,6 +114,7 @@ class PostgresBase(SQLPart):
             max_size=self.max_connections,
             timeout=self.connect_timeout,
             name="chatserver-store",
+            configure=self._configure,
             open=False,
         )
         try:
@@ -129,6 +142,13 @@ class PostgresBase(SQLPart):
 
     def _cannot_open(self, exc: psycopg.Error) -> UnavailableError:
         return UnavailableError(f"cannot open the PostgreSQL store {redacted(self.url)}: {exc}")
+
+    async def _configure(self, conn: Conn) -> None:
+        """Each new connection: end a transaction left idle (see the module docstring)."""
+        ms = str(max(1, round(self.idle_transaction_timeout * 1000)))
+        await conn.execute(
+            "SELECT set_config('idle_in_transaction_session_timeout', %s, false)", [ms]
+        )
 
     async def close(self) -> None:
         """Commit everything queued, stop the writer, close the pool. Idempotent."""

@@ -216,3 +216,36 @@ async def test_a_restarted_server_fails_calls_as_unavailable_then_the_store_carr
         assert [e.seq for e in stored] == list(range(1, len(stored) + 1))
         with pytest.raises(NotFoundError):
             await store.last_seq("nope")
+
+
+async def test_a_transaction_left_idle_by_a_frozen_hub_ends_and_frees_its_conversations(
+    postgres_url: str,
+) -> None:
+    """A hub frozen mid-batch (SIGSTOP, a paused VM) or cut off without a reset leaves its
+    backend idle inside a transaction, holding the batch's conversations locked: PostgreSQL
+    sees no EOF, and every other hub's writer, whose batch names one of them, waits. The store's
+    connections end such a transaction after ``idle_transaction_timeout``: the other hub's
+    append goes through, and the frozen one's session is gone (when it wakes, its batch fails
+    as `UnavailableError` and its clients send again)."""
+    async with (
+        PostgresStore(postgres_url, idle_transaction_timeout=1.0) as frozen,
+        PostgresStore(postgres_url) as other,
+    ):
+        (conv,) = await seed(frozen)
+        loop = asyncio.get_running_loop()
+        # The frozen hub's writer as far as the lock of its batch (_writer._LOCK), then no more.
+        async with frozen._pool.connection() as conn:  # type: ignore[union-attr]
+            await conn.execute("BEGIN")
+            await conn.execute(
+                "SELECT id, last_seq FROM conversations WHERE id = ANY(%s) FOR UPDATE", [[conv]]
+            )
+            started = loop.time()
+            event = await asyncio.wait_for(
+                other.append(conv, "message", {"n": 1}, ts=iso_now(), actor_role="agent"), 15
+            )
+            assert event.seq == 1
+            assert loop.time() - started >= 0.9  # it did wait for the lock: the timeout freed it
+            with pytest.raises(psycopg.errors.IdleInTransactionSessionTimeout):
+                await conn.execute("SELECT 1")  # the frozen session was ended
+        event = await frozen.append(conv, "message", {"n": 2}, ts=iso_now(), actor_role="agent")
+        assert event.seq == 2  # and the frozen store carries on with a new connection
