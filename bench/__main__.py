@@ -26,6 +26,7 @@ SCENARIOS = [
     "burst",
     "persistence",
     "export",
+    "analytics_scale",
 ]
 
 

@@ -8,11 +8,13 @@ and that the relay loses and duplicates nothing.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bench import burst, connections, queue_updates, relay, routing_scale
+from bench import analytics_scale, burst, connections, queue_updates, relay, routing_scale
+from bench._analytics_stores import generated
 from bench._scale_tools import Plan
 
 pytestmark = pytest.mark.slow  # each starts servers and load generators: 5-15 s
@@ -205,3 +207,28 @@ def test_queue_updates_at_a_tiny_size(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result["frames_while_still"] == 0
     assert result["frames_per_s"] > 0  # the queue moved: somebody heard
     assert result["gaps_under_0_9_s"] == 0
+
+
+def test_analytics_scale_at_a_tiny_size(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Two tiny SQLite stores and one on PostgreSQL, one round each: every row answered by a
+    real hub (the last page not empty), the report written, the figures complete."""
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
+    plan = analytics_scale.Plan(sizes=(200, 2_000), postgres_sizes=(200,), runs=1)
+    result = analytics_scale.measure(plan)
+    assert result["generate_s"]["200"] is not None  # made here, then found in the cache
+    assert generated(200).generate_s is None
+    rows = [name for name, _, _ in analytics_scale.ROWS] + ["report_html"]
+    assert result["conversations"] == 2_000
+    assert all(result[f"{name}_ms"] > 0 for name in rows)
+    assert {"raw_all_ms", "raw_7d_ms", "raw_14d_ms"} <= result["baseline"].keys()
+    assert result["targets"]["figures_complete"]
+    assert set(result["targets"].values()) <= {True, False}
+    for label, sizes in (("sqlite", [200, 2_000]), ("postgresql", [200])):
+        per_size = result[f"{label}_ms"]["per_size"]
+        assert [s["conversations"] for s in per_size] == sizes
+        assert all(s["figures_complete"] and s["events"] > 10 * s["conversations"]
+                   for s in per_size)  # fmt: skip
+        assert all(r[name] > 0 for r in result[f"{label}_ratio"]["per_size"] for name in rows)
+    growth = result["sqlite_growth_per_10x"]
+    assert (growth["from"], growth["to"]) == (200, 2_000)
+    assert all(growth[name] > 0 for name in rows)
