@@ -113,7 +113,7 @@ class HubContext:
 
     def __post_init__(self) -> None:
         self._redis_probe = Probe(lambda: self.ctl.ping())
-        self._store_probe = Probe(lambda: self.store.get_agent("-"))
+        self._store_probe = Probe(lambda: self.store.ping())
 
     @classmethod
     async def open(cls, settings: Settings, routing_config: routing.RoutingConfig) -> HubContext:

@@ -51,6 +51,11 @@ class Transcripts(Protocol):
     async def flush(self) -> None:
         """Return once every event queued before the call has been committed (or failed)."""
 
+    async def ping(self) -> None:
+        """Return once the database answers a trivial query, or raise (`UnavailableError`).
+        For readiness: it does not wait behind the store's own work (a busy pool, a batch
+        being committed), so a store that is busy, not down, answers at once."""
+
     # event log
     async def append(
         self,

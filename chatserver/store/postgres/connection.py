@@ -85,6 +85,10 @@ class PostgresBase(SQLPart):
         self.connect_timeout = connect_timeout
         self.idle_transaction_timeout = idle_transaction_timeout
         self._pool: AsyncConnectionPool[Conn] | None = None
+        #: `ping`'s own connection, outside the pool: a pool busy with a burst is not a down
+        #: database (made at the first ping, dropped when it fails).
+        self._ping_conn: Conn | None = None
+        self._ping_lock = asyncio.Lock()
         self._group: GroupCommitWriter | None = None
         self._accepting = False
 
@@ -159,6 +163,27 @@ class PostgresBase(SQLPart):
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+        if self._ping_conn is not None:
+            await self._ping_conn.close()
+            self._ping_conn = None
+
+    async def ping(self) -> None:
+        """``SELECT 1`` on a connection of its own (see `_ping_conn`), one ping at a time."""
+        self._open_pool()  # not open: UnavailableError
+        async with self._ping_lock:
+            try:
+                if self._ping_conn is None or self._ping_conn.closed:
+                    self._ping_conn = await AsyncConnection.connect(
+                        self.url,
+                        autocommit=True,
+                        connect_timeout=max(1, round(self.connect_timeout)),
+                    )
+                await self._ping_conn.execute("SELECT 1")
+            except psycopg.Error as exc:
+                broken, self._ping_conn = self._ping_conn, None
+                if broken is not None:
+                    await broken.close()
+                raise store_error(exc, "ping") from exc
 
     async def flush(self) -> None:
         """Return once everything queued before this call is committed (or has failed)."""

@@ -231,6 +231,10 @@ class SQLiteBase(SQLPart):
 
     # --- the plumbing of the shared parts (`SQLPart`) ----------------------------------------
 
+    async def ping(self) -> None:
+        """The reader answers (WAL: never behind the writer)."""
+        await self._read("SELECT 1")
+
     async def _read(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         conn = self._reader
         if conn is None or not self._accepting:
