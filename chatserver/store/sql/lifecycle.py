@@ -165,10 +165,14 @@ async def _insert_audit(
 
 
 async def _delete_conversations(tx: Tx, d: Dialect, ids: list[str]) -> int:
-    """Delete the conversations with their events and decisions; returns the events deleted."""
+    """Delete the conversations with their events, decisions and agents; returns the events
+    deleted."""
     key = d.list_param(ids)
     events = await tx.execute(f"DELETE FROM events WHERE {d.member_of('conversation_id')}", (key,))
     await tx.execute(f"DELETE FROM decisions WHERE {d.member_of('conversation_id')}", (key,))
+    await tx.execute(
+        f"DELETE FROM conversation_agents WHERE {d.member_of('conversation_id')}", (key,)
+    )
     await tx.execute(f"DELETE FROM conversations WHERE {d.member_of('id')}", (key,))
     return events
 

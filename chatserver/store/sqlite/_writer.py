@@ -9,12 +9,12 @@ order, never at the same time as a batch):
 
 1. on the thread: ``BEGIN IMMEDIATE`` (takes the database's write lock; ``busy_timeout``
    waits for it, and the `Turnstile` makes the processes sharing the file take turns at it)
-   and two reads — the batch's ``last_seq``s and its already stored client_ids — each
+   and two reads — the batch's ``last_seq``s and facts, and its already stored client_ids — each
    answering one JSON value, so SQLite walks the batch without coming back to Python per row;
 2. on the event loop: `BatchPlanner` assigns seqs and spots duplicates;
 3. on the thread: the event rows (multi-row INSERTs, see `insert_statements`), the
    conversations' updates — every ``last_seq`` in ONE statement reading a JSON object (see
-   `update_statements`) — and ``COMMIT``;
+   `update_statements`), the facts that changed — the agents assigned, and ``COMMIT``;
 4. only then each caller's future is resolved.
 
 Two thread hand-offs a batch, where an aiosqlite call each for BEGIN, the reads, the writes
@@ -51,6 +51,7 @@ import orjson
 from ..base import ConflictError, NotFoundError, StoredEvent, UnavailableError
 from ..sql import _codec as codec
 from ._batch import (
+    INSERT_AGENT,
     INSERT_EVENT,
     BatchPlanner,
     EventRow,
@@ -70,7 +71,8 @@ T = TypeVar("T")
 Conn = aiosqlite.Connection
 
 _LAST_SEQS = (
-    "SELECT json_group_object(id, last_seq) FROM conversations"
+    "SELECT json_group_object(id, json_array(last_seq, first_assigned_at, first_response_at,"
+    " transfers)) FROM conversations"
     " WHERE id IN (SELECT value FROM json_each(?))"
 )
 _BY_CLIENT_ID = (
@@ -258,9 +260,14 @@ class GroupCommitWriter:
         try:
             rows: list[EventRow] = []
             updates: dict[str, dict[str, Any]] = {}
-            outcomes = [planner.plan(pending.items, rows, updates) for pending in batch.groups]
+            agents: list[tuple[str, str]] = []
+            outcomes = [
+                planner.plan(pending.items, rows, updates, agents) for pending in batch.groups
+            ]
             statements = insert_statements(rows)
             statements += update_statements(planner.last_seq, planner.touched, updates)
+            if agents:
+                statements.append((INSERT_AGENT, agents))
         except BaseException:  # never leave the batch's transaction open behind us
             await loop.run_in_executor(self._thread, _rollback_sync, self._batch_conn)
             raise
@@ -343,12 +350,13 @@ class GroupCommitWriter:
                 conversations[item[0]] = None
                 if item[8] is not None:
                     keys.append((item[0], item[8]))
-        last_seqs = _one_json(conn, _LAST_SEQS, codec.dumps(list(conversations)))
+        known: dict[str, list[Any]] = _one_json(conn, _LAST_SEQS, codec.dumps(list(conversations)))
+        last_seqs = {conv: values.pop(0) for conv, values in known.items()}
         stored = {
             (row[0], row[7]): codec.event_from_row(row, duplicate=True)
             for row in (_one_json(conn, _BY_CLIENT_ID, codec.dumps(keys)) if keys else ())
         }
-        return BatchPlanner(last_seqs, stored)
+        return BatchPlanner(last_seqs, stored, known)
 
     def _one_by_one(self, groups: list[Pending]) -> list[Outcome]:
         """The slow path after a constraint failure: each group under its own savepoint."""
@@ -360,7 +368,8 @@ class GroupCommitWriter:
             for pending in groups:
                 rows: list[EventRow] = []
                 updates: dict[str, dict[str, Any]] = {}
-                outcome = planner.plan(pending.items, rows, updates)
+                agents: list[tuple[str, str]] = []
+                outcome = planner.plan(pending.items, rows, updates, agents)
                 if rows:
                     conn.execute("SAVEPOINT grp")
                     try:
@@ -368,6 +377,7 @@ class GroupCommitWriter:
                         touched = {row[0] for row in rows}
                         for sql, params in update_statements(planner.last_seq, touched, updates):
                             conn.executemany(sql, params)
+                        conn.executemany(INSERT_AGENT, agents)
                     except sqlite3.IntegrityError as exc:
                         conn.execute("ROLLBACK TO grp")
                         planner.undo(rows)
