@@ -457,6 +457,12 @@ def _write(conn: sqlite3.Connection, batch: list[SampleConversation], data: Samp
         " ON CONFLICT DO NOTHING",
         [(agent, cid) for cid, agent in agents],
     )
+    conn.executemany(
+        "INSERT INTO conversation_tags (conversation_id, tag, created_at, conversation_rowid)"
+        " SELECT id, ?, created_at, rowid FROM conversations WHERE id = ?"
+        " ON CONFLICT DO NOTHING",
+        [(tag, c.id) for c in batch for tag in c.tags],
+    )
     conn.execute("COMMIT")
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from chatserver.analytics.figures import summary
 from chatserver.analytics.sample import SampleData, generate
-from chatserver.store import Filters, NewEvent, ReadSnapshot, open_store
+from chatserver.store import ConversationQuery, Filters, NewEvent, ReadSnapshot, open_store
 from chatserver.store._migrate import load_migrations
 from chatserver.store.open import migrate_store
 from chatserver.store.postgres._migrate import load_migrations as load_pg_migrations
@@ -348,3 +348,15 @@ def test_the_migration_works_the_facts_out_of_the_stored_events(
     with snapshot_of(empty_url) as snap, snapshot_of(small_sample.path) as generated:
         # The very facts the generator (as the writer would) put on each row.
         assert list(snap.figure_rows(Filters())) == list(generated.figure_rows(Filters()))
+        # The tag index: the dashboard's list by tag counts what the JSON lists hold.
+        tags = sorted({t for c in small_sample.conversations for t in c.tags})
+        counts = {tag: snap.count(Filters(tag=tag)) for tag in tags}
+
+    async def listed() -> dict[str, int]:
+        async with open_store(empty_url) as store:
+            return {
+                tag: (await store.conversations_page(ConversationQuery(tag=tag))).total
+                for tag in tags
+            }
+
+    assert asyncio.run(listed()) == counts and sum(counts.values()) > 100

@@ -42,6 +42,21 @@ SELECT c.id, json_extract(e.body, '$.agent_id'), c.created_at, c.rowid
 FROM events e JOIN conversations c ON c.id = e.conversation_id
 WHERE e.kind = 'assigned' AND json_extract(e.body, '$.agent_id') IS NOT NULL;
 
+-- Each tag a conversation carries (its `tags` JSON list, kept in step by every write of
+-- it): the tag filter, walked newest first by its index as the agents' are.
+CREATE TABLE conversation_tags (
+    conversation_id    TEXT NOT NULL REFERENCES conversations (id),
+    tag                TEXT NOT NULL,
+    created_at         TEXT NOT NULL,
+    conversation_rowid INTEGER NOT NULL,
+    PRIMARY KEY (conversation_id, tag)
+) WITHOUT ROWID;
+CREATE INDEX conversation_tags_tag ON conversation_tags (tag, created_at, conversation_rowid);
+
+INSERT OR IGNORE INTO conversation_tags (conversation_id, tag, created_at, conversation_rowid)
+SELECT c.id, t.value, c.created_at, c.rowid FROM conversations c, json_each(c.tags) t
+WHERE t.type = 'text';
+
 -- The conversation list by topic, newest first (by status: conversations_status; the rowid,
 -- the tie-break, is the last column of every SQLite index).
 CREATE INDEX conversations_topic ON conversations (topic, created_at);

@@ -13,7 +13,7 @@ them in ONE transaction on one pooled connection:
 2. `BatchPlanner` (sans-I/O, the same as SQLite's) assigns seqs and spots duplicates.
 3. One ``INSERT … SELECT FROM unnest(…)`` stores the batch's rows, one ``UPDATE … FROM
    unnest(…)`` moves every ``last_seq``, and the merged ``update=`` fields and changed facts
-   of each conversation, and the agents assigned, ride in the same transaction; then
+   of each conversation, and the agents assigned and tags set, ride in the same transaction; then
    ``COMMIT``.
 4. Only then is each caller told: ack after commit.
 
@@ -38,12 +38,13 @@ from psycopg_pool import AsyncConnectionPool
 from ..base import StoredEvent
 from ..sql import _codec as codec
 from ..sqlite._batch import (
-    INSERT_AGENT,
     BatchPlanner,
+    Entries,
     EventRow,
     Item,
     Outcome,
     Pending,
+    entry_statements,
     settle,
     take_groups,
 )
@@ -58,7 +59,6 @@ _LOCK = (
     "SELECT id, last_seq, first_assigned_at, first_response_at, transfers FROM conversations"
     " WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
 )
-_INSERT_AGENT = INSERT_AGENT.replace("?", "%s")
 _BY_CLIENT_ID = (
     "SELECT e.conversation_id, e.seq, e.ts, e.kind, e.actor_role, e.actor_id, e.actor_name,"
     " e.client_id, e.body FROM unnest(%s::text[], %s::text[]) AS k (conversation_id, client_id)"
@@ -158,23 +158,23 @@ class GroupCommitWriter:
             if not one_by_one:
                 rows: list[EventRow] = []
                 updates: dict[str, dict[str, Any]] = {}
-                agents: list[tuple[str, str]] = []
+                entries = Entries()
                 outcomes = [
-                    planner.plan(pending.items, rows, updates, agents) for pending in groups
+                    planner.plan(pending.items, rows, updates, entries) for pending in groups
                 ]
-                await _write(conn, rows, planner.last_seq, planner.touched, updates, agents)
+                await _write(conn, rows, planner.last_seq, planner.touched, updates, entries)
                 return outcomes
             outcomes = []
             for pending in groups:
                 rows = []
                 updates = {}
-                agents = []
-                outcome = planner.plan(pending.items, rows, updates, agents)
+                entries = Entries()
+                outcome = planner.plan(pending.items, rows, updates, entries)
                 if rows:
                     touched = {row[0] for row in rows}
                     try:
                         async with conn.transaction():  # a savepoint
-                            await _write(conn, rows, planner.last_seq, touched, updates, agents)
+                            await _write(conn, rows, planner.last_seq, touched, updates, entries)
                     except errors.IntegrityError as exc:
                         planner.undo(rows)
                         outcome = store_error(exc, "append")
@@ -211,9 +211,10 @@ async def _write(
     last_seq: dict[str, int],
     touched: Iterable[str],
     updates: dict[str, dict[str, Any]],
-    agents: list[tuple[str, str]],
+    entries: Entries,
 ) -> None:
-    """The rows, every touched conversation's last_seq, the merged updates and the agents."""
+    """The rows, every touched conversation's last_seq, the merged updates and the entries of
+    the index tables (agents, tags)."""
     if rows:
         await conn.execute(_INSERT, [list(column) for column in zip(*rows, strict=True)])
     plain: list[str] = []
@@ -234,6 +235,6 @@ async def _write(
         sql = f"UPDATE conversations SET {assignments}, last_seq = %s WHERE id = %s"
         async with conn.cursor() as cursor:
             await cursor.executemany(sql, params)
-    if agents:
+    for sql, rows_of in entry_statements(entries):
         async with conn.cursor() as cursor:
-            await cursor.executemany(_INSERT_AGENT, agents)
+            await cursor.executemany(sql.replace("?", "%s"), rows_of)

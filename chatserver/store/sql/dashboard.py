@@ -15,7 +15,7 @@ import orjson
 
 from ..base import NotFoundError
 from ..dashboard import ConversationQuery, ConversationRow, ConversationsPage, PageCursor
-from .dialect import Dialect, Plan, Row
+from .dialect import Plan, Row
 from .part import SQLPart
 
 __all__ = ["DashboardPart"]
@@ -25,14 +25,15 @@ class DashboardPart(SQLPart):
     """The dashboard's list of conversations."""
 
     async def conversations_page(self, query: ConversationQuery) -> ConversationsPage:
-        return await self._snapshot(_page(self.dialect, query))
+        return await self._snapshot(_page(query))
 
 
-def _page(d: Dialect, q: ConversationQuery) -> Plan[ConversationsPage]:
+def _page(q: ConversationQuery) -> Plan[ConversationsPage]:
     """The count and one page. Every filter has an index the page walks in the list's order
-    (``tests/chatserver/store/test_plans.py`` checks the plans): the agent's entries in
+    (``tests/analytics/test_list_plans.py`` checks the plans): the agent's entries in
     ``conversation_agents`` (which carry the conversation's created_at and rowid), else the
-    topic's or the status's index, else created_at's; the cursor is a range on it."""
+    tag's in ``conversation_tags``, else the topic's or the status's index, else
+    created_at's; the cursor is a range on it."""
     agent_id: str | None = None
     if q.agent is not None:
         found = yield (
@@ -42,7 +43,7 @@ def _page(d: Dialect, q: ConversationQuery) -> Plan[ConversationsPage]:
         if not found:
             raise NotFoundError(f"no agent {q.agent!r}")
         agent_id = str(found[0][0])
-    source, key, where, params = _where(d, q, agent_id)
+    source, key, where, params = _where(q, agent_id)
     counted = yield f"SELECT count(*) FROM {source}{where}", params
     cursor = q.cursor
     newer = cursor is not None and cursor.direction == "newer"
@@ -77,18 +78,26 @@ def _page(d: Dialect, q: ConversationQuery) -> Plan[ConversationsPage]:
     )
 
 
-def _where(
-    d: Dialect, q: ConversationQuery, agent_id: str | None
-) -> tuple[str, str, str, list[Any]]:
+def _where(q: ConversationQuery, agent_id: str | None) -> tuple[str, str, str, list[Any]]:
     """The FROM clause, the page's key (its columns, in the list's order), the WHERE clause
     and its parameters."""
     clauses: list[str] = []
     params: list[Any] = []
-    if agent_id is not None:
-        source = "conversation_agents p JOIN conversations c ON c.rowid = p.conversation_rowid"
+    # The agent's or the tag's index entries drive the page when there are some: they carry
+    # the conversation's created_at and rowid, the list's order.
+    entries = (
+        ("conversation_agents", "agent_id", agent_id)
+        if agent_id is not None
+        else ("conversation_tags", "tag", q.tag)
+        if q.tag is not None
+        else None
+    )
+    if entries is not None:
+        table, column, value = entries
+        source = f"{table} p JOIN conversations c ON c.rowid = p.conversation_rowid"
         key, created = "p.created_at, p.conversation_rowid", "p.created_at"
-        clauses.append("p.agent_id = ?")
-        params.append(agent_id)
+        clauses.append(f"p.{column} = ?")
+        params.append(value)
     else:
         source, key, created = "conversations c", "c.created_at, c.rowid", "c.created_at"
     if q.since is not None:
@@ -100,8 +109,11 @@ def _where(
     if q.topic is not None:
         clauses.append("c.topic = ?")
         params.append(q.topic)
-    if q.tag is not None:
-        clauses.append(f"EXISTS (SELECT 1 FROM {d.elements_of('c.tags')} WHERE t.value = ?)")
+    if q.tag is not None and agent_id is not None:
+        clauses.append(
+            "EXISTS (SELECT 1 FROM conversation_tags g WHERE g.conversation_id = c.id"
+            " AND g.tag = ?)"
+        )
         params.append(q.tag)
     if q.status is not None:
         clauses.append("c.status = ?")

@@ -12,7 +12,8 @@ The *facts* are what the figures need of a conversation's events, kept on its ro
 summary reads one row per conversation (docs/analytics.md): ``first_assigned_at`` (the
 earliest ``assigned`` event's ts), ``first_response_at`` (the earliest agent ``message``'s)
 and ``transfers`` (its ``transfer`` events); and each agent an ``assigned`` event names goes
-into ``conversation_agents``. The planner derives them from each event's kind, so no caller
+into ``conversation_agents``; an ``update=`` of ``tags`` rewrites the conversation's rows of
+``conversation_tags`` (`Entries`, `entry_statements`). The planner derives them from each event's kind, so no caller
 can forget them, and knowing the stored values it writes a fact only when it changes: most
 events move nothing but ``last_seq``, which stays one statement for the whole batch.
 
@@ -37,16 +38,20 @@ from ..base import ActorRole, NotFoundError, StoredEvent
 M = TypeVar("M")
 
 __all__ = [
+    "DELETE_TAGS",
     "FACT_COLUMNS",
     "INSERT_AGENT",
     "INSERT_CHUNK",
     "INSERT_EVENT",
+    "INSERT_TAG",
     "UPDATE_LAST_SEQS",
     "BatchPlanner",
+    "Entries",
     "EventRow",
     "Item",
     "Outcome",
     "Pending",
+    "entry_statements",
     "insert_statements",
     "settle",
     "take_groups",
@@ -83,6 +88,44 @@ INSERT_AGENT = (
     "INSERT INTO conversation_agents (conversation_id, agent_id, created_at, conversation_rowid)"
     " SELECT id, ?, created_at, rowid FROM conversations WHERE id = ? ON CONFLICT DO NOTHING"
 )
+
+#: A conversation carries a tag: (tag, conversation_id).
+INSERT_TAG = (
+    "INSERT INTO conversation_tags (conversation_id, tag, created_at, conversation_rowid)"
+    " SELECT id, ?, created_at, rowid FROM conversations WHERE id = ? ON CONFLICT DO NOTHING"
+)
+DELETE_TAGS = "DELETE FROM conversation_tags WHERE conversation_id = ?"
+
+
+class Entries:
+    """What a batch adds to the conversations' index tables: the agents each ``assigned``
+    event names, (agent_id, conversation_id); the new ``tags`` (as encoded: a JSON list) of
+    each conversation whose tags an ``update=`` set."""
+
+    __slots__ = ("agents", "tags")
+
+    def __init__(self) -> None:
+        self.agents: list[tuple[str, str]] = []
+        self.tags: dict[str, str] = {}
+
+
+def entry_statements(entries: Entries) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """The index tables' writes for a batch (sql with ``?``, parameter rows)."""
+    statements: list[tuple[str, list[tuple[Any, ...]]]] = []
+    if entries.tags:
+        statements.append((DELETE_TAGS, [(conv,) for conv in entries.tags]))
+        rows = [
+            (tag, conv)
+            for conv, text in entries.tags.items()
+            for tag in dict.fromkeys(orjson.loads(text))
+            if isinstance(tag, str)
+        ]
+        if rows:
+            statements.append((INSERT_TAG, rows))
+    if entries.agents:
+        statements.append((INSERT_AGENT, list(entries.agents)))
+    return statements
+
 
 #: Most rows one multi-row INSERT carries (see `insert_statements`).
 INSERT_CHUNK = 64
@@ -184,7 +227,7 @@ class BatchPlanner:
         items: list[Item],
         rows: list[EventRow],
         updates: dict[str, dict[str, Any]],
-        agents: list[tuple[str, str]],
+        entries: Entries,
     ) -> Outcome:
         """Assign seqs to one group, record them as taken, and return its caller's result."""
         last_seq = self.last_seq
@@ -215,6 +258,8 @@ class BatchPlanner:
                     updates[conv] = dict(upd)
                 else:
                     merged.update(upd)
+                if "tags" in upd:
+                    entries.tags[conv] = upd["tags"]
             if kind == "message":
                 if role == "agent":
                     self._first(conv, 1, ts, updates)
@@ -224,7 +269,7 @@ class BatchPlanner:
                 self._first(conv, 0, ts, updates)
                 agent_id = body.get("agent_id")
                 if isinstance(agent_id, str):
-                    agents.append((agent_id, conv))
+                    entries.agents.append((agent_id, conv))
             elif kind == "transfer":
                 self._set(conv, 2, self.facts[conv][2] + 1)
                 updates.setdefault(conv, {})["transfers"] = self.facts[conv][2]

@@ -14,7 +14,8 @@ order, never at the same time as a batch):
 2. on the event loop: `BatchPlanner` assigns seqs and spots duplicates;
 3. on the thread: the event rows (multi-row INSERTs, see `insert_statements`), the
    conversations' updates — every ``last_seq`` in ONE statement reading a JSON object (see
-   `update_statements`), the facts that changed — the agents assigned, and ``COMMIT``;
+   `update_statements`), the facts that changed, the agents assigned and tags set
+   (`entry_statements`) — and ``COMMIT``;
 4. only then each caller's future is resolved.
 
 Two thread hand-offs a batch, where an aiosqlite call each for BEGIN, the reads, the writes
@@ -51,13 +52,14 @@ import orjson
 from ..base import ConflictError, NotFoundError, StoredEvent, UnavailableError
 from ..sql import _codec as codec
 from ._batch import (
-    INSERT_AGENT,
     INSERT_EVENT,
     BatchPlanner,
+    Entries,
     EventRow,
     Item,
     Outcome,
     Pending,
+    entry_statements,
     insert_statements,
     settle,
     take_groups,
@@ -260,14 +262,13 @@ class GroupCommitWriter:
         try:
             rows: list[EventRow] = []
             updates: dict[str, dict[str, Any]] = {}
-            agents: list[tuple[str, str]] = []
+            entries = Entries()
             outcomes = [
-                planner.plan(pending.items, rows, updates, agents) for pending in batch.groups
+                planner.plan(pending.items, rows, updates, entries) for pending in batch.groups
             ]
             statements = insert_statements(rows)
             statements += update_statements(planner.last_seq, planner.touched, updates)
-            if agents:
-                statements.append((INSERT_AGENT, agents))
+            statements += entry_statements(entries)
         except BaseException:  # never leave the batch's transaction open behind us
             await loop.run_in_executor(self._thread, _rollback_sync, self._batch_conn)
             raise
@@ -368,8 +369,8 @@ class GroupCommitWriter:
             for pending in groups:
                 rows: list[EventRow] = []
                 updates: dict[str, dict[str, Any]] = {}
-                agents: list[tuple[str, str]] = []
-                outcome = planner.plan(pending.items, rows, updates, agents)
+                entries = Entries()
+                outcome = planner.plan(pending.items, rows, updates, entries)
                 if rows:
                     conn.execute("SAVEPOINT grp")
                     try:
@@ -377,7 +378,8 @@ class GroupCommitWriter:
                         touched = {row[0] for row in rows}
                         for sql, params in update_statements(planner.last_seq, touched, updates):
                             conn.executemany(sql, params)
-                        conn.executemany(INSERT_AGENT, agents)
+                        for sql, params in entry_statements(entries):
+                            conn.executemany(sql, params)
                     except sqlite3.IntegrityError as exc:
                         conn.execute("ROLLBACK TO grp")
                         planner.undo(rows)

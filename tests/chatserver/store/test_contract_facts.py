@@ -1,6 +1,7 @@
 """The facts the append path keeps on a conversation's row from its events (first assignment,
-first agent reply, transfers) and the agents it was assigned to, for every Store: what the
-figures and the agent filter read instead of the events (issue #23)."""
+first agent reply, transfers), the agents it was assigned to and the tags it carries, for every
+Store: what the figures and the agent and tag filters read instead of the events and the JSON
+(issue #23)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from chatserver.store import (
     AgentRecord,
+    ConversationQuery,
     ConversationRecord,
     Filters,
     NewEvent,
@@ -135,3 +137,45 @@ async def test_an_unknown_conversation_takes_no_fact(store: Store, kind: str) ->
     with pytest.raises(NotFoundError):
         await store.append("nope", kind, {"agent_id": "a1"}, ts=ts(1), actor_role="system")
     assert facts(store) == {"c1": (None, None, 0)}
+
+
+async def tagged(store: Store, tag: str) -> list[str]:
+    """The dashboard's list filtered by ``tag`` (read through ``conversation_tags``)."""
+    page = await store.conversations_page(ConversationQuery(tag=tag))
+    assert page.total == len(page.rows)
+    return [r.conversation_id for r in page.rows]
+
+
+async def test_every_write_of_tags_keeps_the_tag_index(store: Store) -> None:
+    await seeded(store)
+    await store.add_conversation(
+        ConversationRecord(
+            "c1", "v1", "default", "billing", "en", "queued", ts(1), tags=("vip", "vip", "eu")
+        )
+    )
+    await store.add_conversation(
+        ConversationRecord("c2", "v1", "default", "billing", "en", "queued", ts(2))
+    )
+    assert (await tagged(store, "vip"), await tagged(store, "eu")) == (["c1"], ["c1"])
+    # Through an event's update= (the agent console's tagging), in a batch with others.
+    await asyncio.gather(
+        store.append("c2", "tagged", {}, ts=ts(3), actor_role="agent", update={"tags": ["vip"]}),
+        store.append("c1", "tagged", {}, ts=ts(3), actor_role="agent", update={"tags": ["eu"]}),
+    )
+    assert (await tagged(store, "vip"), await tagged(store, "eu")) == (["c2"], ["c1"])
+    await store.update_conversation("c1", tags=["vip", "refund"])
+    assert await tagged(store, "vip") == ["c2", "c1"]
+    assert (await tagged(store, "eu"), await tagged(store, "refund")) == ([], ["c1"])
+    await store.update_conversation("c2", tags=[])
+    assert await tagged(store, "vip") == ["c1"]
+    with pytest.raises(NotFoundError):
+        await store.update_conversation("nope", tags=["vip"])
+    # A failed group's tags are not kept (its update names an unknown agent).
+    with pytest.raises(NotFoundError):
+        await store.append(
+            "c2", "tagged", {}, ts=ts(4), actor_role="agent",
+            update={"tags": ["vip"], "agent_id": "ghost"},
+        )  # fmt: skip
+    assert await tagged(store, "vip") == ["c1"]
+    forgotten = await store.forget_visitor("v1", ts=ts(59), actor="test")
+    assert forgotten.conversations == 2 and await tagged(store, "refund") == []

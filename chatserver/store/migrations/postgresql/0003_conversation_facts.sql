@@ -37,6 +37,22 @@ FROM events e JOIN conversations c ON c.id = e.conversation_id
 WHERE e.kind = 'assigned' AND e.body::jsonb ->> 'agent_id' IS NOT NULL
 ON CONFLICT DO NOTHING;
 
+-- Each tag a conversation carries (its `tags` JSON list, kept in step by every write of it).
+CREATE TABLE conversation_tags (
+    conversation_id    TEXT COLLATE "C" NOT NULL REFERENCES conversations (id),
+    tag                TEXT COLLATE "C" NOT NULL,
+    created_at         TEXT COLLATE "C" NOT NULL,
+    conversation_rowid BIGINT NOT NULL,
+    PRIMARY KEY (conversation_id, tag)
+);
+CREATE INDEX conversation_tags_tag ON conversation_tags (tag, created_at, conversation_rowid);
+
+INSERT INTO conversation_tags (conversation_id, tag, created_at, conversation_rowid)
+SELECT c.id, t.value #>> '{}', c.created_at, c.rowid
+FROM conversations c, jsonb_array_elements(c.tags::jsonb) AS t (value)
+WHERE jsonb_typeof(t.value) = 'string'
+ON CONFLICT DO NOTHING;
+
 -- The conversation list by topic and by status, newest first, ties by rowid: walked by the
 -- index, never sorted.
 CREATE INDEX conversations_topic ON conversations (topic, created_at, rowid);
