@@ -155,7 +155,7 @@ def test_figures_equal_the_events_at_100k(
         server: PostgresServer = request.getfixturevalue("postgres_server")
         url = server.create_database("analytics_facts_100k", template=POSTGRES_TEMPLATE)
         copy_from_sqlite(data.path, url)
-    check_random_ranges(url, data, rounds=12, seed=31)
+    check_random_ranges(url, data, rounds=4, seed=31)
 
 
 # --- through the store's writer -------------------------------------------------------------

@@ -11,11 +11,12 @@ run — a handful of statements for the whole batch — plus each caller's resul
 The *facts* are what the figures need of a conversation's events, kept on its row so that a
 summary reads one row per conversation (docs/analytics.md): ``first_assigned_at`` (the
 earliest ``assigned`` event's ts), ``first_response_at`` (the earliest agent ``message``'s)
-and ``transfers`` (its ``transfer`` events); and each agent an ``assigned`` event names goes
-into ``conversation_agents``; an ``update=`` of ``tags`` rewrites the conversation's rows of
-``conversation_tags`` (`Entries`, `entry_statements`). The planner derives them from each event's kind, so no caller
-can forget them, and knowing the stored values it writes a fact only when it changes: most
-events move nothing but ``last_seq``, which stays one statement for the whole batch.
+and ``transfers`` (its ``transfer`` events); each agent an ``assigned`` event names goes into
+``conversation_agents``, and an ``update=`` of ``tags`` rewrites the conversation's rows of
+``conversation_tags`` (`Entries`, `entry_statements`). The planner derives them from each
+event's kind, so no caller can forget them, and knowing the stored values it writes a fact only
+when it changes: most events move nothing but ``last_seq``, which stays one statement for the
+whole batch.
 
 A *group* is what one caller queued: one `append` or one `append_many`. It succeeds or fails as
 a whole; a group naming an unknown conversation fails with `NotFoundError` and takes no seq.
@@ -204,8 +205,8 @@ class BatchPlanner:
     ``last_seq`` maps each known conversation of the batch to its stored ``last_seq``;
     ``facts`` maps it to its stored facts (`FACT_COLUMNS`, as a list); ``stored`` maps
     (conversation_id, client_id) to an already stored event. `plan` is called once per group,
-    in queue order, and appends that group's rows, merged conversation updates and agents to
-    the lists it is given: the whole batch's, or the group's own (slow path).
+    in queue order, and adds that group's rows, merged conversation updates and index entries
+    to those it is given: the whole batch's, or the group's own (slow path).
     """
 
     __slots__ = ("facts", "last_seq", "saved", "seen", "touched")
