@@ -202,9 +202,11 @@ class PostgresSnapshot:
             clauses.append("c.rating = ANY(%s)")
             params.append(sorted(filters.ratings))
         if filters.agent is not None:
+            # A primary-key probe per conversation: with hashing turned off (above) an IN list
+            # would be read again for every row.
             clauses.append(
-                "c.rowid IN (SELECT conversation_rowid FROM conversation_agents"
-                " WHERE agent_id = %s)"
+                "EXISTS (SELECT 1 FROM conversation_agents p WHERE p.conversation_id = c.id"
+                " AND p.agent_id = %s)"
             )
             params.append(self.resolve_agent(filters.agent))
         if filters.after is not None:
