@@ -61,7 +61,10 @@ def _baseline(source: Path, target: Path, batch: int) -> dict[str, Any]:
             for statement in migration.statements:
                 conn.execute(statement)
         conn.executemany(f"INSERT INTO visitors VALUES ({','.join('?' * 7)})", visitors)
-        conn.executemany(f"INSERT INTO conversations VALUES ({','.join('?' * 19)})", conversations)
+        columns = len(conversations[0])  # whatever the migrations left
+        conn.executemany(
+            f"INSERT INTO conversations VALUES ({','.join('?' * columns)})", conversations
+        )
         conn.execute("COMMIT")
         insert = (
             "INSERT INTO events (conversation_id, seq, ts, kind, actor_role, actor_id,"

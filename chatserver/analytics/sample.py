@@ -392,27 +392,43 @@ def _say(
     )
 
 
+_CONVERSATION_COLUMNS = (
+    "id, visitor_id, site, topic, language, status, priority, agent_id, last_agent_id,"
+    " created_at, assigned_at, first_response_at, closed_at, closed_by, page_url, last_seq,"
+    " rating, rating_comment, tags, first_assigned_at, transfers"
+)
+
+
 def _write(conn: sqlite3.Connection, batch: list[SampleConversation], data: SampleData) -> None:
     visitors = []
     conversations = []
     events = []
+    agents: list[tuple[str, str]] = []
     for c in batch:
         visitors.append(
             (c.visitor_id, f"hash-{c.visitor_id}", "default", c.name, c.email, _iso(c.created_ms),
              _iso(c.events[-1].ts_ms))
         )  # fmt: skip
-        assigned_at = None
-        for e in c.events:
+        assigned_at = first_assigned = first_response = None
+        transfers = 0
+        for e in c.events:  # what the hub's append path keeps on the row (store/sqlite/_batch.py)
             if e.kind == "assigned":
                 assigned_at = e.ts_ms  # the hub sets assigned_at at every accept
+                first_assigned = _earliest(first_assigned, e.ts_ms)
+                agents.append((c.id, e.body["agent_id"]))
+            elif e.kind == "message" and e.actor_role == "agent":
+                first_response = _earliest(first_response, e.ts_ms)
+            elif e.kind == "transfer":
+                transfers += 1
         conversations.append(
             (c.id, c.visitor_id, "default", c.topic, c.language, c.status, 0,
              c.last_agent_id if c.status == "active" else None, c.last_agent_id,
              _iso(c.created_ms), _iso(assigned_at) if assigned_at is not None else None,
-             _iso(c.first_response_ms) if c.first_response_ms is not None else None,
+             _iso(first_response) if first_response is not None else None,
              _iso(c.closed_ms) if c.closed_ms is not None else None, c.closed_by,
              c.events[0].body["page_url"], len(c.events), c.rating, c.comment,
-             orjson.dumps(c.tags).decode())
+             orjson.dumps(c.tags).decode(),
+             _iso(first_assigned) if first_assigned is not None else None, transfers)
         )  # fmt: skip
         for seq, e in enumerate(c.events, start=1):
             events.append(
@@ -425,10 +441,30 @@ def _write(conn: sqlite3.Connection, batch: list[SampleConversation], data: Samp
         data.conversation_count += 1
     conn.execute("BEGIN")
     conn.executemany("INSERT INTO visitors VALUES (?, ?, ?, ?, ?, ?, ?)", visitors)
-    conn.executemany(f"INSERT INTO conversations VALUES ({', '.join('?' * 19)})", conversations)
+    conn.executemany(
+        f"INSERT INTO conversations ({_CONVERSATION_COLUMNS})"
+        f" VALUES ({', '.join('?' * len(conversations[0]))})",
+        conversations,
+    )
     conn.executemany(
         "INSERT INTO events (conversation_id, seq, ts, kind, actor_role, actor_id, actor_name,"
         " client_id, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         events,
     )
+    conn.executemany(
+        "INSERT INTO conversation_agents (conversation_id, agent_id, created_at,"
+        " conversation_rowid) SELECT id, ?, created_at, rowid FROM conversations WHERE id = ?"
+        " ON CONFLICT DO NOTHING",
+        [(agent, cid) for cid, agent in agents],
+    )
+    conn.executemany(
+        "INSERT INTO conversation_tags (conversation_id, tag, created_at, conversation_rowid)"
+        " SELECT id, ?, created_at, rowid FROM conversations WHERE id = ?"
+        " ON CONFLICT DO NOTHING",
+        [(tag, c.id) for c in batch for tag in c.tags],
+    )
     conn.execute("COMMIT")
+
+
+def _earliest(known: int | None, ms: int) -> int:
+    return ms if known is None or ms < known else known

@@ -23,7 +23,14 @@ from .base import (
 )
 from .canned import CannedResponses
 from .conversations import Conversations
-from .dashboard import ConversationQuery, ConversationRow, ConversationsPage, DashboardQueries
+from .dashboard import (
+    BadCursor,
+    ConversationQuery,
+    ConversationRow,
+    ConversationsPage,
+    DashboardQueries,
+    PageCursor,
+)
 from .interface import Store, TranscriptStore
 from .lifecycle import DataLifecycle
 from .open import open_store
@@ -36,6 +43,7 @@ __all__ = [
     "Accounts",
     "AgentRecord",
     "AuditEntry",
+    "BadCursor",
     "BadSelection",
     "CannedResponse",
     "CannedResponses",
@@ -53,6 +61,7 @@ __all__ = [
     "ForgetResult",
     "NewEvent",
     "NotFoundError",
+    "PageCursor",
     "PurgeResult",
     "ReadSnapshot",
     "RoutingDocument",

@@ -188,7 +188,8 @@ class RawConversation(NamedTuple):
 
 
 class FigureRow(NamedTuple):
-    """What the figures need of one conversation (the event-derived times come from events)."""
+    """What the figures need of one conversation: its row, with the facts the append path keeps
+    on it from its events (first assignment, first agent reply, transfers)."""
 
     id: str
     topic: str

@@ -9,7 +9,8 @@ Pages (server-rendered from ``chatserver/web/assets/templates/dashboard*.html``)
 
 - ``GET /dashboard`` — the live floor (polled every 1.5 s), the charts and the agent table.
 - ``GET /dashboard/conversations`` — conversations by period, topic, agent, status and tag, a
-  page at a time. The form is a plain GET form: the list works without scripts.
+  page at a time (keyset: each page links the next and previous by cursor). The form is a
+  plain GET form: the list works without scripts.
 - ``GET /dashboard/conversations/{id}`` — one conversation: transcript, notes, tags, rating and
   the router's explanation of each assignment.
 
@@ -20,7 +21,8 @@ API:
   hours, CSAT per day over the last ``days`` days and per topic over the same days.
 - ``GET /api/v1/dashboard/agents?since=&until=`` — per agent: chats, first response, handle
   time, CSAT (the summary's ``by_agent``).
-- ``GET /api/v1/dashboard/conversations?since=&until=&topic=&agent=&status=&tag=&page=&per_page=``
+- ``GET /api/v1/dashboard/conversations?since=&until=&topic=&agent=&status=&tag=&cursor=&per_page=``
+  — one page, newest first, with ``next_cursor``/``prev_cursor`` (opaque; None at either end).
 
 The figures come from `chatserver.analytics.figures` (``summary`` and ``series``), the code
 behind ``chatserver report`` and ``GET /api/v1/analytics/summary``, over a `Snapshot` of the
@@ -47,10 +49,12 @@ from chatserver.analytics.errors import AnalyticsError, BadRequest
 from chatserver.analytics.filters import parse_when
 from chatserver.store import (
     AgentRecord,
+    BadCursor,
     ConversationQuery,
     ConversationRecord,
     Filters,
     NotFoundError,
+    PageCursor,
     Store,
     StoredEvent,
 )
@@ -138,11 +142,12 @@ def _period(query: QueryParams, default_since: str) -> tuple[str, str | None]:
 
 @dataclass(frozen=True, slots=True)
 class ListQuery:
-    """What the conversation list shows: `Filters` plus a status and a page."""
+    """What the conversation list shows: `Filters` plus a status and where the page starts
+    (None: the first page)."""
 
     filters: Filters
     status: str | None
-    page: int
+    cursor: PageCursor | None
     per_page: int
 
     def form(self) -> dict[str, str]:
@@ -177,11 +182,13 @@ def list_query(query: QueryParams, topics: tuple[str, ...]) -> ListQuery:
     status = text("status")
     if status is not None and status not in STATUSES:
         raise BadRequest(f"status {status!r}: expected one of {', '.join(STATUSES)}")
+    cursor = text("cursor")
+    try:
+        start = PageCursor.parse(cursor) if cursor is not None else None
+    except BadCursor as exc:
+        raise BadRequest(str(exc)) from None
     return ListQuery(
-        filters,
-        status,
-        _int(query, "page", 1, 1, 1_000_000),
-        _int(query, "per_page", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE),
+        filters, status, start, _int(query, "per_page", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE)
     )
 
 
@@ -237,7 +244,8 @@ async def agent_table(request: Request) -> Response:
 
 
 async def conversation_list(store: Store, q: ListQuery) -> dict[str, Any]:
-    """One page of the matching conversations, newest first, with the total."""
+    """One page of the matching conversations, newest first, with the total and the cursors
+    of the pages after (older) and before (newer) it."""
     f = q.filters
     try:
         found = await store.conversations_page(
@@ -248,7 +256,7 @@ async def conversation_list(store: Store, q: ListQuery) -> dict[str, Any]:
                 agent=f.agent,
                 tag=f.tag,
                 status=q.status,
-                page=q.page,
+                cursor=q.cursor,
                 per_page=q.per_page,
             )
         )
@@ -270,12 +278,11 @@ async def conversation_list(store: Store, q: ListQuery) -> dict[str, Any]:
         }
         for r in found.rows
     ]
-    pages = max(1, -(-found.total // q.per_page))
     return {
         "total": found.total,
-        "page": q.page,
         "per_page": q.per_page,
-        "pages": pages,
+        "next_cursor": found.older.token() if found.older else None,
+        "prev_cursor": found.newer.token() if found.newer else None,
         "rows": rows,
     }
 

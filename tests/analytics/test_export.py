@@ -456,6 +456,8 @@ def test_no_scan_makes_postgresql_sort_or_hash_a_table(
             assert not [n for n in nodes if n == "Sort" or n.startswith("Hash")], (name, plan)
             assert "Seq Scan on events" not in plan, (name, plan)
             assert "Seq Scan on conversations" not in plan, (name, plan)
+            if filters.agent is not None:  # a primary-key probe per conversation, not a range
+                assert "conversation_agents_pkey" in plan, (name, plan)
 
 
 # --- the messages CSV, against a plain reference ---------------------------------------------

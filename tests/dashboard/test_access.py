@@ -86,7 +86,10 @@ BAD = [
         "status 'lost': expected one of queued, offered, active, closed",
     ),
     ("/api/v1/dashboard/conversations?agent=nobody", "no agent 'nobody'"),
-    ("/api/v1/dashboard/conversations?page=0", "page=0: must be from 1 to 1000000"),
+    (
+        "/api/v1/dashboard/conversations?cursor=page-2",
+        "cursor 'page-2' is not a page cursor of this list; start again from the first page",
+    ),
     ("/api/v1/dashboard/conversations?per_page=101", "per_page=101: must be from 1 to 100"),
     ("/api/v1/dashboard/conversations?until=soon", "until 'soon': expected a date"),
 ]
@@ -121,11 +124,18 @@ async def test_the_conversation_api_pages_and_filters(hub: Hub) -> None:
              for i, topic in enumerate(["billing", "account", "billing", "billing", "general"])]  # fmt: skip
     r = await api(hub, "/api/v1/dashboard/conversations?topic=billing&per_page=2")
     body = r.json()
-    assert (body["total"], body["pages"], body["page"]) == (3, 2, 1)
-    # Newest first.
+    assert (body["total"], body["per_page"], body["prev_cursor"]) == (3, 2, None)
+    # Newest first, a page at a time: the next page is where the cursor says.
     assert [row["conversation_id"] for row in body["rows"]] == [convs[3], convs[2]]
-    r = await api(hub, "/api/v1/dashboard/conversations?topic=billing&per_page=2&page=2")
-    assert [row["conversation_id"] for row in r.json()["rows"]] == [convs[0]]
+    older = body["next_cursor"]
+    r = await api(hub, f"/api/v1/dashboard/conversations?topic=billing&per_page=2&cursor={older}")
+    body = r.json()
+    assert [row["conversation_id"] for row in body["rows"]] == [convs[0]]
+    assert body["next_cursor"] is None and body["total"] == 3
+    newer = body["prev_cursor"]
+    r = await api(hub, f"/api/v1/dashboard/conversations?topic=billing&per_page=2&cursor={newer}")
+    assert [row["conversation_id"] for row in r.json()["rows"]] == [convs[3], convs[2]]
+    assert r.json()["prev_cursor"] is None
     r = await api(hub, "/api/v1/dashboard/conversations?status=closed")
     assert r.json()["total"] == 0 and r.json()["rows"] == []
     r = await api(hub, "/api/v1/dashboard/conversations?status=queued&topic=general")
@@ -133,9 +143,9 @@ async def test_the_conversation_api_pages_and_filters(hub: Hub) -> None:
     assert [(x["conversation_id"], x["visitor_name"], x["status"]) for x in rows] == [
         (convs[4], "Visitor 4", "queued")
     ]
-    # A page past the end is empty, not an error.
-    r = await api(hub, "/api/v1/dashboard/conversations?page=9")
-    assert r.status_code == 200 and r.json()["rows"] == [] and r.json()["total"] == 5
+    # Past the oldest: an empty page, not an error.
+    r = await api(hub, f"/api/v1/dashboard/conversations?cursor={older}&topic=general")
+    assert r.status_code == 200 and r.json()["rows"] == [] and r.json()["total"] == 1
 
 
 async def test_http_clients_must_not_cache_the_figures(hub: Hub) -> None:

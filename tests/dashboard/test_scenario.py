@@ -277,7 +277,8 @@ async def test_the_dashboard_shows_what_the_store_holds(
     await expect(page.get_by_role("heading", name="Conversations", level=1)).to_be_visible()
     listing = page.get_by_role("table", name="Conversations, newest first")
     await expect(listing.locator("tbody tr")).to_have_count(6)
-    await expect(page.get_by_text("6 conversations · page 1 of 1")).to_be_visible()
+    await expect(page.locator("#result-count")).to_have_text("6 conversations")
+    await expect(page.get_by_role("navigation", name="Pages")).to_have_count(0)  # one page
     await shots.take(page, "list")
     await page.get_by_role("textbox", name="Tag").fill("refund")
     await page.get_by_role("button", name="Search").click()

@@ -4,16 +4,17 @@ Every `append`/`append_many` queues a *group* (`Pending`, shared with SQLite's
 ``_batch.py``). One task takes every group queued, up to ``max_batch`` events, and commits
 them in ONE transaction on one pooled connection:
 
-1. ``SELECT id, last_seq FROM conversations WHERE id = ANY(…) ORDER BY id FOR UPDATE`` locks
-   the batch's conversations (in id order, so two processes never deadlock on them) and reads
-   their counters; then one query reads the events already stored under the batch's
+1. ``SELECT id, last_seq, … FROM conversations WHERE id = ANY(…) ORDER BY id FOR UPDATE``
+   locks the batch's conversations (in id order, so two processes never deadlock on them) and
+   reads their counters and facts (``_batch.py``); then one query reads the events already stored under the batch's
    client_ids. The lock is held to COMMIT: another process appending to the same conversation
    waits for it, then reads the counter this batch left, so seqs stay gap-free and are never
    reused, and a client_id stored by one process is seen by the other.
 2. `BatchPlanner` (sans-I/O, the same as SQLite's) assigns seqs and spots duplicates.
 3. One ``INSERT … SELECT FROM unnest(…)`` stores the batch's rows, one ``UPDATE … FROM
-   unnest(…)`` moves every ``last_seq``, and the merged ``update=`` fields of each
-   conversation ride in the same transaction; then ``COMMIT``.
+   unnest(…)`` moves every ``last_seq``, and the merged ``update=`` fields and changed facts
+   of each conversation, and the agents assigned and tags set, ride in the same transaction; then
+   ``COMMIT``.
 4. Only then is each caller told: ack after commit.
 
 A constraint that fails (an ``update`` naming an unknown agent) rolls the batch back, and it
@@ -36,7 +37,17 @@ from psycopg_pool import AsyncConnectionPool
 
 from ..base import StoredEvent
 from ..sql import _codec as codec
-from ..sqlite._batch import BatchPlanner, EventRow, Item, Outcome, Pending, settle, take_groups
+from ..sqlite._batch import (
+    BatchPlanner,
+    Entries,
+    EventRow,
+    Item,
+    Outcome,
+    Pending,
+    entry_statements,
+    settle,
+    take_groups,
+)
 from ..sqlite._writer import WriterStats
 from ._errors import store_error
 
@@ -44,7 +55,10 @@ __all__ = ["GroupCommitWriter", "WriterStats"]
 
 Conn = AsyncConnection[TupleRow]
 
-_LOCK = "SELECT id, last_seq FROM conversations WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
+_LOCK = (
+    "SELECT id, last_seq, first_assigned_at, first_response_at, transfers FROM conversations"
+    " WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
+)
 _BY_CLIENT_ID = (
     "SELECT e.conversation_id, e.seq, e.ts, e.kind, e.actor_role, e.actor_id, e.actor_name,"
     " e.client_id, e.body FROM unnest(%s::text[], %s::text[]) AS k (conversation_id, client_id)"
@@ -144,19 +158,23 @@ class GroupCommitWriter:
             if not one_by_one:
                 rows: list[EventRow] = []
                 updates: dict[str, dict[str, Any]] = {}
-                outcomes = [planner.plan(pending.items, rows, updates) for pending in groups]
-                await _write(conn, rows, planner.last_seq, planner.touched, updates)
+                entries = Entries()
+                outcomes = [
+                    planner.plan(pending.items, rows, updates, entries) for pending in groups
+                ]
+                await _write(conn, rows, planner.last_seq, planner.touched, updates, entries)
                 return outcomes
             outcomes = []
             for pending in groups:
                 rows = []
                 updates = {}
-                outcome = planner.plan(pending.items, rows, updates)
+                entries = Entries()
+                outcome = planner.plan(pending.items, rows, updates, entries)
                 if rows:
                     touched = {row[0] for row in rows}
                     try:
                         async with conn.transaction():  # a savepoint
-                            await _write(conn, rows, planner.last_seq, touched, updates)
+                            await _write(conn, rows, planner.last_seq, touched, updates, entries)
                     except errors.IntegrityError as exc:
                         planner.undo(rows)
                         outcome = store_error(exc, "append")
@@ -174,13 +192,17 @@ async def _planner(conn: Conn, groups: list[Pending]) -> BatchPlanner:
             if item[8] is not None:
                 keys.append((item[0], item[8]))
     cursor = await conn.execute(_LOCK, [list(conversations)])
-    last_seq = {str(row[0]): int(row[1]) for row in await cursor.fetchall()}
+    last_seq: dict[str, int] = {}
+    facts: dict[str, list[Any]] = {}
+    for row in await cursor.fetchall():
+        last_seq[row[0]] = int(row[1])
+        facts[row[0]] = [row[2], row[3], int(row[4])]
     stored: dict[tuple[str, str], StoredEvent] = {}
     if keys:
         cursor = await conn.execute(_BY_CLIENT_ID, [[k[0] for k in keys], [k[1] for k in keys]])
         for row in await cursor.fetchall():
             stored[(row[0], row[7])] = codec.event_from_row(row, duplicate=True)
-    return BatchPlanner(last_seq, stored)
+    return BatchPlanner(last_seq, stored, facts)
 
 
 async def _write(
@@ -189,8 +211,10 @@ async def _write(
     last_seq: dict[str, int],
     touched: Iterable[str],
     updates: dict[str, dict[str, Any]],
+    entries: Entries,
 ) -> None:
-    """The rows, every touched conversation's last_seq and the merged updates."""
+    """The rows, every touched conversation's last_seq, the merged updates and the entries of
+    the index tables (agents, tags)."""
     if rows:
         await conn.execute(_INSERT, [list(column) for column in zip(*rows, strict=True)])
     plain: list[str] = []
@@ -211,3 +235,6 @@ async def _write(
         sql = f"UPDATE conversations SET {assignments}, last_seq = %s WHERE id = %s"
         async with conn.cursor() as cursor:
             await cursor.executemany(sql, params)
+    for sql, rows_of in entry_statements(entries):
+        async with conn.cursor() as cursor:
+            await cursor.executemany(sql.replace("?", "%s"), rows_of)

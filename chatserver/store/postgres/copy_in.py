@@ -8,7 +8,9 @@ and the analytics keys replaced by SQLite's, so pseudonyms and seals are the sam
 
 The target must be a migrated, empty store (open it once); the copy is one transaction, so it
 is all there or not at all. Identity columns (``rowid``) are numbered afresh, in order; the
-``id`` of the audit log, the decisions and the rest is kept.
+``id`` of the audit log, the decisions and the rest is kept; ``conversation_agents`` and
+``conversation_tags``, which hold each conversation's rowid, are built again from the copied
+events and conversations.
 """
 
 from __future__ import annotations
@@ -38,6 +40,22 @@ TABLES = (
 )
 _BATCH = 5000
 
+#: ``conversation_agents`` from the copied rows (as migration 0003 fills it).
+_AGENTS = (
+    "INSERT INTO conversation_agents (conversation_id, agent_id, created_at, conversation_rowid)"
+    " SELECT c.id, e.body::jsonb ->> 'agent_id', c.created_at, c.rowid"
+    " FROM events e JOIN conversations c ON c.id = e.conversation_id"
+    " WHERE e.kind = 'assigned' AND e.body::jsonb ->> 'agent_id' IS NOT NULL"
+    " ON CONFLICT DO NOTHING"
+)
+#: ``conversation_tags`` from the copied rows (as migration 0003 fills it).
+_TAGS = (
+    "INSERT INTO conversation_tags (conversation_id, tag, created_at, conversation_rowid)"
+    " SELECT c.id, t.value #>> '{}', c.created_at, c.rowid"
+    " FROM conversations c, jsonb_array_elements(c.tags::jsonb) AS t (value)"
+    " WHERE jsonb_typeof(t.value) = 'string' ON CONFLICT DO NOTHING"
+)
+
 
 def copy_from_sqlite(path: str | Path, url: str) -> dict[str, int]:
     """Copy every row of the SQLite store at ``path`` into the PostgreSQL store at ``url``;
@@ -60,6 +78,8 @@ def copy_from_sqlite(path: str | Path, url: str) -> dict[str, int]:
                                 copy.write_row(row)
                             count += len(batch)
                     copied[table] = count
+            target.execute(_AGENTS)
+            target.execute(_TAGS)
             target.execute("DELETE FROM analytics_keys")
             with target.cursor() as cur:
                 cur.executemany(

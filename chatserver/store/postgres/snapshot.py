@@ -202,9 +202,11 @@ class PostgresSnapshot:
             clauses.append("c.rating = ANY(%s)")
             params.append(sorted(filters.ratings))
         if filters.agent is not None:
+            # A primary-key probe per conversation: with hashing turned off (above) an IN list
+            # would be read again for every row.
             clauses.append(
-                "EXISTS (SELECT 1 FROM events a WHERE a.conversation_id = c.id"
-                " AND a.kind = 'assigned' AND a.body::jsonb ->> 'agent_id' = %s)"
+                "EXISTS (SELECT 1 FROM conversation_agents p WHERE p.conversation_id = c.id"
+                " AND p.agent_id = %s)"
             )
             params.append(self.resolve_agent(filters.agent))
         if filters.after is not None:
@@ -253,15 +255,12 @@ class PostgresSnapshot:
                 f" AND e.kind IN ('message', 'start'){where}{_ORDER}, e.seq",
                 params,
             ),
+            # One row per conversation: the event-derived facts are kept on it by the
+            # append path (store/sqlite/_batch.py).
             "figures": (
                 "SELECT c.id, c.topic, c.status, c.created_at, c.closed_at, c.rating,"
-                " c.rating_comment, c.tags, c.last_agent_id,"
-                " (SELECT min(e.ts) FROM events e WHERE e.conversation_id = c.id"
-                "  AND e.kind = 'assigned'),"
-                " (SELECT min(e.ts) FROM events e WHERE e.conversation_id = c.id"
-                "  AND e.kind = 'message' AND e.actor_role = 'agent'),"
-                " (SELECT count(*) FROM events e WHERE e.conversation_id = c.id"
-                "  AND e.kind = 'transfer')::integer"
+                " c.rating_comment, c.tags, c.last_agent_id, c.first_assigned_at,"
+                " c.first_response_at, c.transfers"
                 f" FROM conversations c{where}{_ORDER}",
                 params,
             ),

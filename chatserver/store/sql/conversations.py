@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..base import ConversationRecord, DecisionRecord, JSONObject, VisitorRecord
+from ..base import ConversationRecord, DecisionRecord, JSONObject, NotFoundError, VisitorRecord
+from ..sqlite._batch import DELETE_TAGS, INSERT_TAG
 from . import _codec as codec
-from .dialect import Tx
+from .dialect import Row, Tx
 from .part import SQLPart
 
 __all__ = ["ConversationsPart"]
@@ -44,12 +45,18 @@ class ConversationsPart(SQLPart):
     # --- conversations ----------------------------------------------------------------------
 
     async def add_conversation(self, conversation: ConversationRecord) -> None:
-        await self._insert(
-            f"add conversation {conversation.id!r}",
-            "conversations",
-            codec.CONVERSATION_COLUMNS,
-            codec.conversation_row(conversation),
+        row = codec.conversation_row(conversation)
+        sql = (
+            f"INSERT INTO conversations ({codec.CONVERSATION_COLUMNS})"
+            f" VALUES ({', '.join('?' * len(row))})"
         )
+
+        async def work(tx: Tx) -> None:
+            await tx.execute(sql, row)
+            if conversation.tags:
+                await _set_tags(tx, conversation.id, list(conversation.tags))
+
+        await self._transaction(f"add conversation {conversation.id!r}", work)
 
     async def get_conversation(self, conversation_id: str) -> ConversationRecord | None:
         rows = await self._read(
@@ -91,14 +98,28 @@ class ConversationsPart(SQLPart):
 
     async def update_conversation(self, conversation_id: str, **fields: Any) -> ConversationRecord:
         changes = codec.conversation_changes(fields)
-        row = await self._update(
-            "update conversation",
-            "conversations",
-            conversation_id,
-            changes,
-            codec.CONVERSATION_COLUMNS,
-        )
-        return codec.conversation_from_row(row)
+        if "tags" not in changes:
+            row = await self._update(
+                "update conversation",
+                "conversations",
+                conversation_id,
+                changes,
+                codec.CONVERSATION_COLUMNS,
+            )
+            return codec.conversation_from_row(row)
+        sets = ", ".join(f"{name} = ?" for name in changes)
+        sql = f"UPDATE conversations SET {sets} WHERE id = ? RETURNING {codec.CONVERSATION_COLUMNS}"
+
+        async def work(tx: Tx) -> Row | None:
+            found = await tx.fetchone(sql, [*changes.values(), conversation_id])
+            if found is not None:
+                await _set_tags(tx, conversation_id, list(fields["tags"]))
+            return found
+
+        updated = await self._transaction("update conversation", work)
+        if updated is None:
+            raise NotFoundError(f"update conversation: unknown id {conversation_id!r}")
+        return codec.conversation_from_row(updated)
 
     # --- routing decisions ------------------------------------------------------------------
 
@@ -126,3 +147,10 @@ class ConversationsPart(SQLPart):
             [conversation_id],
         )
         return [codec.decision_from_row(row) for row in rows]
+
+
+async def _set_tags(tx: Tx, conversation_id: str, tags: list[str]) -> None:
+    """Keep ``conversation_tags`` in step with the conversation's new ``tags``."""
+    await tx.execute(DELETE_TAGS, (conversation_id,))
+    for tag in dict.fromkeys(tags):
+        await tx.execute(INSERT_TAG, (tag, conversation_id))

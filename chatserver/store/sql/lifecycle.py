@@ -165,10 +165,13 @@ async def _insert_audit(
 
 
 async def _delete_conversations(tx: Tx, d: Dialect, ids: list[str]) -> int:
-    """Delete the conversations with their events and decisions; returns the events deleted."""
+    """Delete the conversations with their events, decisions, agents and tags; returns the
+    events deleted."""
     key = d.list_param(ids)
     events = await tx.execute(f"DELETE FROM events WHERE {d.member_of('conversation_id')}", (key,))
     await tx.execute(f"DELETE FROM decisions WHERE {d.member_of('conversation_id')}", (key,))
+    for table in ("conversation_agents", "conversation_tags"):
+        await tx.execute(f"DELETE FROM {table} WHERE {d.member_of('conversation_id')}", (key,))
     await tx.execute(f"DELETE FROM conversations WHERE {d.member_of('id')}", (key,))
     return events
 

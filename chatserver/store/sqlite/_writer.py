@@ -9,12 +9,13 @@ order, never at the same time as a batch):
 
 1. on the thread: ``BEGIN IMMEDIATE`` (takes the database's write lock; ``busy_timeout``
    waits for it, and the `Turnstile` makes the processes sharing the file take turns at it)
-   and two reads — the batch's ``last_seq``s and its already stored client_ids — each
+   and two reads — the batch's ``last_seq``s and facts, and its already stored client_ids — each
    answering one JSON value, so SQLite walks the batch without coming back to Python per row;
 2. on the event loop: `BatchPlanner` assigns seqs and spots duplicates;
 3. on the thread: the event rows (multi-row INSERTs, see `insert_statements`), the
    conversations' updates — every ``last_seq`` in ONE statement reading a JSON object (see
-   `update_statements`) — and ``COMMIT``;
+   `update_statements`), the facts that changed, the agents assigned and tags set
+   (`entry_statements`) — and ``COMMIT``;
 4. only then each caller's future is resolved.
 
 Two thread hand-offs a batch, where an aiosqlite call each for BEGIN, the reads, the writes
@@ -53,10 +54,12 @@ from ..sql import _codec as codec
 from ._batch import (
     INSERT_EVENT,
     BatchPlanner,
+    Entries,
     EventRow,
     Item,
     Outcome,
     Pending,
+    entry_statements,
     insert_statements,
     settle,
     take_groups,
@@ -70,7 +73,8 @@ T = TypeVar("T")
 Conn = aiosqlite.Connection
 
 _LAST_SEQS = (
-    "SELECT json_group_object(id, last_seq) FROM conversations"
+    "SELECT json_group_object(id, json_array(last_seq, first_assigned_at, first_response_at,"
+    " transfers)) FROM conversations"
     " WHERE id IN (SELECT value FROM json_each(?))"
 )
 _BY_CLIENT_ID = (
@@ -258,9 +262,13 @@ class GroupCommitWriter:
         try:
             rows: list[EventRow] = []
             updates: dict[str, dict[str, Any]] = {}
-            outcomes = [planner.plan(pending.items, rows, updates) for pending in batch.groups]
+            entries = Entries()
+            outcomes = [
+                planner.plan(pending.items, rows, updates, entries) for pending in batch.groups
+            ]
             statements = insert_statements(rows)
             statements += update_statements(planner.last_seq, planner.touched, updates)
+            statements += entry_statements(entries)
         except BaseException:  # never leave the batch's transaction open behind us
             await loop.run_in_executor(self._thread, _rollback_sync, self._batch_conn)
             raise
@@ -343,12 +351,13 @@ class GroupCommitWriter:
                 conversations[item[0]] = None
                 if item[8] is not None:
                     keys.append((item[0], item[8]))
-        last_seqs = _one_json(conn, _LAST_SEQS, codec.dumps(list(conversations)))
+        known: dict[str, list[Any]] = _one_json(conn, _LAST_SEQS, codec.dumps(list(conversations)))
+        last_seqs = {conv: values.pop(0) for conv, values in known.items()}
         stored = {
             (row[0], row[7]): codec.event_from_row(row, duplicate=True)
             for row in (_one_json(conn, _BY_CLIENT_ID, codec.dumps(keys)) if keys else ())
         }
-        return BatchPlanner(last_seqs, stored)
+        return BatchPlanner(last_seqs, stored, known)
 
     def _one_by_one(self, groups: list[Pending]) -> list[Outcome]:
         """The slow path after a constraint failure: each group under its own savepoint."""
@@ -360,13 +369,16 @@ class GroupCommitWriter:
             for pending in groups:
                 rows: list[EventRow] = []
                 updates: dict[str, dict[str, Any]] = {}
-                outcome = planner.plan(pending.items, rows, updates)
+                entries = Entries()
+                outcome = planner.plan(pending.items, rows, updates, entries)
                 if rows:
                     conn.execute("SAVEPOINT grp")
                     try:
                         conn.executemany(INSERT_EVENT, rows)
                         touched = {row[0] for row in rows}
                         for sql, params in update_statements(planner.last_seq, touched, updates):
+                            conn.executemany(sql, params)
+                        for sql, params in entry_statements(entries):
                             conn.executemany(sql, params)
                     except sqlite3.IntegrityError as exc:
                         conn.execute("ROLLBACK TO grp")

@@ -171,9 +171,11 @@ class SQLiteSnapshot:
             clauses.append("c.rating IN (SELECT value FROM json_each(?))")
             params.append(orjson.dumps(sorted(filters.ratings)).decode())
         if filters.agent is not None:
+            # "+c.rowid": a list built once from the agent's index entries, looked up as the
+            # scan walks the created_at index (driving from it would sort).
             clauses.append(
-                "EXISTS (SELECT 1 FROM events a WHERE a.conversation_id = c.id"
-                " AND a.kind = 'assigned' AND json_extract(a.body, '$.agent_id') = ?)"
+                "+c.rowid IN (SELECT conversation_rowid FROM conversation_agents"
+                " WHERE agent_id = ?)"
             )
             params.append(self.resolve_agent(filters.agent))
         if filters.after is not None:
@@ -223,15 +225,12 @@ class SQLiteSnapshot:
                 f" AND e.kind IN ('message', 'start'){where}{order}, e.seq",
                 params,
             ),
+            # One row per conversation: the event-derived facts are kept on it by the
+            # append path (store/sqlite/_batch.py).
             "figures": (
                 "SELECT c.id, c.topic, c.status, c.created_at, c.closed_at, c.rating,"
-                " c.rating_comment, c.tags, c.last_agent_id,"
-                " (SELECT min(e.ts) FROM events e WHERE e.conversation_id = c.id"
-                "  AND e.kind = 'assigned'),"
-                " (SELECT min(e.ts) FROM events e WHERE e.conversation_id = c.id"
-                "  AND e.kind = 'message' AND e.actor_role = 'agent'),"
-                " (SELECT count(*) FROM events e WHERE e.conversation_id = c.id"
-                "  AND e.kind = 'transfer')"
+                " c.rating_comment, c.tags, c.last_agent_id, c.first_assigned_at,"
+                " c.first_response_at, c.transfers"
                 f" FROM conversations c{where}{order}",
                 params,
             ),
