@@ -114,9 +114,9 @@ ensure_postgres() {
 
 ensure_haproxy() {
   # The hubs-on-several-hosts test puts Debian's HAProxy in front of three hubs
-  # (tests/chatserver/integration/test_hosts.py); without it that test skips, saying so.
+  # (tests/chatserver/integration/test_hosts.py).
   command -v haproxy >/dev/null 2>&1 && return 0
-  apt_install haproxy || say "no haproxy: the load-balancer test will skip"
+  apt_install haproxy || { echo "dev.sh: the load-balancer test needs Debian's haproxy" >&2; exit 1; }
 }
 
 ensure_chromium() {

@@ -1,8 +1,8 @@
 """`SQLPart`: the plumbing every shared part reads and writes through, as a backend supplies it.
 
 `SQLiteBase` (``sqlite/connection.py``) and `PostgresBase` (``postgres/connection.py``)
-implement the methods that raise `NotImplementedError` here; `_insert` and `_update` are
-written once on top of them. The hooks (`_secure_delete`, `_after_delete`) are the steps only
+implement its abstract methods (a class missing one cannot be instantiated); `_insert` and
+`_update` are written once on top of them. The hooks (`_secure_delete`, `_after_delete`) are the steps only
 one backend takes: they do nothing unless it overrides them.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, ClassVar, Self, TypeVar
 
@@ -22,23 +23,25 @@ __all__ = ["SQLPart"]
 T = TypeVar("T")
 
 
-class SQLPart:
+class SQLPart(ABC):
     """What the parts in ``sql/`` need of a backend's connection base."""
 
     dialect: ClassVar[Dialect]
     _accepting: bool
 
+    @abstractmethod
     async def open(self) -> None:
-        raise NotImplementedError
+        """Connect, apply pending migrations, start the writer (see `Transcripts.open`)."""
 
+    @abstractmethod
     async def migrate(self) -> list[str]:
         """Apply the pending migrations under the lock `open` takes for them, without opening
         the store for use (``chatserver migrate``); returns the migrations applied, by name
         (``0001_initial`` …), none if the schema was up to date."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def close(self) -> None:
-        raise NotImplementedError
+        """Commit what is queued, stop the writer, disconnect (see `Transcripts.close`)."""
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -49,29 +52,29 @@ class SQLPart:
 
     # --- the plumbing a backend supplies ---------------------------------------------------
 
+    @abstractmethod
     async def _read(self, sql: str, params: Params = ()) -> Sequence[Row]:
         """One read statement, outside any write transaction."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def _snapshot(self, plan: Plan[T]) -> T:
         """Run a `Plan`'s reads in one snapshot, out of the hub's way."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def _transaction(self, what: str, work: Callable[[Tx], Awaitable[T]]) -> T:
         """Run ``work`` in a write transaction of its own; it has committed when this returns
         (``what`` names it in errors)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _submit(self, items: list[Item]) -> asyncio.Future[list[StoredEvent]]:
         """Queue one group of events for the group-commit writer."""
-        raise NotImplementedError
 
     @contextlib.asynccontextmanager
     async def _secure_delete(self, tx: Tx) -> AsyncIterator[None]:
         """Around deleting a person's data: SQLite overwrites the freed pages."""
         yield
 
-    async def _after_delete(self) -> None:
+    async def _after_delete(self) -> None:  # noqa: B027 - a hook, empty unless overridden
         """After a person's data is deleted and committed: SQLite empties its WAL."""
 
     # --- written once ----------------------------------------------------------------------

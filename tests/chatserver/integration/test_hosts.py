@@ -448,8 +448,7 @@ async def which_hub(floor: Floor, among: list[str]) -> str:
 async def test_behind_haproxy_a_visitor_whose_hub_is_cut_reconnects_to_a_live_one(
     floor: Floor, tmp_path: Path
 ) -> None:
-    if shutil.which("haproxy") is None:
-        pytest.skip("no haproxy on PATH (./dev.sh test installs Debian's)")
+    assert shutil.which("haproxy"), "no haproxy on PATH: ./dev.sh test installs Debian's"
     hub, net = floor.hub, floor.net
     lb = HAProxy(floor, tmp_path)
     try:
