@@ -24,27 +24,22 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import Iterator
-from typing import Any, Self
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import psycopg
 from psycopg import IsolationLevel
 from psycopg.rows import TupleRow
 
-from .._scan import message_owners, side_by_side, texts_of
+from .._scan import texts_of
+from .._snapshot_base import SnapshotBase
 from ..base import UnavailableError
 from ..snapshots import (
-    AgentInfo,
     BadSelection,
-    ConversationRow,
     Cursor,
-    EventRow,
-    FigureRow,
     Filters,
     MessageEvent,
-    MessageOwner,
     RatedText,
-    RawConversation,
 )
 from ._errors import redacted, store_error
 
@@ -75,7 +70,7 @@ _RATED_TEXT = "SELECT json_extract(?1, '$.text'), json_extract(?1, '$.comment')"
 _names = itertools.count(1)
 
 
-class PostgresSnapshot:
+class PostgresSnapshot(SnapshotBase):
     """A consistent, read-only view of the PostgreSQL store at ``url``."""
 
     def __init__(self, url: str, *, connect_timeout: float = 10.0) -> None:
@@ -105,18 +100,9 @@ class PostgresSnapshot:
         assert row is not None
         self._conn: psycopg.Connection[TupleRow] | None = conn
         self._cursor = Cursor("postgresql", int(row[0]))
+        self._name = redacted(url)
         # SQLite's json_extract, for the bodies the fast path does not take.
         self._json = sqlite3.connect(":memory:", check_same_thread=False)
-
-    @property
-    def cursor(self) -> Cursor:
-        return self._cursor
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
@@ -134,9 +120,13 @@ class PostgresSnapshot:
             raise RuntimeError("this snapshot is closed")
         return self._conn
 
-    def _one(self, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> TupleRow | None:
+    def _lookup(self, sql: str, params: Sequence[Any] = ()) -> TupleRow | None:
+        rows = self._rows(sql, params)
+        return rows[0] if rows else None
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[TupleRow]:
         try:
-            return self.conn.execute(sql, params).fetchone()
+            return self.conn.execute(sql.replace("?", "%s"), params).fetchall()
         except psycopg.Error as exc:
             raise store_error(exc, "snapshot") from exc
 
@@ -150,33 +140,6 @@ class PostgresSnapshot:
                     yield from rows
         except psycopg.Error as exc:
             raise store_error(exc, "snapshot") from exc
-
-    # --- small look-ups -------------------------------------------------------------------
-
-    def key(self, name: str) -> bytes:
-        row = self._one("SELECT value FROM analytics_keys WHERE name = %s", (name,))
-        if row is None:
-            raise UnavailableError(f"{redacted(self.url)}: no analytics key {name!r}")
-        return bytes.fromhex(row[0])
-
-    def agents(self) -> dict[str, AgentInfo]:
-        rows = self.conn.execute("SELECT id, username, display_name FROM agents ORDER BY id")
-        return {row[0]: AgentInfo(*row) for row in rows}
-
-    def resolve_agent(self, name: str) -> str:
-        row = self._one(
-            "SELECT id FROM agents WHERE username_key = %s OR id = %s", (name.casefold(), name)
-        )
-        if row is None:
-            raise BadSelection(f"no agent {name!r}")
-        return str(row[0])
-
-    def count_closed_before(self, cutoff: str) -> int:
-        row = self._one(
-            "SELECT count(*) FROM conversations WHERE status = 'closed' AND closed_at < %s",
-            (cutoff,),
-        )
-        return int(row[0]) if row is not None else 0
 
     # --- filtered scans ---------------------------------------------------------------------
 
@@ -219,14 +182,6 @@ class PostgresSnapshot:
             clauses.append("c.id IN (SELECT conversation_id FROM events WHERE xid >= %s::xid8)")
             params.append(str(cursor.mark))
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
-
-    def check(self, filters: Filters) -> None:
-        self.where(filters)
-
-    def count(self, filters: Filters) -> int:
-        where, params = self.where(filters)
-        row = self._one(f"SELECT count(*) FROM conversations c{where}", params)
-        return int(row[0]) if row is not None else 0
 
     def queries(self, filters: Filters) -> dict[str, tuple[str, list[Any]]]:
         """The scans' SQL and parameters, by name (a test checks none of them sorts whole
@@ -274,26 +229,8 @@ class PostgresSnapshot:
             ),
         }
 
-    def conversations(self, filters: Filters) -> Iterator[RawConversation]:
-        sql = self.queries(filters)
-        conversations = self._scan(*sql["conversations"])
-        events: Iterator[EventRow] = self._scan(*sql["events"])  # type: ignore[assignment]
-        make = ConversationRow._make
-        for raw, own in side_by_side(conversations, events):
-            yield RawConversation(make(raw), own)
-
-    def message_scan(self, filters: Filters) -> Iterator[tuple[MessageOwner, list[MessageEvent]]]:
-        sql = self.queries(filters)
-        conversations = self._scan(*sql["message_conversations"])
-        messages: Iterator[MessageEvent] = self._scan(*sql["messages"])
-        return message_owners(conversations, messages)
-
     def message_texts(self, events: list[MessageEvent]) -> str | list[str]:
         return texts_of(events, self._json)
-
-    def figure_rows(self, filters: Filters) -> Iterator[FigureRow]:
-        for raw in self._scan(*self.queries(filters)["figures"]):
-            yield FigureRow._make(raw)
 
     def rated_texts(self, filters: Filters, scores: frozenset[int]) -> Iterator[RatedText]:
         sql, params = self.queries(filters)["rated_texts"]

@@ -15,26 +15,21 @@ writer at a time means rowids are handed out in commit order.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import orjson
 
-from .._scan import message_owners, side_by_side, texts_of
+from .._scan import texts_of
+from .._snapshot_base import SnapshotBase
 from ..base import UnavailableError
 from ..snapshots import (
-    AgentInfo,
     BadSelection,
-    ConversationRow,
     Cursor,
-    EventRow,
-    FigureRow,
     Filters,
     MessageEvent,
-    MessageOwner,
     RatedText,
-    RawConversation,
 )
 
 __all__ = ["SQLiteSnapshot"]
@@ -50,7 +45,7 @@ _EVENT_COLUMNS = (
 )
 
 
-class SQLiteSnapshot:
+class SQLiteSnapshot(SnapshotBase):
     """A consistent, read-only view of the SQLite store at ``path``."""
 
     def __init__(self, path: str | Path, *, busy_timeout: float = 10.0) -> None:
@@ -79,16 +74,7 @@ class SQLiteSnapshot:
             raise
         self._conn: sqlite3.Connection | None = conn
         self._cursor = Cursor("sqlite", int(mark), int(deletions))
-
-    @property
-    def cursor(self) -> Cursor:
-        return self._cursor
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        self._name = str(self.path)
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
@@ -105,29 +91,15 @@ class SQLiteSnapshot:
             raise RuntimeError("this snapshot is closed")
         return self._conn
 
-    # --- small look-ups -------------------------------------------------------------------
+    def _lookup(self, sql: str, params: Sequence[Any] = ()) -> Sequence[Any] | None:
+        row: Sequence[Any] | None = self.conn.execute(sql, params).fetchone()
+        return row
 
-    def key(self, name: str) -> bytes:
-        row = self.conn.execute(
-            "SELECT value FROM analytics_keys WHERE name = ?", (name,)
-        ).fetchone()
-        if row is None:
-            raise UnavailableError(f"{self.path}: no analytics key {name!r}")
-        return bytes.fromhex(row[0])
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> Sequence[Sequence[Any]]:
+        return self.conn.execute(sql, params).fetchall()
 
-    def agents(self) -> dict[str, AgentInfo]:
-        rows = self.conn.execute(
-            "SELECT id, username, display_name FROM agents ORDER BY id"
-        ).fetchall()
-        return {row[0]: AgentInfo(*row) for row in rows}
-
-    def resolve_agent(self, name: str) -> str:
-        row = self.conn.execute(
-            "SELECT id FROM agents WHERE username_key = ? OR id = ?", (name.casefold(), name)
-        ).fetchone()
-        if row is None:
-            raise BadSelection(f"no agent {name!r}")
-        return str(row[0])
+    def _scan(self, sql: str, params: list[Any]) -> Iterator[Sequence[Any]]:
+        return self.conn.execute(sql, params)
 
     def lowest_rowid_after(self, cursor: Cursor) -> int:
         """The rowid above which events are new since ``cursor``: its own, lowered to what a
@@ -142,13 +114,6 @@ class SQLiteSnapshot:
         ).fetchone()
         floor = row[0] if row is not None else None
         return cursor.mark if floor is None else min(cursor.mark, int(floor))
-
-    def count_closed_before(self, cutoff: str) -> int:
-        row = self.conn.execute(
-            "SELECT count(*) FROM conversations WHERE status = 'closed' AND closed_at < ?",
-            (cutoff,),
-        ).fetchone()
-        return int(row[0])
 
     # --- filtered scans ---------------------------------------------------------------------
 
@@ -184,14 +149,6 @@ class SQLiteSnapshot:
             clauses.append("+c.id IN (SELECT conversation_id FROM events WHERE rowid > ?)")
             params.append(self.lowest_rowid_after(filters.after))
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
-
-    def check(self, filters: Filters) -> None:
-        self.where(filters)
-
-    def count(self, filters: Filters) -> int:
-        where, params = self.where(filters)
-        row = self.conn.execute(f"SELECT count(*) FROM conversations c{where}", params).fetchone()
-        return int(row[0])
 
     def queries(self, filters: Filters) -> dict[str, tuple[str, list[Any]]]:
         """The scans' SQL and parameters, by name (a test checks none of them sorts)."""
@@ -245,28 +202,8 @@ class SQLiteSnapshot:
             ),
         }
 
-    def conversations(self, filters: Filters) -> Iterator[RawConversation]:
-        sql = self.queries(filters)
-        conversations = self.conn.execute(*sql["conversations"])
-        # Rows stay plain tuples (typed as EventRow, which has the same shape): building a
-        # named tuple per event would cost more than fetching it.
-        events: Iterator[EventRow] = self.conn.execute(*sql["events"])
-        make = ConversationRow._make
-        for raw, own in side_by_side(conversations, events):
-            yield RawConversation(make(raw), own)
-
-    def message_scan(self, filters: Filters) -> Iterator[tuple[MessageOwner, list[MessageEvent]]]:
-        sql = self.queries(filters)
-        conversations = self.conn.execute(*sql["message_conversations"])
-        messages: Iterator[MessageEvent] = self.conn.execute(*sql["messages"])
-        return message_owners(conversations, messages)
-
     def message_texts(self, events: list[MessageEvent]) -> str | list[str]:
         return texts_of(events, self.conn)
-
-    def figure_rows(self, filters: Filters) -> Iterator[FigureRow]:
-        for raw in self.conn.execute(*self.queries(filters)["figures"]):
-            yield FigureRow._make(raw)
 
     def rated_texts(self, filters: Filters, scores: frozenset[int]) -> Iterator[RatedText]:
         sql, params = self.queries(filters)["rated_texts"]
