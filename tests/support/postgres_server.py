@@ -171,7 +171,7 @@ class PostgresServer:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: kill() takes the backends too
+                start_new_session=True,  # its own process group, apart from the test runner
                 cwd=self.dir,
                 env=self._env,
                 user=run_as[0] if run_as else None,
@@ -194,14 +194,25 @@ class PostgresServer:
         return False
 
     def kill(self) -> None:
-        """SIGKILL the server and its backends at once, as a crash would."""
+        """SIGKILL the server and its backends at once, as a crash would.
+
+        Every backend is a process group of its own (PostgreSQL's children call ``setsid``), so
+        killing the postmaster's group alone would leave them to notice its death in their own
+        time — long enough, on a busy machine, to answer one more query. They are found by
+        parent and killed with it, and the call returns once none is left."""
         if self.proc is not None:
+            doomed = [self.proc.pid, *_descendants(self.proc.pid)]
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
+            for pid in doomed[1:]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             self.proc.wait()
             self.proc = None
             deadline = time.monotonic() + 10  # the backends' shared memory must be gone
-            while time.monotonic() < deadline and _group_alive(self.dir):
+            while time.monotonic() < deadline and (
+                _group_alive(self.dir) or any(_alive(pid) for pid in doomed[1:])
+            ):
                 time.sleep(0.02)
 
     def restart(self) -> None:
@@ -231,6 +242,37 @@ class PostgresServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _descendants(root: int) -> list[int]:
+    """The pids of every living process below ``root``, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        # "pid (comm) state ppid …": comm may hold spaces and parentheses, so split after it.
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found: list[int] = []
+    todo = [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is still a process that has not exited (a zombie counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def _group_alive(folder: Path) -> bool:
