@@ -5,7 +5,8 @@ chatserver serve [--host H] [--port P] [--data DIR] [--database URL]
 chatserver migrate [--data DIR] [--database URL]
 chatserver agents add USERNAME --password-stdin --skills billing:5,en:3 --capacity 3 [--role R] [--display-name N]
 chatserver agents list | set USERNAME [...] | disable USERNAME
-chatserver export | verify | report | purge | forget-visitor | audit   (see chatserver.analytics.cli)
+chatserver export | verify | report | purge | forget-visitor | audit | analytics rebuild
+    (see chatserver.analytics.cli)
 """
 
 from __future__ import annotations

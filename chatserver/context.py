@@ -27,6 +27,7 @@ from redis.exceptions import RedisError, ResponseError
 
 import routing
 from chatserver import protocol as p
+from chatserver.analytics import rollups
 from chatserver.core.accounts import token_hash
 from chatserver.core.bus import Bus
 from chatserver.core.changes import announce, changes_key
@@ -108,6 +109,7 @@ class HubContext:
     _routing_checked_at: float = 0.0
     _closing: bool = False
     _tick_task: asyncio.Task[None] | None = None
+    _rollup_task: asyncio.Task[None] | None = None
     _redis_probe: Probe = field(init=False)
     _store_probe: Probe = field(init=False)
 
@@ -169,6 +171,11 @@ class HubContext:
         ctx.epoch = await ctx._read_epoch()
         ctx._changes_seen = await ctx._last_change_id()
         ctx._tick_task = asyncio.create_task(ctx._tick_loop(), name="router-tick")
+        if settings.rollup_interval_s > 0:
+            ctx._rollup_task = asyncio.create_task(
+                rollups.keep(store, settings.rollup_interval_s, lambda: ctx._closing),
+                name="rollups",
+            )
         return ctx
 
     async def on_bus_reconnect(self) -> None:
@@ -446,10 +453,11 @@ class HubContext:
 
     async def close(self) -> None:
         self._closing = True
-        if self._tick_task is not None:
-            self._tick_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(self._tick_task, 5)
+        for task in (self._tick_task, self._rollup_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await asyncio.wait_for(task, 5)
         await self.close_sockets()
         await self.hub.close()
         if self.bus is not None:

@@ -83,6 +83,9 @@ class Settings:
     drain_s: float = 5.0
     # Dashboard: a chat waiting longer than this breaches the service level.
     sla_wait_s: float = 60.0
+    # Analytics: how often this process builds the rollups of the past days that need it
+    # (chatserver.analytics.rollups); 0: never (`chatserver analytics rebuild` still does).
+    rollup_interval_s: float = 60.0
     # Operations.
     log_format: LogFormat = "auto"
     log_level: str = "INFO"
@@ -217,6 +220,7 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "CHATSERVER_SHUTDOWN_GRACE_S": ("shutdown_grace_s", float),
     "CHATSERVER_DRAIN_S": ("drain_s", float),
     "CHATSERVER_SLA_WAIT_S": ("sla_wait_s", float),
+    "CHATSERVER_ROLLUP_INTERVAL_S": ("rollup_interval_s", float),
     "CHATSERVER_LOG_FORMAT": ("log_format", _choice("auto", "json", "text")),
     "CHATSERVER_LOG_LEVEL": ("log_level", str),
     "CHATSERVER_DEMO": ("demo", _bool),
@@ -283,6 +287,10 @@ def _validate(s: Settings) -> None:
         (s.tick_interval_s > 0, "CHATSERVER_TICK_INTERVAL_S: must be > 0"),
         (0 <= s.drain_s <= 3600, "CHATSERVER_DRAIN_S: must be 0..3600 seconds (0: no drain)"),
         (0 < s.sla_wait_s < float("inf"), "CHATSERVER_SLA_WAIT_S: must be > 0 (seconds)"),
+        (
+            0 <= s.rollup_interval_s <= 86_400,
+            "CHATSERVER_ROLLUP_INTERVAL_S: must be 0..86400 seconds (0: never)",
+        ),
         (s.default_site in s.sites, "CHATSERVER_SITES: must include the default site"),
     ]
     for ok, message in checks:

@@ -7,6 +7,7 @@ chatserver report [filters] [--html FILE | --json] [--no-terms]
 chatserver purge --older-than DAYS [--dry-run]
 chatserver forget-visitor VISITOR_ID
 chatserver audit [--action A] [--limit N] [--json]
+chatserver analytics rebuild [--pending]
 
 Filters: --since, --until, --topic, --agent, --tag, --rating. They read and write the hub's
 store: ``CHATSERVER_DATABASE_URL`` when set, else ``chat.db`` in the data folder (``--data``);
@@ -33,6 +34,7 @@ from chatserver.settings import Settings
 from chatserver.store import ReadSnapshot, Store, open_store
 from chatserver.store.base import iso_now
 
+from . import rollups
 from .errors import BadRequest
 from .export import FORMATS, SHAPES, Export, ExportOptions
 from .figures import summary
@@ -43,7 +45,7 @@ from .verify import verify_file
 
 __all__ = ["COMMANDS", "add_parsers", "run"]
 
-COMMANDS = ("export", "verify", "report", "purge", "forget-visitor", "audit")
+COMMANDS = ("export", "verify", "report", "purge", "forget-visitor", "audit", "analytics")
 ACTOR = "cli"
 
 
@@ -104,6 +106,15 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     au.add_argument("--limit", type=int, default=50)
     au.add_argument("--json", action="store_true")
 
+    an = sub.add_parser("analytics", help="the figures' rollups")
+    an_sub = an.add_subparsers(dest="analytics_command", metavar="COMMAND", required=True)
+    rb = an_sub.add_parser(
+        "rebuild",
+        help="build the rollups of every past day again (or, --pending, of those that need it)",
+        parents=[common],
+    )
+    rb.add_argument("--pending", action="store_true", help="only the days changed or never built")
+
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     handlers: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
@@ -113,6 +124,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "purge": _purge,
         "forget-visitor": _forget,
         "audit": _audit,
+        "analytics": _rebuild,
     }
     return handlers[args.command](args, settings)
 
@@ -312,4 +324,32 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
             print(
                 f"{e.id:>6}  {e.ts}  {e.actor:<16} {e.action:<18} {orjson.dumps(e.details).decode()}"
             )
+    return 0
+
+
+# --- rollups ----------------------------------------------------------------------------------
+
+
+def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    async def go() -> rollups.RefreshResult:
+        async with _open_store(settings) as store:
+            if not args.pending:
+                return await rollups.rebuild(store)
+            built = clean = 0
+            started = time.monotonic()
+            while True:
+                r = await rollups.refresh(store)
+                built, clean = built + r.built, clean + r.clean
+                if not r.left:
+                    return rollups.RefreshResult(built, clean, 0, time.monotonic() - started)
+
+    r = asyncio.run(go())
+    print(
+        f"built the rollups of {r.built:,} days in {r.seconds:.1f} s"
+        + (
+            f"; {r.built - r.clean:,} changed meanwhile and stay marked"
+            if r.clean < r.built
+            else ""
+        )
+    )
     return 0

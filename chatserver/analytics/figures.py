@@ -1,34 +1,23 @@
 """The figures analysts read: one `summary` for the CLI report, the HTML page, the HTTP API
 and the dashboard's charts (they all call this function, or `series` for the same figures per
-hour or day; ``docs/analytics.md`` defines each figure).
-
-Per conversation (from its row and its events):
-
-- *served*: it has an ``assigned`` event; *first assigned* is the first one's time.
-- *wait* = first assigned − arrival (``created_at``), for served conversations.
-- *first response* = first agent message − arrival.
-- *handle time* = ``closed_at`` − first assigned, for closed served conversations.
-- *abandoned*: closed without any ``assigned`` event (the visitor left the queue).
-- *transfers*: its ``transfer`` events.
-
-Percentiles are nearest-rank: p of n sorted values is the value at rank ⌈p/100 · n⌉.
+hour or day; ``docs/analytics.md`` defines each figure). A summary's groups (`groups.Tally`)
+come from the rollups for the clean whole days of its period and from the conversations' rows
+for the rest (`rollups.tally`); each group's figures are `groups.Group`'s.
 """
 
 from __future__ import annotations
 
-import math
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
-import orjson
-
 from chatserver.store.base import iso_now
-from chatserver.store.snapshots import FigureRow, Filters, ReadSnapshot
+from chatserver.store.snapshots import Filters, ReadSnapshot
 
+from . import rollups
+from .groups import Group, percentile
 from .redact import Redactor
-from .rows import duration_ms
 from .terms import pain_terms
 
 __all__ = ["Group", "buckets", "percentile", "series", "summary"]
@@ -36,98 +25,6 @@ __all__ = ["Group", "buckets", "percentile", "series", "summary"]
 #: A time series' unit: its bucket key is the arrival time cut to this many characters.
 Unit = Literal["hour", "day"]
 _KEY_LENGTH = {"hour": 13, "day": 10}  # 2026-05-01T14 · 2026-05-01
-
-
-def percentile(ordered: list[float], p: float) -> float | None:
-    """Nearest-rank percentile of an ascending list (None when empty)."""
-    if not ordered:
-        return None
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return ordered[rank - 1]
-
-
-def _stats(values: list[float]) -> dict[str, Any]:
-    values.sort()
-    return {
-        "count": len(values),
-        "mean": sum(values) / len(values) if values else None,
-        "p50": percentile(values, 50),
-        "p90": percentile(values, 90),
-        "p99": percentile(values, 99),
-    }
-
-
-def _ratio(part: int, whole: int) -> float | None:
-    return part / whole if whole else None
-
-
-class Group:
-    """The figures of a set of conversations, added one at a time."""
-
-    __slots__ = (
-        "abandoned", "closed", "conversations", "first_responses", "handles", "ratings",
-        "served", "transferred", "transfers", "waits",
-    )  # fmt: skip
-
-    def __init__(self) -> None:
-        self.conversations = self.closed = self.served = self.abandoned = 0
-        self.transfers = self.transferred = 0
-        self.waits: list[float] = []
-        self.first_responses: list[float] = []
-        self.handles: list[float] = []
-        self.ratings = [0, 0, 0, 0, 0]
-
-    def add(self, row: FigureRow) -> None:
-        self.conversations += 1
-        closed = row.status == "closed"
-        self.closed += closed
-        if row.first_assigned_at is not None:
-            self.served += 1
-            self.waits.append(_seconds(duration_ms(row.created_at, row.first_assigned_at)))
-            if closed and row.closed_at is not None:
-                self.handles.append(_seconds(duration_ms(row.first_assigned_at, row.closed_at)))
-        elif closed:
-            self.abandoned += 1
-        if row.first_response_at is not None:
-            self.first_responses.append(
-                _seconds(duration_ms(row.created_at, row.first_response_at))
-            )
-        if row.transfers:
-            self.transfers += row.transfers
-            self.transferred += 1
-        if row.rating is not None and 1 <= row.rating <= 5:
-            self.ratings[row.rating - 1] += 1
-
-    def figures(self) -> dict[str, Any]:
-        rated = sum(self.ratings)
-        score_sum = sum((i + 1) * n for i, n in enumerate(self.ratings))
-        return {
-            "conversations": self.conversations,
-            "closed": self.closed,
-            "served": self.served,
-            "abandoned": self.abandoned,
-            "abandonment_rate": _ratio(self.abandoned, self.closed),
-            "wait_s": _stats(self.waits),
-            "first_response_s": _stats(self.first_responses),
-            "handle_s": _stats(self.handles),
-            "transfers": {
-                "total": self.transfers,
-                "conversations": self.transferred,
-                "rate": _ratio(self.transferred, self.served),
-            },
-            "csat": {
-                "rated": rated,
-                "average": score_sum / rated if rated else None,
-                "distribution": {str(i + 1): n for i, n in enumerate(self.ratings)},
-                "response_rate": _ratio(rated, self.closed),
-                "satisfied_share": _ratio(self.ratings[3] + self.ratings[4], rated),
-            },
-        }
-
-
-def _seconds(ms: int | None) -> float:
-    assert ms is not None
-    return ms / 1000
 
 
 def _days(keys: Iterable[str]) -> list[str]:
@@ -150,22 +47,9 @@ def summary(
 ) -> dict[str, Any]:
     """Every figure for the conversations ``filters`` selects, as JSON-ready data."""
     agents = snapshot.agents()
-    total = Group()
-    by_topic: defaultdict[str, Group] = defaultdict(Group)
-    by_agent: defaultdict[str, Group] = defaultdict(Group)
-    by_day: defaultdict[str, Group] = defaultdict(Group)
-    tags: Counter[str] = Counter()
-    first_seen: str | None = None
-    last_seen: str | None = None
-    for row in snapshot.figure_rows(filters):
-        total.add(row)
-        by_topic[row.topic].add(row)
-        by_day[row.created_at[:10]].add(row)
-        if row.last_agent_id is not None and row.first_assigned_at is not None:
-            by_agent[row.last_agent_id].add(row)
-        tags.update(set(orjson.loads(row.tags)))
-        first_seen = first_seen or row.created_at
-        last_seen = row.created_at
+    tally = rollups.tally(snapshot, filters)
+    total, by_topic, by_agent, by_day = tally.total, tally.by_topic, tally.by_agent, tally.by_day
+    tags = total.tags
     agent_rows = []
     for agent_id, group in by_agent.items():
         info = agents.get(agent_id)
@@ -189,8 +73,8 @@ def summary(
         "period": {
             "since": filters.since,
             "until": filters.until,
-            "first_conversation_at": first_seen,
-            "last_conversation_at": last_seen,
+            "first_conversation_at": total.first_at,
+            "last_conversation_at": total.last_at,
         },
         "totals": total.figures(),
         "by_topic": topic_rows,
@@ -237,10 +121,14 @@ def series(snapshot: ReadSnapshot, filters: Filters, unit: Unit) -> list[dict[st
     first instant (``2026-05-01T14:00:00Z``). The dashboard's charts are these rows."""
     if filters.since is None or filters.until is None:
         raise ValueError("a series needs a period: filters.since and filters.until")
-    size = _KEY_LENGTH[unit]
-    groups: defaultdict[str, Group] = defaultdict(Group)
-    for row in snapshot.figure_rows(filters):
-        groups[row.created_at[:size]].add(row)
+    groups: dict[str, Group]
+    if unit == "day":
+        groups = rollups.tally(snapshot, filters).by_day
+    else:
+        size = _KEY_LENGTH[unit]
+        groups = defaultdict(Group)
+        for row in snapshot.figure_rows(filters):
+            groups[row.created_at[:size]].add(row)
     suffix = ":00:00Z" if unit == "hour" else "T00:00:00Z"
     return [
         {"key": key, "start": key + suffix, **(groups[key] if key in groups else Group()).figures()}

@@ -34,6 +34,7 @@ from .dashboard import (
 from .interface import Store, TranscriptStore
 from .lifecycle import DataLifecycle
 from .open import open_store
+from .rollups import RollupCell, Rollups, RollupTodo
 from .routing_documents import RoutingDocuments
 from .snapshots import BadSelection, Cursor, Filters, ReadSnapshot, SnapshotSource
 from .sqlite import SQLiteStore, WriterStats
@@ -64,6 +65,9 @@ __all__ = [
     "PageCursor",
     "PurgeResult",
     "ReadSnapshot",
+    "RollupCell",
+    "RollupTodo",
+    "Rollups",
     "RoutingDocument",
     "RoutingDocuments",
     "SQLiteStore",

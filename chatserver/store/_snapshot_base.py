@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from typing import Any, Self
+from datetime import date, timedelta
+from typing import Any, ClassVar, Self
 
 from ._scan import message_owners, side_by_side
 from .base import UnavailableError
+from .rollups import RollupTodo
 from .snapshots import (
     AgentInfo,
     BadSelection,
@@ -32,6 +34,9 @@ class SnapshotBase(ABC):
     _cursor: Cursor
     #: The store as errors name it (a path, a URL without its password).
     _name: str
+    #: One row, one column: the first day that may not be built yet — the date, by the
+    #: database's clock, an hour ago (`chatserver.store.rollups`).
+    _cutoff_sql: ClassVar[str]
 
     @abstractmethod
     def _lookup(self, sql: str, params: Sequence[Any] = ()) -> Sequence[Any] | None:
@@ -120,3 +125,56 @@ class SnapshotBase(ABC):
     def figure_rows(self, filters: Filters) -> Iterator[FigureRow]:
         for raw in self._scan(*self.queries(filters)["figures"]):
             yield FigureRow._make(raw)
+
+    # --- rollups (chatserver.store.rollups) -------------------------------------------------
+
+    def rollup_days(self, first: str | None, end: str | None) -> list[str]:
+        sql = (
+            "SELECT d.day FROM rollup_days d WHERE NOT EXISTS"
+            " (SELECT 1 FROM rollup_dirty m WHERE m.day = d.day)"
+        )
+        params: list[str] = []
+        if first is not None:
+            sql += " AND d.day >= ?"
+            params.append(first)
+        if end is not None:
+            sql += " AND d.day < ?"
+            params.append(end)
+        return [str(row[0]) for row in self._rows(sql + " ORDER BY d.day", params)]
+
+    def rollup_cells(self, first: str, end: str, topic: str) -> list[tuple[str, str, str]]:
+        rows = self._rows(
+            "SELECT day, agent, cell FROM figure_rollups WHERE day >= ? AND day < ?"
+            " AND topic = ? ORDER BY day, agent",
+            (first, end, topic),
+        )
+        return [(str(row[0]), str(row[1]), str(row[2])) for row in rows]
+
+    def rollup_topic_cells(self, first: str, end: str) -> list[tuple[str, str, str]]:
+        rows = self._rows(
+            "SELECT day, topic, cell FROM figure_rollups WHERE day >= ? AND day < ?"
+            " AND topic <> '' AND agent = '' ORDER BY day, topic",
+            (first, end),
+        )
+        return [(str(row[0]), str(row[1]), str(row[2])) for row in rows]
+
+    def rollup_todo(self) -> RollupTodo:
+        cutoff_row = self._lookup(self._cutoff_sql)
+        assert cutoff_row is not None
+        cutoff = str(cutoff_row[0])
+        marked = {
+            str(row[0]): int(row[1])
+            for row in self._rows("SELECT day, version FROM rollup_dirty WHERE day < ?", (cutoff,))
+        }
+        built = {str(row[0]) for row in self._rows("SELECT day FROM rollup_days")}
+        first = self._lookup("SELECT min(created_at) FROM conversations")
+        todo: dict[str, int | None] = dict(marked)
+        if first is not None and first[0] is not None:
+            day = date.fromisoformat(str(first[0])[:10])
+            last = date.fromisoformat(cutoff)
+            while day < last:
+                key = day.isoformat()
+                if key not in built and key not in todo:
+                    todo[key] = None
+                day += timedelta(days=1)
+        return RollupTodo(cutoff, sorted(todo.items()))

@@ -12,6 +12,7 @@ Each part is a protocol in a small module whose docstring states what it guarant
 `CannedResponses`          the console's canned replies and tag suggestions — ``canned.py``
 `RoutingDocuments`         the edited routing document, compare-and-set — ``routing_documents.py``
 `DashboardQueries`         the dashboard's conversation list — ``dashboard.py``
+`Rollups`                  the figures of whole past days, kept by analytics — ``rollups.py``
 `SnapshotSource`           analytics' read model: consistent read-only snapshots —
                            ``snapshots.py``
 =========================  ============================================================
@@ -30,6 +31,7 @@ from .canned import CannedResponses
 from .conversations import Conversations
 from .dashboard import DashboardQueries
 from .lifecycle import DataLifecycle
+from .rollups import Rollups
 from .routing_documents import RoutingDocuments
 from .snapshots import SnapshotSource
 from .transcripts import Transcripts
@@ -47,6 +49,7 @@ class Store(
     CannedResponses,
     RoutingDocuments,
     DashboardQueries,
+    Rollups,
     SnapshotSource,
     Protocol,
 ):

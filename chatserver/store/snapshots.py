@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal, NamedTuple, Protocol, Self
 
 from .base import StoreError
+from .rollups import RollupTodo
 
 __all__ = [
     "AgentInfo",
@@ -278,6 +279,27 @@ class ReadSnapshot(Protocol):
     def rated_texts(self, filters: Filters, scores: frozenset[int]) -> Iterator[RatedText]:
         """What visitors wrote (their messages, then the rating comment; non-empty strings
         only) in matching conversations rated with one of ``scores``."""
+        ...
+
+    # The rollups (`chatserver.store.rollups`): days are ISO dates, ranges [first, end).
+
+    def rollup_days(self, first: str | None, end: str | None) -> list[str]:
+        """The clean days of the range (None: open at that end), oldest first: built from a
+        snapshot that saw every change to them (their cells are exact)."""
+        ...
+
+    def rollup_cells(self, first: str, end: str, topic: str) -> list[tuple[str, str, str]]:
+        """(day, agent, cell) of the range's cells of ``topic`` (``''``: every topic), by day
+        then agent (``''`` first: the cell of every conversation)."""
+        ...
+
+    def rollup_topic_cells(self, first: str, end: str) -> list[tuple[str, str, str]]:
+        """(day, topic, cell) of the range's per-topic cells (every agent), by day then topic."""
+        ...
+
+    def rollup_todo(self) -> RollupTodo:
+        """The days to build: marked ones and those never built, from the first
+        conversation's day to the cutoff (the date an hour ago, by the database's clock)."""
         ...
 
 

@@ -341,9 +341,11 @@ def test_the_migration_works_the_facts_out_of_the_stored_events(
         _old_schema_postgresql(empty_url, small_sample.path)
 
     applied = asyncio.run(migrate_store(empty_url)).applied
-    assert list(applied) == [
-        "0006_conversation_facts" if empty_url.startswith("sqlite") else "0003_conversation_facts"
-    ]
+    assert list(applied) == (
+        ["0006_conversation_facts", "0007_rollups"]
+        if empty_url.startswith("sqlite")
+        else ["0003_conversation_facts", "0004_rollups"]
+    )
     check_random_ranges(empty_url, small_sample, rounds=10, seed=43)
     with snapshot_of(empty_url) as snap, snapshot_of(small_sample.path) as generated:
         # The very facts the generator (as the writer would) put on each row.

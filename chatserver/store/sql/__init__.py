@@ -13,6 +13,7 @@ writer and its own steps (SQLite's ``secure_delete`` and WAL checkpoint after a 
 - ``canned.py`` canned responses
 - ``routing_documents.py`` the routing document
 - ``dashboard.py`` the dashboard's conversation list (one snapshot, a sans-I/O `Plan`)
+- ``rollups.py`` the rollups' write side (their reads are the snapshots')
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .dashboard import DashboardPart
 from .dialect import Dialect, Params, Plan, Row, Tx
 from .lifecycle import LifecyclePart
 from .part import SQLPart
+from .rollups import RollupsPart
 from .routing_documents import RoutingDocumentsPart
 from .transcripts import TranscriptsPart
 
@@ -38,5 +40,6 @@ class SQLParts(
     CannedPart,
     RoutingDocumentsPart,
     DashboardPart,
+    RollupsPart,
 ):
     """Every part; a backend's store is ``class XStore(SQLParts, XBase)``."""
