@@ -47,7 +47,8 @@ def summary(
 ) -> dict[str, Any]:
     """Every figure for the conversations ``filters`` selects, as JSON-ready data."""
     agents = snapshot.agents()
-    tally = rollups.tally(snapshot, filters)
+    redactor = Redactor(snapshot.key("pseudonym")) if terms else None
+    tally, counts = rollups.tally(snapshot, filters, redactor)
     total, by_topic, by_agent, by_day = tally.total, tally.by_topic, tally.by_agent, tally.by_day
     tags = total.tags
     agent_rows = []
@@ -85,10 +86,9 @@ def summary(
             for tag, n in sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))[:top_tags]
         ],
     }
-    if terms:
-        redactor = Redactor(snapshot.key("pseudonym"))
+    if redactor is not None and counts is not None:
         result["pain_terms"] = pain_terms(
-            snapshot, filters, redactor, top=top_terms, examples=examples
+            snapshot, filters, redactor, counts, top=top_terms, examples=examples
         )
     return result
 
@@ -123,7 +123,7 @@ def series(snapshot: ReadSnapshot, filters: Filters, unit: Unit) -> list[dict[st
         raise ValueError("a series needs a period: filters.since and filters.until")
     groups: dict[str, Group]
     if unit == "day":
-        groups = rollups.tally(snapshot, filters).by_day
+        groups = rollups.tally(snapshot, filters)[0].by_day
     else:
         size = _KEY_LENGTH[unit]
         groups = defaultdict(Group)

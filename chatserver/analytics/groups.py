@@ -109,24 +109,23 @@ class Group:
         if other.last_at is not None and (self.last_at is None or other.last_at > self.last_at):
             self.last_at = other.last_at
 
-    def dump(self) -> str:
-        return orjson.dumps(
-            {
-                "v": CELL_VERSION,
-                "n": [self.conversations, self.closed, self.served, self.abandoned,
-                      self.transfers, self.transferred],
-                "ratings": self.ratings,
-                "wait": self.waits.dump(),
-                "first_response": self.first_responses.dump(),
-                "handle": self.handles.dump(),
-                "tags": self.tags,
-                "period": [self.first_at, self.last_at],
-            }
-        ).decode()  # fmt: skip
+    def dump(self) -> dict[str, Any]:
+        """A rollup cell's JSON-ready form."""
+        return {
+            "v": CELL_VERSION,
+            "n": [self.conversations, self.closed, self.served, self.abandoned,
+                  self.transfers, self.transferred],
+            "ratings": self.ratings,
+            "wait": self.waits.dump(),
+            "first_response": self.first_responses.dump(),
+            "handle": self.handles.dump(),
+            "tags": self.tags,
+            "period": [self.first_at, self.last_at],
+        }  # fmt: skip
 
     @classmethod
-    def load(cls, text: str) -> Group:
-        data = orjson.loads(text)
+    def load(cls, data: dict[str, Any]) -> Group:
+        """A group from a cell's form (`dump`)."""
         if data.get("v") != CELL_VERSION:
             raise ValueError(
                 f"a rollup cell of version {data.get('v')!r}, not {CELL_VERSION}: run"

@@ -34,8 +34,10 @@ from chatserver.store.rollups import RollupCell
 from chatserver.store.snapshots import Filters, ReadSnapshot, SnapshotSource
 
 from .groups import Group, Tally
+from .redact import Redactor
+from .terms import HIGH, LOW, TermCounts, redacted_texts
 
-__all__ = ["RefreshResult", "build_day", "keep", "rebuild", "refresh", "tally"]
+__all__ = ["Parts", "RefreshResult", "build_day", "keep", "parts", "rebuild", "refresh", "tally"]
 
 log = logging.getLogger(__name__)
 
@@ -73,16 +75,23 @@ def _usable(filters: Filters) -> bool:
     )
 
 
-def tally(snapshot: ReadSnapshot, filters: Filters) -> Tally:
-    """The summary's groups for ``filters``: cells for the clean whole days, rows for the rest."""
-    result = Tally()
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """How a summary reads its period: the clean whole days from the cells, the ``ranges``
+    around them (each a `Filters` with the summary's other filters) from the rows."""
+
+    days: list[str]
+    ranges: list[Filters]
+
+
+def parts(snapshot: ReadSnapshot, filters: Filters) -> Parts:
     days: list[str] = []
     if _usable(filters):
         first, end = _first_whole_day(filters.since), _end_of_whole_days(filters.until)
         if first is None or end is None or first < end:
             days = snapshot.rollup_days(first, end)
-    for since, until in _raw_ranges(filters.since, filters.until, days):
-        part = Filters(
+    ranges = [
+        Filters(
             since=since,
             until=until,
             topic=filters.topic,
@@ -91,11 +100,28 @@ def tally(snapshot: ReadSnapshot, filters: Filters) -> Tally:
             ratings=filters.ratings,
             after=filters.after,
         )
+        for since, until in _raw_ranges(filters.since, filters.until, days)
+    ]
+    return Parts(days, ranges)
+
+
+def tally(
+    snapshot: ReadSnapshot, filters: Filters, redactor: Redactor | None = None
+) -> tuple[Tally, TermCounts | None]:
+    """The summary's groups for ``filters`` — cells for the clean whole days, rows for the
+    rest — and, given the ``redactor``, the term counts of what visitors wrote (`pain_terms`)."""
+    plan = parts(snapshot, filters)
+    result = Tally()
+    terms = TermCounts() if redactor is not None else None
+    for part in plan.ranges:
         for row in snapshot.figure_rows(part):
             result.add(row)
-    if days:
-        _add_cells(snapshot, result, days, filters.topic)
-    return result
+        if terms is not None and redactor is not None:
+            for cid, rating, text in redacted_texts(snapshot, part, LOW | HIGH, redactor):
+                terms.add(cid, rating, text)
+    if plan.days:
+        _add_cells(snapshot, result, terms, plan.days, filters.topic)
+    return result, terms
 
 
 def _raw_ranges(
@@ -114,13 +140,20 @@ def _raw_ranges(
     return ranges
 
 
-def _add_cells(snapshot: ReadSnapshot, result: Tally, days: list[str], topic: str | None) -> None:
+def _add_cells(
+    snapshot: ReadSnapshot,
+    result: Tally,
+    terms: TermCounts | None,
+    days: list[str],
+    topic: str | None,
+) -> None:
     wanted = set(days)
     first, end = days[0], _next(days[-1])
     for day, agent, text in snapshot.rollup_cells(first, end, topic or ""):
         if day not in wanted:
             continue
-        cell = Group.load(text)
+        data = orjson.loads(text)
+        cell = Group.load(data)
         if agent:
             result.by_agent[agent].merge(cell)
             continue
@@ -128,18 +161,23 @@ def _add_cells(snapshot: ReadSnapshot, result: Tally, days: list[str], topic: st
         result.by_day[day] = cell
         if topic is not None:
             result.by_topic[topic].merge(cell)
+        if terms is not None:
+            terms.merge(TermCounts.load(data["terms"]))
     if topic is None:
         for day, name, text in snapshot.rollup_topic_cells(first, end):
             if day in wanted:
-                result.by_topic[name].merge(Group.load(text))
+                result.by_topic[name].merge(Group.load(orjson.loads(text)))
 
 
 # --- building ---------------------------------------------------------------------------------
 
 
 def build_day(snapshot: ReadSnapshot, day: str) -> list[RollupCell]:
-    """The cells of ``day`` from the conversations' rows, as ``snapshot`` sees them."""
+    """The cells of ``day`` from the conversations' rows, as ``snapshot`` sees them: the
+    figures of each (topic, agent), topic, agent and the whole day; the cells of every agent
+    (``agent = ''``) also hold the term counts of what visitors wrote."""
     finest: dict[tuple[str, str], Group] = {}
+    topic_of: dict[str, str] = {}
     period = Filters(since=_start(day), until=_start(_next(day)))
     for row in snapshot.figure_rows(period):
         agent = row.last_agent_id if row.first_assigned_at is not None else None
@@ -148,21 +186,37 @@ def build_day(snapshot: ReadSnapshot, day: str) -> list[RollupCell]:
         if group is None:
             group = finest[key] = Group()
         group.add(row, set(orjson.loads(row.tags)))
+        topic_of[row.id] = row.topic
     if not finest:
         return []
+    redactor = Redactor(snapshot.key("pseudonym"))
+    terms: defaultdict[str, TermCounts] = defaultdict(TermCounts)
+    whole_terms = TermCounts()
+    for cid, rating, text in redacted_texts(snapshot, period, LOW | HIGH, redactor):
+        terms[topic_of[cid]].add(cid, rating, text)
+        whole_terms.add(cid, rating, text)
     by_topic: defaultdict[str, Group] = defaultdict(Group)
     by_agent: defaultdict[str, Group] = defaultdict(Group)
     whole = Group()
     cells: list[RollupCell] = []
+
+    def cell(topic: str, agent: str, group: Group, counts: TermCounts | None = None) -> None:
+        data = group.dump()
+        if counts is not None:
+            data["terms"] = counts.dump()
+        cells.append(RollupCell(topic, agent, orjson.dumps(data).decode()))
+
     for (topic, agent), group in sorted(finest.items()):
         by_topic[topic].merge(group)
         whole.merge(group)
         if agent:
             by_agent[agent].merge(group)
-            cells.append(RollupCell(topic, agent, group.dump()))
-    cells += [RollupCell(topic, "", group.dump()) for topic, group in sorted(by_topic.items())]
-    cells += [RollupCell("", agent, group.dump()) for agent, group in sorted(by_agent.items())]
-    cells.append(RollupCell("", "", whole.dump()))
+            cell(topic, agent, group)
+    for topic, group in sorted(by_topic.items()):
+        cell(topic, "", group, terms[topic])
+    for agent, group in sorted(by_agent.items()):
+        cell("", agent, group)
+    cell("", "", whole, whole_terms)
     return cells
 
 

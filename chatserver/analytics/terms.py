@@ -28,7 +28,17 @@ from chatserver.store.snapshots import Filters, ReadSnapshot
 from .redact import Redactor
 from .redact_known import KnownPII
 
-__all__ = ["HIGH", "LOW", "STOPWORDS", "log_odds", "pain_terms", "tokens"]
+__all__ = [
+    "EXAMPLE_CONVERSATIONS",
+    "HIGH",
+    "LOW",
+    "STOPWORDS",
+    "TermCounts",
+    "log_odds",
+    "pain_terms",
+    "redacted_texts",
+    "tokens",
+]
 
 LOW = frozenset({1, 2})
 HIGH = frozenset({4, 5})
@@ -94,44 +104,123 @@ def _redacted(
         yield cid, rating, Redactor.text(text, known)
 
 
+class TermCounts:
+    """The two corpora's counts, added text by text (`add`, a conversation's texts together)
+    or merged from a rollup cell (`merge`): per term its occurrences in each corpus and the
+    low-rated conversations it occurs in; the corpora's conversations and tokens."""
+
+    __slots__ = ("_current", "_seen", "high", "high_conversations", "low", "low_conversations",
+                 "low_in")  # fmt: skip
+
+    def __init__(self) -> None:
+        self.low: Counter[str] = Counter()
+        self.high: Counter[str] = Counter()
+        #: term -> the low-rated conversations it occurs in
+        self.low_in: Counter[str] = Counter()
+        self.low_conversations = 0
+        self.high_conversations = 0
+        self._current = ""
+        self._seen: set[str] = set()
+
+    def add(self, cid: str, rating: int, text: str) -> None:
+        """One redacted text of conversation ``cid`` (its texts come one after another)."""
+        words = tokens(text)
+        new = cid != self._current
+        if new:
+            self._current = cid
+            self._seen = set()
+        if rating in LOW:
+            self.low_conversations += new
+            self.low.update(words)
+            fresh = set(words) - self._seen
+            self.low_in.update(fresh)
+            self._seen |= fresh
+        elif rating in HIGH:
+            self.high_conversations += new
+            self.high.update(words)
+
+    def merge(self, other: TermCounts) -> None:
+        for mine, theirs in ((self.low, other.low), (self.high, other.high),
+                             (self.low_in, other.low_in)):  # fmt: skip
+            for term, n in theirs.items():
+                mine[term] = mine.get(term, 0) + n
+        self.low_conversations += other.low_conversations
+        self.high_conversations += other.high_conversations
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "conversations": [self.low_conversations, self.high_conversations],
+            "low": {t: [n, self.low_in[t]] for t, n in self.low.items()},
+            "high": self.high,
+        }
+
+    @classmethod
+    def load(cls, data: dict[str, Any]) -> TermCounts:
+        made = cls()
+        made.low_conversations, made.high_conversations = data["conversations"]
+        made.low = Counter({t: v[0] for t, v in data["low"].items()})
+        made.low_in = Counter({t: v[1] for t, v in data["low"].items()})
+        made.high = Counter(data["high"])
+        return made
+
+
+def redacted_texts(
+    snapshot: ReadSnapshot, filters: Filters, scores: frozenset[int], redactor: Redactor
+) -> Iterable[tuple[str, int, str]]:
+    """(conversation id, rating, redacted text) of what visitors wrote in the conversations
+    ``filters`` selects rated with one of ``scores``, in order."""
+    return _redacted(snapshot.rated_texts(filters, scores), redactor)
+
+
+#: The low-rated conversations the quotes are looked for in, at most, from the period's first.
+EXAMPLE_CONVERSATIONS = 2000
+
+
 def pain_terms(
     snapshot: ReadSnapshot,
     filters: Filters,
     redactor: Redactor,
+    counts: TermCounts,
     *,
     top: int = 12,
     examples: int = 2,
     min_count: int = 3,
 ) -> dict[str, Any]:
-    low: Counter[str] = Counter()
-    high: Counter[str] = Counter()
-    low_conversations: set[str] = set()
-    high_conversations: set[str] = set()
-    for cid, rating, text in _redacted(snapshot.rated_texts(filters, LOW | HIGH), redactor):
-        if rating in LOW:
-            low.update(tokens(text))
-            low_conversations.add(cid)
-        else:
-            high.update(tokens(text))
-            high_conversations.add(cid)
-    ranked = [t for t in log_odds(low, high, min_count) if t["z"] > 0][:top]
+    """The terms of ``counts`` most typical of low ratings, each with up to ``examples``
+    quotes from different low-rated conversations of ``filters``' selection, no quote twice:
+    looked for in order among its first `EXAMPLE_CONVERSATIONS`, until every term has as many
+    as it can (its conversations, at most ``examples``)."""
+    ranked = [t for t in log_odds(counts.low, counts.high, min_count) if t["z"] > 0][:top]
     wanted = {t["term"]: t for t in ranked}
     for t in ranked:
         t["examples"] = []
     if wanted and examples:
         # One quote per conversation and no quote twice, so the examples show variety.
         seen: dict[str, set[str]] = {term: set() for term in wanted}
-        for cid, rating, text in _redacted(snapshot.rated_texts(filters, LOW), redactor):
-            for term in sorted(set(tokens(text)) & wanted.keys()):
+        short = {term: min(examples, counts.low_in[term]) for term in wanted}
+        short = {term: n for term, n in short.items() if n}
+        conversations = 0
+        current = ""
+        for cid, rating, text in redacted_texts(snapshot, filters, LOW, redactor):
+            if cid != current:
+                if not short:
+                    break
+                conversations += 1
+                if conversations > EXAMPLE_CONVERSATIONS:
+                    break
+                current = cid
+            for term in sorted(set(tokens(text)) & short.keys()):
                 found = wanted[term]["examples"]
                 quote = _quote(text, term)
                 if len(found) < examples and not {cid, quote} & seen[term]:
                     seen[term].update((cid, quote))
                     found.append({"conversation_id": cid, "rating": rating, "quote": quote})
+                    if len(found) >= short[term]:
+                        del short[term]
     return {
-        "low_conversations": len(low_conversations),
-        "high_conversations": len(high_conversations),
-        "low_tokens": sum(low.values()),
-        "high_tokens": sum(high.values()),
+        "low_conversations": counts.low_conversations,
+        "high_conversations": counts.high_conversations,
+        "low_tokens": sum(counts.low.values()),
+        "high_tokens": sum(counts.high.values()),
         "terms": ranked,
     }

@@ -17,8 +17,12 @@ Clean means exact
     missed). Every other day is read from the conversations' rows.
 Compare and clear
     `put_rollup_day` replaces the day's cells and clears its mark only if the mark is still the
-    ``version`` the builder's snapshot read (None: there was none); a change committed since
-    leaves the day marked, so it is read raw until the next build.
+    ``version`` the builder's snapshot read (None: there was none); after a change committed
+    since, it writes nothing and the day stays marked, read raw until the next build.
+Deletions take the cells
+    Deleting a conversation of a past day deletes that day's cells in the same transaction
+    (they hold counts of the words its visitor wrote): after a purge or a deletion request,
+    nothing derived from the deleted conversations is left until the day is built again.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ class Rollups(Protocol):
     async def put_rollup_day(
         self, day: str, version: int | None, cells: Sequence[RollupCell], *, ts: str
     ) -> bool:
-        """Replace the cells of ``day`` and record it built at ``ts``, in one transaction;
-        clear its mark if it is still ``version``. True if the day is clean now."""
+        """If the mark of ``day`` is still ``version``: replace its cells, record it built at
+        ``ts`` and clear the mark, in one transaction, and return True; else change nothing
+        and return False."""
         ...

@@ -46,9 +46,13 @@ BEGIN
     ON CONFLICT (day) DO UPDATE SET version = excluded.version;
 END;
 
+-- A deleted conversation (a purge, a deletion request) takes its day's cells with it in the
+-- same transaction: they hold counts of what its visitor wrote.
 CREATE TRIGGER rollup_mark_delete AFTER DELETE ON conversations
 WHEN substr(OLD.created_at, 1, 10) < date('now')
 BEGIN
     INSERT INTO rollup_dirty (day, version) VALUES (substr(OLD.created_at, 1, 10), random())
     ON CONFLICT (day) DO UPDATE SET version = excluded.version;
+    DELETE FROM figure_rollups WHERE day = substr(OLD.created_at, 1, 10);
+    DELETE FROM rollup_days WHERE day = substr(OLD.created_at, 1, 10);
 END;

@@ -1,9 +1,11 @@
 """The rollups' write side (`Rollups`), on either backend.
 
-One transaction replaces a day's cells, records the day built and clears its mark if the mark
-is still the version the builder read. On PostgreSQL (READ COMMITTED) a writer that changes
-the day meanwhile holds the mark's row lock; the DELETE waits for it, then re-checks
-``version`` on the row it committed and deletes nothing — the day stays marked.
+One transaction reads the day's mark (locking it on PostgreSQL) and, only if it is still the
+version the builder read (or there is none, as the builder saw), replaces the day's cells,
+records the day built and clears the mark. On PostgreSQL (READ COMMITTED) a writer that
+changes the day meanwhile holds the mark's row lock: the read waits for it and then sees the
+version it committed, and nothing is written — the day stays marked, its cells as they were
+(or gone, after a deletion).
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ class RollupsPart(SQLPart):
         _check_day(day)
 
         async def work(tx: Tx) -> bool:
+            mark = await tx.fetchone(
+                f"SELECT version FROM rollup_dirty WHERE day = ?{self.dialect.for_update}", (day,)
+            )
+            if (None if mark is None else int(mark[0])) != version:
+                return False  # changed since the builder's snapshot
             await tx.execute("DELETE FROM figure_rollups WHERE day = ?", (day,))
             for cell in cells:
                 await tx.execute(
@@ -38,12 +45,8 @@ class RollupsPart(SQLPart):
                 " ON CONFLICT (day) DO UPDATE SET built_at = excluded.built_at",
                 (day, ts),
             )
-            if version is not None:
-                await tx.execute(
-                    "DELETE FROM rollup_dirty WHERE day = ? AND version = ?", (day, version)
-                )
-            marked = await tx.fetchone("SELECT 1 FROM rollup_dirty WHERE day = ?", (day,))
-            return marked is None
+            await tx.execute("DELETE FROM rollup_dirty WHERE day = ?", (day,))
+            return True
 
         return await self._transaction("store a day's rollups", work)
 

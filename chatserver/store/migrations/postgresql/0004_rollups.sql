@@ -33,6 +33,12 @@ BEGIN
         INSERT INTO rollup_dirty (day, version)
         VALUES (substr(OLD.created_at, 1, 10), (random() * 9e18)::bigint)
         ON CONFLICT (day) DO UPDATE SET version = excluded.version;
+        IF TG_OP = 'DELETE' THEN
+            -- A deleted conversation takes its day's cells with it: they hold counts of what
+            -- its visitor wrote.
+            DELETE FROM figure_rollups WHERE day = substr(OLD.created_at, 1, 10);
+            DELETE FROM rollup_days WHERE day = substr(OLD.created_at, 1, 10);
+        END IF;
     END IF;
     IF TG_OP <> 'DELETE' AND substr(NEW.created_at, 1, 10) < rollup_today()
        AND (TG_OP = 'INSERT' OR NEW.created_at IS DISTINCT FROM OLD.created_at) THEN
