@@ -8,9 +8,10 @@ from collections import Counter
 import pytest
 
 from chatserver.analytics.redact import Redactor
+from chatserver.analytics.rollups import tally
 from chatserver.analytics.sample import SampleData
-from chatserver.analytics.terms import log_odds, pain_terms, tokens
-from chatserver.store import Filters
+from chatserver.analytics.terms import TermCounts, log_odds, pain_terms, tokens
+from chatserver.store import Filters, ReadSnapshot
 from tests.analytics.helpers import snapshot_of
 
 
@@ -22,6 +23,13 @@ def fightin_words(low: Counter[str], high: Counter[str], term: str) -> float:
     l1 = math.log((low[term] + a) / (n1 + a0 - low[term] - a))
     l2 = math.log((high[term] + a) / (n2 + a0 - high[term] - a))
     return (l1 - l2) / math.sqrt(1 / (low[term] + a) + 1 / (high[term] + a))
+
+
+def counts_of(snap: ReadSnapshot, redactor: Redactor) -> TermCounts:
+    """The term counts of the whole store, as a summary gathers them."""
+    counts = tally(snap, Filters(), redactor)[1]
+    assert counts is not None
+    return counts
 
 
 def test_log_odds_formula_on_a_small_example() -> None:
@@ -38,7 +46,7 @@ def test_log_odds_formula_on_a_small_example() -> None:
 def test_pain_terms_match_an_independent_count(sample: SampleData, sample_url: str) -> None:
     with snapshot_of(sample_url) as snap:
         redactor = Redactor(snap.key("pseudonym"))
-        got = pain_terms(snap, Filters(), redactor, top=8, examples=2)
+        got = pain_terms(snap, Filters(), redactor, counts_of(snap, redactor), top=8, examples=2)
     low: Counter[str] = Counter()
     high: Counter[str] = Counter()
     for c in sample.conversations:
@@ -68,7 +76,8 @@ def test_the_generated_pain_shows_and_quotes_are_redacted(
     sample: SampleData, sample_url: str
 ) -> None:
     with snapshot_of(sample_url) as snap:
-        got = pain_terms(snap, Filters(), Redactor(snap.key("pseudonym")), top=12)
+        redactor = Redactor(snap.key("pseudonym"))
+        got = pain_terms(snap, Filters(), redactor, counts_of(snap, redactor), top=12)
     terms = [t["term"] for t in got["terms"]]
     # The issues the generator makes hurt (double charges, lost refunds, lock-outs, crashes).
     assert {"refund", "locked", "crashes"} <= set(terms) or {"twice", "refund"} <= set(terms)
