@@ -158,9 +158,11 @@ class PostgresSnapshot(SnapshotBase):
             clauses.append("c.topic = %s")
             params.append(filters.topic)
         if filters.tag is not None:
+            # A primary-key probe of conversation_tags (kept in step with the tags column), as
+            # for the agent below, instead of reading each row's JSON.
             clauses.append(
-                "EXISTS (SELECT 1 FROM jsonb_array_elements(c.tags::jsonb) t(value)"
-                " WHERE jsonb_typeof(t.value) = 'string' AND t.value #>> '{}' = %s)"
+                "EXISTS (SELECT 1 FROM conversation_tags g WHERE g.conversation_id = c.id"
+                " AND g.tag = %s)"
             )
             params.append(filters.tag)
         if filters.ratings is not None:

@@ -132,7 +132,11 @@ class SQLiteSnapshot(SnapshotBase):
             clauses.append("c.topic = ?")
             params.append(filters.topic)
         if filters.tag is not None:
-            clauses.append("EXISTS (SELECT 1 FROM json_each(c.tags) WHERE value = ?)")
+            # As for the agent below: a list from the tag's index entries (conversation_tags,
+            # kept in step with the tags column), not each row's JSON.
+            clauses.append(
+                "+c.rowid IN (SELECT conversation_rowid FROM conversation_tags WHERE tag = ?)"
+            )
             params.append(filters.tag)
         if filters.ratings is not None:
             clauses.append("c.rating IN (SELECT value FROM json_each(?))")
