@@ -6,7 +6,9 @@ contents it does not read (``cell`` is the analytics layer's JSON), which days w
 a mark on each day that changed after it was over. The marks are the database's (triggers on
 ``conversations``, migrations 0007 / PostgreSQL 0004): every insert, update or delete of a
 conversation that arrived before today (by the database's clock) marks its day with a new
-version, whoever writes it — the group-commit writer, a purge, a deletion request, a migration.
+version, whoever writes it — the group-commit writer, a purge, a deletion request, a migration;
+so does a change to a visitor's name or e-mail, for the days of their past conversations (what
+they wrote redacts differently in the term counts).
 
 Guarantees (tests/analytics/test_rollups.py checks each one):
 

@@ -318,6 +318,28 @@ def test_purge_and_forget_visitor_keep_the_figures_right(
     check(url, recent_sample, rounds=10, seed=7)
 
 
+def test_a_visitor_who_gives_another_name_marks_the_days_of_their_conversations(
+    url: str, recent_sample: SampleData
+) -> None:
+    """What they wrote redacts differently: the term counts of those days must be built again."""
+    build(url)
+    conv = next(c for c in recent_sample.conversations if c.rating in (1, 2))
+    days = {
+        sample_iso(c.created_ms)[:10]
+        for c in recent_sample.conversations
+        if c.visitor_id == conv.visitor_id
+    }
+
+    async def rename(store: Store) -> None:
+        await store.update_visitor(conv.visitor_id, name="Zebulon Quartermaine")
+
+    run(_with_store(url, rename))
+    assert not days & set(clean_days(url))
+    check(url, recent_sample, rounds=4, seed=9)
+    build(url)
+    assert days <= set(clean_days(url))
+
+
 def test_rebuild_builds_every_day_again(url: str, recent_sample: SampleData) -> None:
     build(url)
     result = build(url, everything=True)

@@ -56,3 +56,15 @@ BEGIN
     DELETE FROM figure_rollups WHERE day = substr(OLD.created_at, 1, 10);
     DELETE FROM rollup_days WHERE day = substr(OLD.created_at, 1, 10);
 END;
+
+-- A visitor's name or e-mail changed: what they wrote redacts differently, so the term
+-- counts of their past conversations' days are marked too.
+CREATE TRIGGER rollup_mark_visitor AFTER UPDATE OF name, email ON visitors
+WHEN OLD.name IS NOT NEW.name OR OLD.email IS NOT NEW.email
+BEGIN
+    INSERT INTO rollup_dirty (day, version)
+    SELECT substr(created_at, 1, 10) AS day, random() FROM conversations
+    WHERE visitor_id = NEW.id AND substr(created_at, 1, 10) < date('now')
+    GROUP BY day
+    ON CONFLICT (day) DO UPDATE SET version = excluded.version;
+END;

@@ -63,3 +63,21 @@ EXECUTE FUNCTION rollup_mark();
 CREATE TRIGGER rollup_mark_delete AFTER DELETE ON conversations FOR EACH ROW
 WHEN (substr(OLD.created_at, 1, 10) < rollup_today())
 EXECUTE FUNCTION rollup_mark();
+
+-- A visitor's name or e-mail changed: what they wrote redacts differently, so the term
+-- counts of their past conversations' days are marked too.
+CREATE FUNCTION rollup_mark_visitor() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO rollup_dirty (day, version)
+    SELECT d.day, (random() * 9e18)::bigint
+    FROM (SELECT DISTINCT substr(created_at, 1, 10) AS day FROM conversations
+          WHERE visitor_id = NEW.id) AS d
+    WHERE d.day < rollup_today()
+    ON CONFLICT (day) DO UPDATE SET version = excluded.version;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER rollup_mark_visitor AFTER UPDATE OF name, email ON visitors FOR EACH ROW
+WHEN (OLD.name IS DISTINCT FROM NEW.name OR OLD.email IS DISTINCT FROM NEW.email)
+EXECUTE FUNCTION rollup_mark_visitor();
