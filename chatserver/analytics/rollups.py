@@ -23,7 +23,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Protocol
 
@@ -91,15 +91,7 @@ def parts(snapshot: ReadSnapshot, filters: Filters) -> Parts:
         if first is None or end is None or first < end:
             days = snapshot.rollup_days(first, end)
     ranges = [
-        Filters(
-            since=since,
-            until=until,
-            topic=filters.topic,
-            agent=filters.agent,
-            tag=filters.tag,
-            ratings=filters.ratings,
-            after=filters.after,
-        )
+        replace(filters, since=since, until=until)
         for since, until in _raw_ranges(filters.since, filters.until, days)
     ]
     return Parts(days, ranges)
