@@ -224,6 +224,10 @@ class RawRows:
         (conversations, rated, closed), _ = self._query(RAW_TOTALS)
         return {"conversations": conversations, "rated": rated, "closed": closed}
 
+    def oldest(self) -> str:
+        """The oldest conversation's created_at (where the newest-first list ends)."""
+        return str(self._query("SELECT min(created_at) FROM conversations")[0][0])
+
     def an_agent(self) -> str:
         """A generated agent's username (the first in order; the analyst aside)."""
         sql = "SELECT min(username) FROM agents WHERE username <> ?"

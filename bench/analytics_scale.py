@@ -55,13 +55,14 @@ from bench._analytics_stores import (
     rebuild,
 )
 from bench._servers import HUB_ENV, load_average
+from chatserver.store.dashboard import PageCursor
 from tests.support.postgres_server import PostgresServer
 from tests.support.redis_server import RedisServer
 from tests.support.server import ServerProcess
 
 _LIST = "/api/v1/dashboard/conversations"
-#: (row, the period of the raw rows it is compared with, the request). ``{agent}`` and
-#: ``{last}`` are filled in per store; the charts come first, on the fresh hub.
+#: (row, the period of the raw rows it is compared with, the request). ``{agent}`` is filled
+#: in per store; ``{oldest}`` is `OLDEST_PAGE`. The charts come first, on the fresh hub.
 ROWS: tuple[tuple[str, str, str], ...] = (
     ("charts_24h_14d", "14d", "/api/v1/dashboard/charts?hours=24&days=14"),
     ("summary_all", "all", "/api/v1/analytics/summary"),
@@ -69,13 +70,16 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("summary_7d", "7d", "/api/v1/analytics/summary?since=7d"),
     ("agent_table_7d", "7d", "/api/v1/dashboard/agents"),
     ("list_first_page", "all", _LIST),
-    ("list_last_page", "all", _LIST + "?page={last}"),
+    ("list_last_page", "all", _LIST + "?cursor={oldest}"),
     ("list_by_agent", "all", _LIST + "?agent={agent}"),
     ("list_by_topic", "all", _LIST + "?topic=billing"),
     ("list_by_tag", "all", _LIST + "?tag=crash"),
     ("list_by_status", "all", _LIST + "?status=closed"),
     ("list_last_7d", "7d", _LIST + "?since=7d"),
 )
+#: The last page of the newest-first list (its oldest rows): the page "newer than the very
+#: beginning" — the store walks the index upwards from the first row (keyset paging, no OFFSET).
+OLDEST_PAGE = PageCursor("newer", "", 0).token()
 REPORT = ("report_html", "all")
 RAW_DAYS = {"all": None, "7d": 7, "14d": 14}
 TARGET_MS = {
@@ -173,7 +177,7 @@ def _measure_store(
         raw = RawRows(None, url)
     setup["rebuild_s"] = rebuild(data_dir, url)
     password = add_analyst(url or f"sqlite:///{data_dir / 'chat.db'}")
-    agent, totals = raw.an_agent(), raw.totals()
+    agent, totals, oldest = raw.an_agent(), raw.totals(), raw.oldest()
     times: dict[str, list[float]] = {}
     events = 0
     complete = True
@@ -186,17 +190,15 @@ def _measure_store(
         hub = _Hub(data_dir, redis_url, url, password)
         try:
             hub_start.append(hub.start_s)
-            _, first = hub.get(_LIST)
-            last = max(1, -(-first["total"] // first["per_page"]))
             for name, _, path in ROWS:
-                ms, body = hub.get(path.format(agent=agent, last=last))
+                ms, body = hub.get(path.format(agent=agent, oldest=OLDEST_PAGE))
                 times.setdefault(name, []).append(ms)
                 if name == "summary_all":
                     t = body["totals"]
                     got = (t["conversations"], t["csat"]["rated"], t["closed"])
                     complete &= got == (totals["conversations"], totals["rated"], totals["closed"])
-                if name == "list_last_page" and not body["rows"]:
-                    raise RuntimeError(f"page {last} of {first['total']} conversations is empty")
+                if name == "list_last_page":
+                    _check_oldest(body, oldest)
         finally:
             hub.stop()
         ms = _report_ms(data_dir, url, work / f"report-{size}.html")
@@ -207,6 +209,17 @@ def _measure_store(
     setup.update(events=events, rated=totals["rated"], figures_complete=complete,
                  hub_start_s=round(statistics.median(hub_start), 2))  # fmt: skip
     return {"setup": setup, "ms": medians, "ratio": ratios, "runs_ms": times}
+
+
+def _check_oldest(body: dict[str, Any], oldest: str) -> None:
+    """The last page is not empty and ends with the store's oldest conversation."""
+    if not body["rows"]:
+        raise RuntimeError(f"the last page of {body['total']} conversations is empty")
+    if body["rows"][-1]["created_at"] != oldest:
+        raise RuntimeError(
+            f"the last page ends at {body['rows'][-1]['created_at']}, not at the oldest"
+            f" conversation ({oldest})"
+        )
 
 
 # -- the whole -------------------------------------------------------------------------------

@@ -211,7 +211,8 @@ def test_queue_updates_at_a_tiny_size(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_analytics_scale_at_a_tiny_size(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Two tiny SQLite stores and one on PostgreSQL, one round each: every row answered by a
-    real hub (the last page not empty), the report written, the figures complete."""
+    real hub (the last page not empty, ending at the oldest conversation), the report written,
+    the figures complete."""
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
     plan = analytics_scale.Plan(sizes=(200, 2_000), postgres_sizes=(200,), runs=1)
     result = analytics_scale.measure(plan)
