@@ -1,7 +1,7 @@
 """The stores `bench.analytics_scale` measures, and its baseline: one pass over the raw rows.
 
 A store of N conversations is made by the analytics generator (`chatserver.analytics.sample`,
-90 days ending today, seed 23) once and kept in a cache folder (``$BENCH_CACHE`` or
+90 days up to the current hour, seed 23) once and kept in a cache folder (``$BENCH_CACHE`` or
 ``/tmp/chatserver-bench-cache``), its file named by the size, the seed, the first day and a
 digest of the code that decides its content (the generator, its corpus and every migration):
 a million conversations take the generator ~6 minutes, a copy of its file seconds. Each
@@ -56,9 +56,13 @@ RAW_TOTALS = (
 
 
 def first_day(days: int = DAYS) -> str:
-    """The generator's first day: ``days`` days ending with today (UTC), so that the
-    dashboard's relative periods (last 24 h, 7 and 14 days) hold a full load."""
-    return (datetime.now(UTC).date() - timedelta(days=days - 1)).isoformat()
+    """Where the generator starts: ``days`` days before the start of the current hour (UTC),
+    as ``2026-09-09T14``, so that the store ends where a live one would — up to now, nothing
+    from the future — and the dashboard's relative periods (last 24 h, 7 and 14 days) hold a
+    full load. (It ended at midnight tonight before: half a day of conversations not yet
+    arrived, which no rollup could hold.) A new hour is a new cache entry."""
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    return (hour - timedelta(days=days)).strftime("%Y-%m-%dT%H")
 
 
 def code_digest() -> str:

@@ -2,7 +2,7 @@
 as the store grows, each figure beside one pass over the raw rows it comes from.
 
 Stores: the analytics generator's realistic data (`chatserver.analytics.sample`: 90 days
-ending today, ~11.6 messages and ~16 events per conversation), 10k and 100k conversations
+up to the current hour, ~11.6 messages and ~16 events per conversation), 10k and 100k conversations
 (``--quick``) and 1M too (full), generated once and cached (``bench/_analytics_stores.py``);
 with PostgreSQL (a private cluster, the store copied in with `copy_from_sqlite`, then
 ``ANALYZE``) at 10k (``--quick``) or 10k and 100k (full). Should the tree have a

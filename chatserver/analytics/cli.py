@@ -335,17 +335,18 @@ def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
         async with _open_store(settings) as store:
             if not args.pending:
                 return await rollups.rebuild(store)
-            built = clean = 0
+            built = clean = hours = 0
             started = time.monotonic()
             while True:
                 r = await rollups.refresh(store)
-                built, clean = built + r.built, clean + r.clean
+                built, clean, hours = built + r.built, clean + r.clean, hours + r.hours
                 if not r.left:
-                    return rollups.RefreshResult(built, clean, 0, time.monotonic() - started)
+                    return rollups.RefreshResult(built, clean, 0, time.monotonic() - started, hours)
 
     r = asyncio.run(go())
     print(
-        f"built the rollups of {r.built:,} days in {r.seconds:.1f} s"
+        f"built the rollups of {r.built - r.hours:,} days and {r.hours:,} hours"
+        f" in {r.seconds:.1f} s"
         + (
             f"; {r.built - r.clean:,} changed meanwhile and stay marked"
             if r.clean < r.built

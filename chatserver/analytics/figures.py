@@ -7,7 +7,6 @@ for the rest (`rollups.tally`); each group's figures are `groups.Group`'s.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
@@ -22,9 +21,8 @@ from .terms import pain_terms
 
 __all__ = ["Group", "buckets", "percentile", "series", "summary"]
 
-#: A time series' unit: its bucket key is the arrival time cut to this many characters.
+#: A time series' unit: its buckets are UTC hours (2026-05-01T14) or days (2026-05-01) of arrival.
 Unit = Literal["hour", "day"]
-_KEY_LENGTH = {"hour": 13, "day": 10}  # 2026-05-01T14 · 2026-05-01
 
 
 def _days(keys: Iterable[str]) -> list[str]:
@@ -125,10 +123,7 @@ def series(snapshot: ReadSnapshot, filters: Filters, unit: Unit) -> list[dict[st
     if unit == "day":
         groups = rollups.tally(snapshot, filters)[0].by_day
     else:
-        size = _KEY_LENGTH[unit]
-        groups = defaultdict(Group)
-        for row in snapshot.figure_rows(filters):
-            groups[row.created_at[:size]].add(row)
+        groups = rollups.hourly(snapshot, filters)
     suffix = ":00:00Z" if unit == "hour" else "T00:00:00Z"
     return [
         {"key": key, "start": key + suffix, **(groups[key] if key in groups else Group()).figures()}

@@ -124,7 +124,10 @@ class TermCounts:
 
     def add(self, cid: str, rating: int, text: str) -> None:
         """One redacted text of conversation ``cid`` (its texts come one after another)."""
-        words = tokens(text)
+        self.add_words(cid, rating, tokens(text))
+
+    def add_words(self, cid: str, rating: int, words: list[str]) -> None:
+        """The terms of one text (`tokens`), as `add`."""
         new = cid != self._current
         if new:
             self._current = cid

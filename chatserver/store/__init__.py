@@ -34,7 +34,7 @@ from .dashboard import (
 from .interface import Store, TranscriptStore
 from .lifecycle import DataLifecycle
 from .open import open_store
-from .rollups import RollupCell, Rollups, RollupTodo
+from .rollups import RollupCell, Rollups, RollupTodo, RollupUnit
 from .routing_documents import RoutingDocuments
 from .snapshots import BadSelection, Cursor, Filters, ReadSnapshot, SnapshotSource
 from .sqlite import SQLiteStore, WriterStats
@@ -67,6 +67,7 @@ __all__ = [
     "ReadSnapshot",
     "RollupCell",
     "RollupTodo",
+    "RollupUnit",
     "Rollups",
     "RoutingDocument",
     "RoutingDocuments",

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, Self
 
 from ._scan import message_owners, side_by_side
 from .base import UnavailableError
-from .rollups import RollupTodo
+from .rollups import RollupTodo, RollupUnit
 from .snapshots import (
     AgentInfo,
     BadSelection,
@@ -34,8 +34,8 @@ class SnapshotBase(ABC):
     _cursor: Cursor
     #: The store as errors name it (a path, a URL without its password).
     _name: str
-    #: One row, one column: the first day that may not be built yet — the date, by the
-    #: database's clock, an hour ago (`chatserver.store.rollups`).
+    #: One row, one column: the first hour that may not be built yet — the hour, by the
+    #: database's clock, an hour ago, as ``2026-05-01T14`` (`chatserver.store.rollups`).
     _cutoff_sql: ClassVar[str]
 
     @abstractmethod
@@ -128,53 +128,72 @@ class SnapshotBase(ABC):
 
     # --- rollups (chatserver.store.rollups) -------------------------------------------------
 
-    def rollup_days(self, first: str | None, end: str | None) -> list[str]:
+    def rollup_periods(self, first: str | None, end: str | None, *, hours: bool) -> list[str]:
         sql = (
-            "SELECT d.day FROM rollup_days d WHERE NOT EXISTS"
-            " (SELECT 1 FROM rollup_dirty m WHERE m.day = d.day)"
+            "SELECT b.period FROM rollup_built b WHERE length(b.period) = ? AND NOT EXISTS"
+            " (SELECT 1 FROM rollup_marks m WHERE m.hour >= b.period"
+            " AND m.hour < b.period || '~')"
         )
-        params: list[str] = []
+        params: list[Any] = [13 if hours else 10]
         if first is not None:
-            sql += " AND d.day >= ?"
+            sql += " AND b.period >= ?"
             params.append(first)
         if end is not None:
-            sql += " AND d.day < ?"
+            sql += " AND b.period < ?"
             params.append(end)
-        return [str(row[0]) for row in self._rows(sql + " ORDER BY d.day", params)]
+        return [str(row[0]) for row in self._rows(sql + " ORDER BY b.period", params)]
 
-    def rollup_cells(self, first: str, end: str, topic: str) -> list[tuple[str, str, str]]:
+    def rollup_cells(
+        self, first: str, end: str, topic: str, *, hours: bool
+    ) -> list[tuple[str, str, str]]:
         rows = self._rows(
-            "SELECT day, agent, cell FROM figure_rollups WHERE day >= ? AND day < ?"
-            " AND topic = ? ORDER BY day, agent",
-            (first, end, topic),
+            "SELECT period, agent, cell FROM figure_rollups WHERE kind = ? AND topic = ?"
+            " AND period >= ? AND period < ? ORDER BY period, agent",
+            ("hour" if hours else "day", topic, first, end),
         )
         return [(str(row[0]), str(row[1]), str(row[2])) for row in rows]
 
-    def rollup_topic_cells(self, first: str, end: str) -> list[tuple[str, str, str]]:
+    def rollup_topic_cells(
+        self, first: str, end: str, *, hours: bool
+    ) -> list[tuple[str, str, str]]:
         rows = self._rows(
-            "SELECT day, topic, cell FROM figure_rollups WHERE day >= ? AND day < ?"
-            " AND topic <> '' AND agent = '' ORDER BY day, topic",
-            (first, end),
+            "SELECT period, topic, cell FROM figure_rollups WHERE kind = ? AND topic > ''"
+            " AND period >= ? AND period < ? AND agent = '' ORDER BY period, topic",
+            ("hour" if hours else "day", first, end),
         )
         return [(str(row[0]), str(row[1]), str(row[2])) for row in rows]
 
     def rollup_todo(self) -> RollupTodo:
         cutoff_row = self._lookup(self._cutoff_sql)
         assert cutoff_row is not None
-        cutoff = str(cutoff_row[0])
-        marked = {
-            str(row[0]): int(row[1])
-            for row in self._rows("SELECT day, version FROM rollup_dirty WHERE day < ?", (cutoff,))
+        cutoff = str(cutoff_row[0])  # an hour: 2026-05-01T14
+        cutoff_day = cutoff[:10]
+
+        def unit_of(hour: str) -> str:
+            return hour[:10] if hour[:10] < cutoff_day else hour
+
+        marks: dict[str, list[int]] = {}
+        for row in self._rows(
+            "SELECT hour, id FROM rollup_marks WHERE hour < ? ORDER BY id", (cutoff,)
+        ):
+            marks.setdefault(unit_of(str(row[0])), []).append(int(row[1]))
+        built = {
+            str(row[0])
+            for row in self._rows("SELECT period FROM rollup_built WHERE period < ?", (cutoff,))
         }
-        built = {str(row[0]) for row in self._rows("SELECT day FROM rollup_days")}
+        wanted = set(marks)
         first = self._lookup("SELECT min(created_at) FROM conversations")
-        todo: dict[str, int | None] = dict(marked)
         if first is not None and first[0] is not None:
-            day = date.fromisoformat(str(first[0])[:10])
-            last = date.fromisoformat(cutoff)
-            while day < last:
-                key = day.isoformat()
-                if key not in built and key not in todo:
-                    todo[key] = None
+            first_hour = str(first[0])[:13]
+            day = date.fromisoformat(first_hour[:10])
+            while day.isoformat() < cutoff_day:  # whole days before the cutoff's
+                if day.isoformat() not in built:
+                    wanted.add(day.isoformat())
                 day += timedelta(days=1)
-        return RollupTodo(cutoff, sorted(todo.items()))
+            hour = datetime.fromisoformat(max(first_hour, cutoff_day + "T00") + ":00:00+00:00")
+            while (key := hour.strftime("%Y-%m-%dT%H")) < cutoff:  # that day's hours
+                if key not in built:
+                    wanted.add(key)
+                hour += timedelta(hours=1)
+        units = [RollupUnit(unit, tuple(marks.get(unit, ()))) for unit in sorted(wanted)]
+        return RollupTodo(cutoff, units)

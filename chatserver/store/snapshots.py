@@ -281,25 +281,31 @@ class ReadSnapshot(Protocol):
         only) in matching conversations rated with one of ``scores``."""
         ...
 
-    # The rollups (`chatserver.store.rollups`): days are ISO dates, ranges [first, end).
+    # The rollups (`chatserver.store.rollups`): periods are days (2026-05-01) or hours
+    # (2026-05-01T14), ranges [first, end) of them as text.
 
-    def rollup_days(self, first: str | None, end: str | None) -> list[str]:
-        """The clean days of the range (None: open at that end), oldest first: built from a
-        snapshot that saw every change to them (their cells are exact)."""
+    def rollup_periods(self, first: str | None, end: str | None, *, hours: bool) -> list[str]:
+        """The clean days (or, ``hours``, hours) of the range (None: open at that end), oldest
+        first: built from a snapshot that saw every change to them (their cells are exact)."""
         ...
 
-    def rollup_cells(self, first: str, end: str, topic: str) -> list[tuple[str, str, str]]:
-        """(day, agent, cell) of the range's cells of ``topic`` (``''``: every topic), by day
-        then agent (``''`` first: the cell of every conversation)."""
+    def rollup_cells(
+        self, first: str, end: str, topic: str, *, hours: bool
+    ) -> list[tuple[str, str, str]]:
+        """(period, agent, cell) of the range's day (or hour) cells of ``topic`` (``''``: every
+        topic), by period then agent (``''`` first: the cell of every conversation)."""
         ...
 
-    def rollup_topic_cells(self, first: str, end: str) -> list[tuple[str, str, str]]:
-        """(day, topic, cell) of the range's per-topic cells (every agent), by day then topic."""
+    def rollup_topic_cells(
+        self, first: str, end: str, *, hours: bool
+    ) -> list[tuple[str, str, str]]:
+        """(period, topic, cell) of the range's per-topic day (or hour) cells (every agent)."""
         ...
 
     def rollup_todo(self) -> RollupTodo:
-        """The days to build: marked ones and those never built, from the first
-        conversation's day to the cutoff (the date an hour ago, by the database's clock)."""
+        """The units to build: marked ones and those never built, from the first
+        conversation's hour to the cutoff (the hour an hour ago, by the database's clock) —
+        whole days before the cutoff's day, hours of that day."""
         ...
 
 

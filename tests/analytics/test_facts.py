@@ -73,7 +73,7 @@ class OracleSnapshot:
     def figure_rows(self, filters: Filters) -> Iterator[FigureRow]:
         return iter(oracle_rows(self._snap, filters))
 
-    def rollup_days(self, first: str | None, end: str | None) -> list[str]:
+    def rollup_periods(self, first: str | None, end: str | None, *, hours: bool) -> list[str]:
         return []
 
     def __getattr__(self, name: str) -> Any:
@@ -152,7 +152,7 @@ def built(url: str) -> str:
 
     asyncio.run(go())
     with snapshot_of(url) as snap:
-        assert snap.rollup_days(None, None), "no day was built"
+        assert snap.rollup_periods(None, None, hours=False), "no day was built"
     return url
 
 

@@ -106,7 +106,7 @@ class RowsOnly:
     def __init__(self, snap: ReadSnapshot) -> None:
         self._snap = snap
 
-    def rollup_days(self, first: str | None, end: str | None) -> list[str]:
+    def rollup_periods(self, first: str | None, end: str | None, *, hours: bool) -> list[str]:
         return []
 
     def __getattr__(self, name: str) -> Any:
@@ -120,7 +120,8 @@ def same_as_rows(snap: ReadSnapshot, filters: Filters, terms: bool = False) -> N
         figures.pop("generated_at")
     assert got == want, filters
     if filters.since is not None and filters.until is not None and filters.since < filters.until:
-        assert series(snap, filters, "day") == series(RowsOnly(snap), filters, "day")
+        for unit in ("day", "hour"):
+            assert series(snap, filters, unit) == series(RowsOnly(snap), filters, unit), unit
 
 
 def whole_days(rng: random.Random, data: SampleData) -> Filters:
@@ -193,7 +194,12 @@ def build(url: str, *, everything: bool = False) -> rollups.RefreshResult:
 
 def clean_days(url: str) -> list[str]:
     with snapshot_of(url) as snap:
-        return snap.rollup_days(None, None)
+        return snap.rollup_periods(None, None, hours=False)
+
+
+def clean_hours(url: str) -> list[str]:
+    with snapshot_of(url) as snap:
+        return snap.rollup_periods(None, None, hours=True)
 
 
 def past_days(data: SampleData) -> list[str]:
@@ -206,10 +212,13 @@ def test_nothing_is_built_until_asked_and_the_rows_answer_meanwhile(
     assert clean_days(url) == []
     with snapshot_of(url) as snap:
         todo = snap.rollup_todo()
-    today = datetime.now(UTC).date()
-    assert todo.cutoff in {today.isoformat(), (today - timedelta(days=1)).isoformat()}
-    assert {day for day, _ in todo.days} >= set(past_days(recent_sample))
-    assert all(day < todo.cutoff for day, _ in todo.days)
+    hour_ago = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H")
+    assert todo.cutoff in {
+        hour_ago,
+        (datetime.now(UTC) - timedelta(hours=2)).strftime("%Y-%m-%dT%H"),
+    }
+    assert {unit.period for unit in todo.units} >= set(past_days(recent_sample))
+    assert all(unit.period < todo.cutoff for unit in todo.units)
     check(url, recent_sample, rounds=6, seed=1)
 
 
@@ -217,6 +226,7 @@ def test_figures_from_the_cells_equal_the_rows(url: str, recent_sample: SampleDa
     result = build(url)
     assert result.built >= recent_sample.days and result.clean == result.built and not result.left
     assert set(clean_days(url)) >= set(past_days(recent_sample))
+    assert {h[:10] for h in clean_hours(url)} >= set(past_days(recent_sample))
     assert build(url).built == 0  # nothing left to do
     check(url, recent_sample, rounds=40, seed=2)
 
@@ -250,8 +260,10 @@ def test_a_change_to_a_built_day_is_read_from_the_rows_until_it_is_built_again(
             ]
         )
 
+    hours = clean_hours(url)
     run(_with_store(url, change))
     assert clean_days(url) == [d for d in before if d != day]
+    assert clean_hours(url) == [h for h in hours if h != sample_iso(conv.created_ms)[:13]]
     with snapshot_of(url) as snap:
         got = summary(snap, Filters(), terms=False)["totals"]["csat"]["distribution"]["1"]
         assert got == ones + 1
@@ -272,10 +284,11 @@ def test_a_change_the_builder_did_not_see_keeps_the_day_marked(
     async def race(store: Store) -> bool:
         await store.update_conversation(conv.id, rating=2)  # marks the day
         with store.snapshot() as snap:
-            (version,) = [v for d, v in snap.rollup_todo().days if d == day]
-            cells = rollups.build_day(snap, day)
+            (unit,) = [u for u in snap.rollup_todo().units if u.period == day]
+            assert unit.marks
+            cells, built = rollups.build(snap, unit)
         await store.update_conversation(conv.id, rating=5)  # after the builder's snapshot
-        return await store.put_rollup_day(day, version, cells, ts=sample_iso(conv.created_ms))
+        return await store.put_rollup(unit, cells, built, ts=sample_iso(conv.created_ms))
 
     assert run(_with_store(url, race)) is False
     assert day not in clean_days(url)
@@ -306,7 +319,10 @@ def test_purge_and_forget_visitor_keep_the_figures_right(
     assert forgotten_days <= dirty
     with snapshot_of(url) as snap:  # nothing derived from what the visitor wrote is left
         for day in forgotten_days:
-            assert snap.rollup_cells(day, day + "~", "") == []
+            assert snap.rollup_cells(day, day + "~", "", hours=False) == []
+        hours = {sample_iso(c.created_ms)[:13] for c in ordered if c.visitor_id == visitor}
+        for hour in hours:
+            assert snap.rollup_cells(hour, hour + "~", "", hours=True) == []
     with snapshot_of(url) as snap:
         total = summary(snap, Filters(), terms=False)["totals"]["conversations"]
         assert total == before - forgot - purged == snap.count(Filters())
@@ -343,32 +359,56 @@ def test_a_visitor_who_gives_another_name_marks_the_days_of_their_conversations(
 def test_rebuild_builds_every_day_again(url: str, recent_sample: SampleData) -> None:
     build(url)
     result = build(url, everything=True)
-    assert result.built == len(clean_days(url)) >= recent_sample.days
+    with snapshot_of(url) as snap:
+        cutoff_day = snap.rollup_todo().cutoff[:10]
+    days = clean_days(url)
+    assert len(days) >= recent_sample.days
+    # every day before the cutoff's, then each past hour of the cutoff's day
+    assert result.built == len(days) + sum(h.startswith(cutoff_day) for h in clean_hours(url))
     check(url, recent_sample, rounds=6, seed=8)
 
 
-def test_today_is_neither_marked_nor_built(url: str) -> None:
+def test_the_current_hour_is_never_marked_and_past_hours_of_today_are_built(url: str) -> None:
     build(url)
     now = datetime.now(UTC)
+    current = now.strftime("%Y-%m-%dT%H")
+    with snapshot_of(url) as snap:
+        agent = next(iter(snap.agents()))
+        cutoff = snap.rollup_todo().cutoff
+    past = (datetime.fromisoformat(cutoff + ":00:00+00:00") - timedelta(hours=1)).strftime(
+        "%Y-%m-%dT%H"
+    )
 
-    async def today(store: Store) -> None:
-        with store.snapshot() as snap:
-            agent = next(iter(snap.agents()))
-        stamp = now.strftime("%Y-%m-%dT%H:%M:%S.000Z")
-        await store.add_visitor(VisitorRecord("v-today", "h-today", "default", stamp))
-        await store.add_conversation(
-            ConversationRecord("c-today", "v-today", "default", "billing", "en", "queued", stamp)
-        )
-        await store.update_conversation("c-today", last_agent_id=agent)
+    async def add(store: Store) -> None:
+        for name, hour in (("now", current), ("past", past)):
+            stamp = f"{hour}:00:01.000Z"
+            await store.add_visitor(VisitorRecord(f"v-{name}", f"h-{name}", "default", stamp))
+            await store.add_conversation(
+                ConversationRecord(f"c-{name}", f"v-{name}", "default", "billing", "en",
+                                   "queued", stamp)
+            )  # fmt: skip
+            await store.update_conversation(f"c-{name}", last_agent_id=agent, rating=1)
 
-    run(_with_store(url, today))
+    run(_with_store(url, add))
     with snapshot_of(url) as snap:
         todo = snap.rollup_todo()
-        assert now.date().isoformat() not in {d for d, _ in todo.days}
-        assert todo.days == [] or all(d < now.date().isoformat() for d, _ in todo.days)
-        assert now.date().isoformat() not in snap.rollup_days(None, None)
-        got = summary(snap, Filters(since=now.date().isoformat() + "T00:00:00.000Z"), terms=False)
-        assert got["totals"]["conversations"] >= 1
+        assert all(unit.period < cutoff for unit in todo.units)
+        assert current not in {unit.period for unit in todo.units}
+        # the past hour: a unit of its own while its day is not over, else its day
+        unit = past if past[:10] == cutoff[:10] else past[:10]
+        assert unit in {u.period for u in todo.units}
+    build(url)
+    with snapshot_of(url) as snap:
+        assert current not in snap.rollup_periods(None, None, hours=True)
+        assert past in snap.rollup_periods(None, None, hours=True)
+        assert snap.rollup_todo().units == []
+        period = Filters(since=f"{past}:00:00.000Z")
+        got = summary(snap, period, terms=False)
+        assert got["totals"]["conversations"] == 2
+        assert got == {
+            **summary(RowsOnly(snap), period, terms=False),
+            "generated_at": got["generated_at"],
+        }
 
 
 # --- the command --------------------------------------------------------------------------
@@ -381,11 +421,12 @@ def test_the_rebuild_command(recent_sample: SampleData, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     days = len(clean_days(str(tmp_path / "chat.db")))
     assert days >= recent_sample.days
-    assert done.stdout.startswith(f"built the rollups of {days:,} days in ")
+    assert done.stdout.startswith(f"built the rollups of {days:,} days and "), done.stdout
     pending = subprocess.run(
         [*command, "--pending"], capture_output=True, text=True, cwd=ROOT, check=False
     )
-    assert pending.returncode == 0 and pending.stdout.startswith("built the rollups of 0 days")
+    assert pending.returncode == 0
+    assert pending.stdout.startswith("built the rollups of 0 days and 0 hours"), pending.stdout
     missing = subprocess.run(
         [*command[:-1], str(tmp_path / "nothing-here")],
         capture_output=True, text=True, cwd=ROOT, check=False,

@@ -73,7 +73,9 @@ _names = itertools.count(1)
 class PostgresSnapshot(SnapshotBase):
     """A consistent, read-only view of the PostgreSQL store at ``url``."""
 
-    _cutoff_sql = "SELECT to_char((now() AT TIME ZONE 'UTC') - interval '1 hour', 'YYYY-MM-DD')"
+    _cutoff_sql = (
+        "SELECT to_char((now() AT TIME ZONE 'UTC') - interval '1 hour', 'YYYY-MM-DD\"T\"HH24')"
+    )
 
     def __init__(self, url: str, *, connect_timeout: float = 10.0) -> None:
         self.url = url

@@ -1,60 +1,68 @@
 """The rollups' write side (`Rollups`), on either backend.
 
-One transaction reads the day's mark (locking it on PostgreSQL) and, only if it is still the
-version the builder read (or there is none, as the builder saw), replaces the day's cells,
-records the day built and clears the mark. On PostgreSQL (READ COMMITTED) a writer that
-changes the day meanwhile holds the mark's row lock: the read waits for it and then sees the
-version it committed, and nothing is written — the day stays marked, its cells as they were
-(or gone, after a deletion).
+One transaction reads the unit's marks (locking them on PostgreSQL) and, only if they are the
+ones the builder's snapshot saw, replaces the cells of the unit's period (a day's hours too),
+records the periods built and deletes exactly those marks. A mark added meanwhile by another
+transaction is a new row: uncommitted, it is not read, not deleted, and the unit stays marked
+once it commits; committed, it is read and nothing is written.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
 
-from ..rollups import RollupCell
+from ..rollups import RollupCell, RollupUnit
 from . import _codec as codec
 from .dialect import Tx
 from .part import SQLPart
 
 __all__ = ["RollupsPart"]
 
+#: After every period that starts with a given one (``2026-05-01`` → its hours too).
+_AFTER = "~"
+
 
 class RollupsPart(SQLPart):
-    async def put_rollup_day(
-        self, day: str, version: int | None, cells: Sequence[RollupCell], *, ts: str
+    async def put_rollup(
+        self, unit: RollupUnit, cells: Sequence[RollupCell], built: Sequence[str], *, ts: str
     ) -> bool:
         codec.check_ts(ts)
-        _check_day(day)
+        first, end = unit.period, unit.period + _AFTER
+        for cell in cells:
+            if not first <= cell.period < end:
+                raise ValueError(f"cell of {cell.period!r} outside the unit {unit.period!r}")
+        d = self.dialect
+        seen = {str(mark) for mark in unit.marks}
 
         async def work(tx: Tx) -> bool:
-            mark = await tx.fetchone(
-                f"SELECT version FROM rollup_dirty WHERE day = ?{self.dialect.for_update}", (day,)
+            rows = await tx.fetchall(
+                f"SELECT id FROM rollup_marks WHERE hour >= ? AND hour < ?{d.for_update}",
+                (first, end),
             )
-            if (None if mark is None else int(mark[0])) != version:
+            if {str(row[0]) for row in rows} - seen:
                 return False  # changed since the builder's snapshot
-            await tx.execute("DELETE FROM figure_rollups WHERE day = ?", (day,))
-            for cell in cells:
-                await tx.execute(
-                    "INSERT INTO figure_rollups (day, topic, agent, cell) VALUES (?, ?, ?, ?)",
-                    (day, cell.topic, cell.agent, cell.cell),
-                )
             await tx.execute(
-                "INSERT INTO rollup_days (day, built_at) VALUES (?, ?)"
-                " ON CONFLICT (day) DO UPDATE SET built_at = excluded.built_at",
-                (day, ts),
+                "DELETE FROM figure_rollups WHERE period >= ? AND period < ?", (first, end)
             )
-            await tx.execute("DELETE FROM rollup_dirty WHERE day = ?", (day,))
+            for cell in cells:
+                kind = "day" if len(cell.period) == 10 else "hour"
+                await tx.execute(
+                    "INSERT INTO figure_rollups (kind, topic, period, agent, cell)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (kind, cell.topic, cell.period, cell.agent, cell.cell),
+                )
+            for period in built:
+                await tx.execute(
+                    "INSERT INTO rollup_built (period, built_at) VALUES (?, ?)"
+                    " ON CONFLICT (period) DO UPDATE SET built_at = excluded.built_at",
+                    (period, ts),
+                )
+            if seen:
+                await tx.execute(
+                    "DELETE FROM rollup_marks WHERE hour >= ? AND hour < ?"
+                    f" AND {d.member_of('CAST(id AS TEXT)')}",
+                    (first, end, d.list_param(sorted(seen))),
+                )
             return True
 
-        return await self._transaction("store a day's rollups", work)
-
-
-def _check_day(day: str) -> None:
-    try:
-        date.fromisoformat(day)
-    except ValueError:
-        raise ValueError(f"day {day!r} is not a date (2026-05-01)") from None
-    if len(day) != 10:
-        raise ValueError(f"day {day!r} is not a date (2026-05-01)")
+        return await self._transaction("store rollups", work)

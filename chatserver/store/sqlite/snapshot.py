@@ -48,7 +48,7 @@ _EVENT_COLUMNS = (
 class SQLiteSnapshot(SnapshotBase):
     """A consistent, read-only view of the SQLite store at ``path``."""
 
-    _cutoff_sql = "SELECT date('now', '-1 hour')"
+    _cutoff_sql = "SELECT strftime('%Y-%m-%dT%H', 'now', '-1 hour')"
 
     def __init__(self, path: str | Path, *, busy_timeout: float = 10.0) -> None:
         self.path = Path(path)
