@@ -1,18 +1,20 @@
-"""Rollups: the figures of whole past days, kept per day × topic × agent, so a summary over
-months adds up a few hundred cells instead of reading a million rows (``docs/analytics.md``,
-"Rollups"; the store's side is `chatserver.store.rollups`).
+"""Rollups: the figures of past days and hours, kept per period × topic × agent, so a summary
+over months adds up a few thousand cells instead of reading a million rows
+(``docs/analytics.md``, "Rollups"; the store's side is `chatserver.store.rollups`).
 
-A day's cells are `Group` dumps: one per (topic, agent who last held the served
-conversations), one per topic, one per agent and one for the whole day (``''`` stands for
-"every"). `tally` answers a summary's groups: from the cells for each *clean* whole day of the
-period (built from a snapshot that saw every change to it), from the conversations' rows for
-the rest — the period's partial first and last days, today, and any day changed since it was
-built. The rows and the cells go through the same `Group`, so the figures are the same
-whichever way a day was read (tests/analytics/test_rollups.py compares them).
+A period's cells are `Group` dumps: one per (topic, agent who last held the served
+conversations), one per topic, one per agent and one for every conversation (``''`` stands
+for "every"; that last kind also holds the term counts of what visitors wrote). `tally`
+answers a summary's groups: from the cells of each *clean* whole day of the period, then of
+each clean whole hour (built from a snapshot that saw every change to it), and from the
+conversations' rows for the rest — the period's partial edge hours, the last hour or two, and
+any hour changed since it was built. The rows and the cells go through the same `Group`, so
+the figures are the same whichever way an hour was read (tests/analytics/test_rollups.py
+compares them). `hourly` does the same per hour, for the dashboard's chart.
 
 `refresh` builds what a snapshot says needs building (the hub runs it every
-``CHATSERVER_ROLLUP_INTERVAL_S``); `rebuild` builds every day again (``chatserver analytics
-rebuild``, after a change to how cells are made).
+``CHATSERVER_ROLLUP_INTERVAL_S``, `keep`); `rebuild` builds everything again (``chatserver
+analytics rebuild``).
 """
 
 from __future__ import annotations
