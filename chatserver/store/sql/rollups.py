@@ -32,14 +32,14 @@ class RollupsPart(SQLPart):
             if not first <= cell.period < end:
                 raise ValueError(f"cell of {cell.period!r} outside the unit {unit.period!r}")
         d = self.dialect
-        seen = {str(mark) for mark in unit.marks}
+        seen = set(unit.marks)
 
         async def work(tx: Tx) -> bool:
             rows = await tx.fetchall(
                 f"SELECT id FROM rollup_marks WHERE hour >= ? AND hour < ?{d.for_update}",
                 (first, end),
             )
-            if {str(row[0]) for row in rows} - seen:
+            if {int(row[0]) for row in rows} - seen:
                 return False  # changed since the builder's snapshot
             await tx.execute(
                 "DELETE FROM figure_rollups WHERE period >= ? AND period < ?", (first, end)
@@ -57,11 +57,12 @@ class RollupsPart(SQLPart):
                     " ON CONFLICT (period) DO UPDATE SET built_at = excluded.built_at",
                     (period, ts),
                 )
-            if seen:
+            if unit.marks:  # by primary key, from a JSON list of the ids (tens of thousands
+                # after a bulk load): a look-up per id, not a comparison per row and id
                 await tx.execute(
-                    "DELETE FROM rollup_marks WHERE hour >= ? AND hour < ?"
-                    f" AND {d.member_of('CAST(id AS TEXT)')}",
-                    (first, end, d.list_param(sorted(seen))),
+                    "DELETE FROM rollup_marks WHERE id IN"
+                    f" (SELECT CAST(t.value AS BIGINT) FROM {d.elements_of('?')})",
+                    (codec.dumps(sorted(unit.marks)),),
                 )
             return True
 
