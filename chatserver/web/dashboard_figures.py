@@ -234,9 +234,9 @@ def charts_data(store: SnapshotSource, hours: int, days: int, now: datetime) -> 
 
 class ChartCache:
     """The charts of the last few seconds, shared by every dashboard the app serves (one per
-    app, made with its routes, for the app's one store): a fortnight of a busy hub is seconds of
-    scanning (docs/dashboard.md), and the charts move by the hour. Keyed by hours, days and the
-    current UTC hour."""
+    app, made with its routes, for the app's one store): every open dashboard asks each minute,
+    and the charts move by the hour (their fortnight comes from the rollups, docs/dashboard.md).
+    Keyed by hours, days and the current UTC hour."""
 
     def __init__(self, ttl_s: float) -> None:
         self.ttl_s = ttl_s
