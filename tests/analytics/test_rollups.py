@@ -32,6 +32,7 @@ from chatserver.store import (
     Filters,
     NewEvent,
     ReadSnapshot,
+    RollupUnit,
     Store,
     VisitorRecord,
     open_store,
@@ -294,6 +295,36 @@ def test_a_change_the_builder_did_not_see_keeps_the_day_marked(
     assert day not in clean_days(url)
     check(url, recent_sample, rounds=4, seed=5)
     assert build(url).clean == 1 and day in clean_days(url)
+
+
+def test_two_processes_building_the_same_unit_at_once_both_succeed(
+    url: str, recent_sample: SampleData
+) -> None:
+    """Hubs see the same work: two builds of one unit, each in a store (and connections) of
+    its own, racing to replace the same cells (as a rebuild does: no marks) — neither fails,
+    the cells are there once."""
+    build(url)
+    day = past_days(recent_sample)[3]
+
+    async def race() -> list[bool]:
+        async with open_store(url) as one, open_store(url) as two:
+            with one.snapshot() as snap:
+                unit = RollupUnit(day, ())
+                cells, built = rollups.build(snap, unit)
+            ts = sample_iso(recent_sample.start_ms)
+            return list(
+                await asyncio.gather(
+                    one.put_rollup(unit, cells, built, ts=ts),
+                    two.put_rollup(unit, cells, built, ts=ts),
+                )
+            )
+
+    assert run(race()) == [True, True]
+    assert day in clean_days(url)
+    with snapshot_of(url) as snap:
+        cells = snap.rollup_cells(day, day + "~", "", hours=False)
+        assert len(cells) == len({agent for _, agent, _ in cells}) > 1
+    check(url, recent_sample, rounds=4, seed=10)
 
 
 def test_purge_and_forget_visitor_keep_the_figures_right(

@@ -46,9 +46,12 @@ class RollupsPart(SQLPart):
             )
             for cell in cells:
                 kind = "day" if len(cell.period) == 10 else "hour"
+                # An upsert: another process building the same unit at once (hubs see the same
+                # work) may have written this cell since the DELETE above; the later one wins.
                 await tx.execute(
                     "INSERT INTO figure_rollups (kind, topic, period, agent, cell)"
-                    " VALUES (?, ?, ?, ?, ?)",
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, topic, period, agent)"
+                    " DO UPDATE SET cell = excluded.cell",
                     (kind, cell.topic, cell.period, cell.agent, cell.cell),
                 )
             for period in built:
