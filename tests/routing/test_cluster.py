@@ -218,7 +218,10 @@ async def test_a_floor_moved_to_another_master_between_calls(
         await asyncio.to_thread(migration.finish)
         seventh = await arrival
         assert (seventh.status, seventh.position) == ("queued", 5)
-        assert mapped(client, prefix) == target
+        # Its retry was answered MOVED (the map now names the new master) or, landing while the
+        # last keys moved, ASK (followed once, the map left as it was): either way it ran on
+        # the new master, and the next call sent to the old one is told MOVED.
+        assert mapped(client, prefix) in (source, target)
 
         # The other process's client still maps the slot to the old master: its batch is
         # sent there, told MOVED, and follows.
