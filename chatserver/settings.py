@@ -7,6 +7,7 @@ the defaults.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -86,6 +87,16 @@ class Settings:
     # Analytics: how often this process builds the rollups of the past days that need it
     # (chatserver.analytics.rollups); 0: never (`chatserver analytics rebuild` still does).
     rollup_interval_s: float = 60.0
+    # Webhooks (chatserver/webhooks): how often each process looks for deliveries that are due,
+    # one request's time limit, the first retry's delay (doubling, with jitter, up to an hour),
+    # how long an event is retried before it is given up, how long the delivery log is kept, and
+    # the private networks an admin allows webhooks to reach (none: only public addresses).
+    webhook_poll_s: float = 1.0
+    webhook_timeout_s: float = 10.0
+    webhook_retry_base_s: float = 10.0
+    webhook_retry_for_s: float = 86_400.0
+    webhook_log_days: int = 7
+    webhook_allow_networks: tuple[str, ...] = ()
     # Operations.
     log_format: LogFormat = "auto"
     log_level: str = "INFO"
@@ -176,6 +187,18 @@ def _host_ports(raw: str) -> tuple[tuple[str, int], ...]:
     return tuple(found)
 
 
+def _networks(raw: str) -> tuple[str, ...]:
+    """``127.0.0.0/8, 10.1.0.0/16``: networks in CIDR notation, checked, normalised."""
+    out = []
+    for part in raw.split(","):
+        if part.strip():
+            try:
+                out.append(str(ipaddress.ip_network(part.strip(), strict=False)))
+            except ValueError:
+                raise ValueError(f"{part.strip()!r} is not a network (e.g. 10.0.0.0/8)") from None
+    return tuple(out)
+
+
 def _choice(*allowed: str) -> Any:
     def parse(raw: str) -> str:
         if raw not in allowed:
@@ -221,6 +244,12 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "CHATSERVER_DRAIN_S": ("drain_s", float),
     "CHATSERVER_SLA_WAIT_S": ("sla_wait_s", float),
     "CHATSERVER_ROLLUP_INTERVAL_S": ("rollup_interval_s", float),
+    "CHATSERVER_WEBHOOK_POLL_S": ("webhook_poll_s", float),
+    "CHATSERVER_WEBHOOK_TIMEOUT_S": ("webhook_timeout_s", float),
+    "CHATSERVER_WEBHOOK_RETRY_BASE_S": ("webhook_retry_base_s", float),
+    "CHATSERVER_WEBHOOK_RETRY_FOR_S": ("webhook_retry_for_s", float),
+    "CHATSERVER_WEBHOOK_LOG_DAYS": ("webhook_log_days", int),
+    "CHATSERVER_WEBHOOK_ALLOW_NETWORKS": ("webhook_allow_networks", _networks),
     "CHATSERVER_LOG_FORMAT": ("log_format", _choice("auto", "json", "text")),
     "CHATSERVER_LOG_LEVEL": ("log_level", str),
     "CHATSERVER_DEMO": ("demo", _bool),
@@ -291,6 +320,17 @@ def _validate(s: Settings) -> None:
             0 <= s.rollup_interval_s <= 86_400,
             "CHATSERVER_ROLLUP_INTERVAL_S: must be 0..86400 seconds (0: never)",
         ),
+        (0 < s.webhook_poll_s <= 60, "CHATSERVER_WEBHOOK_POLL_S: must be 0..60 seconds"),
+        (0 < s.webhook_timeout_s <= 60, "CHATSERVER_WEBHOOK_TIMEOUT_S: must be 0..60 seconds"),
+        (
+            0 < s.webhook_retry_base_s <= 3600,
+            "CHATSERVER_WEBHOOK_RETRY_BASE_S: must be 0..3600 seconds",
+        ),
+        (
+            0 < s.webhook_retry_for_s <= 7 * 86_400,
+            "CHATSERVER_WEBHOOK_RETRY_FOR_S: must be 0..604800 seconds (a week)",
+        ),
+        (1 <= s.webhook_log_days <= 365, "CHATSERVER_WEBHOOK_LOG_DAYS: must be 1..365"),
         (s.default_site in s.sites, "CHATSERVER_SITES: must include the default site"),
     ]
     for ok, message in checks:

@@ -39,8 +39,16 @@ from .routing_documents import RoutingDocuments
 from .snapshots import BadSelection, Cursor, Filters, ReadSnapshot, SnapshotSource
 from .sqlite import SQLiteStore, WriterStats
 from .transcripts import Transcripts
+from .webhooks import (
+    WEBHOOK_TYPES,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    Webhooks,
+)
 
 __all__ = [
+    "WEBHOOK_TYPES",
     "Accounts",
     "AgentRecord",
     "AuditEntry",
@@ -81,6 +89,10 @@ __all__ = [
     "Transcripts",
     "UnavailableError",
     "VisitorRecord",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "Webhooks",
     "WriterStats",
     "iso_now",
     "open_store",

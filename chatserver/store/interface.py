@@ -13,6 +13,8 @@ Each part is a protocol in a small module whose docstring states what it guarant
 `RoutingDocuments`         the edited routing document, compare-and-set — ``routing_documents.py``
 `DashboardQueries`         the dashboard's conversation list — ``dashboard.py``
 `Rollups`                  the figures of whole past days, kept by analytics — ``rollups.py``
+`Webhooks`                 webhook endpoints and the outbox of their deliveries —
+                           ``webhooks.py``
 `SnapshotSource`           analytics' read model: consistent read-only snapshots —
                            ``snapshots.py``
 =========================  ============================================================
@@ -35,6 +37,7 @@ from .rollups import Rollups
 from .routing_documents import RoutingDocuments
 from .snapshots import SnapshotSource
 from .transcripts import Transcripts
+from .webhooks import Webhooks
 
 __all__ = ["Store", "TranscriptStore"]
 
@@ -50,6 +53,7 @@ class Store(
     RoutingDocuments,
     DashboardQueries,
     Rollups,
+    Webhooks,
     SnapshotSource,
     Protocol,
 ):

@@ -14,6 +14,7 @@ writer and its own steps (SQLite's ``secure_delete`` and WAL checkpoint after a 
 - ``routing_documents.py`` the routing document
 - ``dashboard.py`` the dashboard's conversation list (one snapshot, a sans-I/O `Plan`)
 - ``rollups.py`` the rollups' write side (their reads are the snapshots')
+- ``webhooks.py`` webhook endpoints and the outbox of their deliveries
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .part import SQLPart
 from .rollups import RollupsPart
 from .routing_documents import RoutingDocumentsPart
 from .transcripts import TranscriptsPart
+from .webhooks import WebhooksPart
 
 __all__ = ["Dialect", "Params", "Plan", "Row", "SQLPart", "SQLParts", "Tx"]
 
@@ -41,5 +43,6 @@ class SQLParts(
     RoutingDocumentsPart,
     DashboardPart,
     RollupsPart,
+    WebhooksPart,
 ):
     """Every part; a backend's store is ``class XStore(SQLParts, XBase)``."""
