@@ -49,6 +49,7 @@ from chatserver.store.base import AgentRecord, TokenRecord, iso_now
 from chatserver.web.address_rate import PerAddressRate
 from chatserver.web.login_throttle import LoginThrottle, PasswordChecks
 from chatserver.web.sessions import OVERLAP_S, Sessions
+from chatserver.webhooks import Deliverer
 
 log = logging.getLogger("chatserver")
 
@@ -110,6 +111,7 @@ class HubContext:
     _closing: bool = False
     _tick_task: asyncio.Task[None] | None = None
     _rollup_task: asyncio.Task[None] | None = None
+    _webhook_task: asyncio.Task[None] | None = None
     _redis_probe: Probe = field(init=False)
     _store_probe: Probe = field(init=False)
 
@@ -176,6 +178,10 @@ class HubContext:
                 rollups.keep(store, settings.rollup_interval_s, lambda: ctx._closing),
                 name="rollups",
             )
+        deliverer = Deliverer(store, settings, owner=settings.node_id)
+        ctx._webhook_task = asyncio.create_task(
+            deliverer.run(lambda: ctx._closing), name="webhooks"
+        )
         return ctx
 
     async def on_bus_reconnect(self) -> None:
@@ -453,7 +459,7 @@ class HubContext:
 
     async def close(self) -> None:
         self._closing = True
-        for task in (self._tick_task, self._rollup_task):
+        for task in (self._tick_task, self._rollup_task, self._webhook_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, TimeoutError):

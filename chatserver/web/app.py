@@ -27,7 +27,7 @@ from chatserver.core.accounts import new_token, token_hash, verify_password
 from chatserver.core.routing_config import load_routing_config
 from chatserver.settings import Settings
 from chatserver.store import TokenRecord, iso_now
-from chatserver.web import admin, admin_agents, console, dashboard, widget
+from chatserver.web import admin, admin_agents, admin_webhooks, console, dashboard, widget
 from chatserver.web import analytics as analytics_routes
 from chatserver.web.client_address import client_address
 from chatserver.web.connections import AcceptErrorLog
@@ -320,6 +320,7 @@ def create_app(settings: Settings) -> HubApp:
         *dashboard.routes(),
         *admin.routes(),
         *admin_agents.routes(),
+        *admin_webhooks.routes(),
         *widget.routes(settings, tuple(routing_config.topics), routing_config.languages),
     ]
     guard = Middleware(CrossSiteGuard, public_url=settings.public_url, extra=settings.staff_origins)
