@@ -17,7 +17,7 @@ from chatserver import protocol as p
 from chatserver.core.accounts import new_token, token_hash
 from chatserver.core.base import Core, new_id
 from chatserver.core.delivery import Client
-from chatserver.store.base import ConversationRecord, VisitorRecord, iso_now
+from chatserver.store.base import ConversationRecord, JSONObject, VisitorRecord, iso_now
 
 log = logging.getLogger("chatserver.service")
 
@@ -76,7 +76,8 @@ class VisitorCommands:
             await self.core.store.add_visitor(record)
 
     # -- commands ---------------------------------------------------------------------------
-    async def start(self, client: Client, cmd: p.Start) -> None:
+    async def start(self, client: Client, cmd: p.Start, *, left: JSONObject | None = None) -> None:
+        """``left``: the first message was left on the leave-a-message form (stored with it)."""
         assert client.visitor_id is not None
         now = self.core.now()
         # The connection's parser checked topic and language against the configuration of
@@ -160,7 +161,7 @@ class VisitorCommands:
             await self.core.append(
                 conv_id,
                 "message",
-                {"text": cmd.text},
+                {"text": cmd.text, **(left or {})},
                 now=now,
                 actor_role="visitor",
                 actor_id=client.visitor_id,
@@ -262,4 +263,5 @@ class VisitorCommands:
                 page_url=None,
                 ref=cmd.ref,
             ),
+            left={"left_message": True, "email": cmd.email},
         )

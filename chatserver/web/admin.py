@@ -239,4 +239,13 @@ def routes() -> list[BaseRoute]:
     ]
 
 
-__all__ = ["admin_page", "config_field", "invalid", "ok", "read_object", "refusal", "require_admin", "routes"]
+__all__ = [
+    "admin_page",
+    "config_field",
+    "invalid",
+    "ok",
+    "read_object",
+    "refusal",
+    "require_admin",
+    "routes",
+]

@@ -102,6 +102,8 @@ class ServerProcess:
             cmd += ["--node-id", self.node_id]
         if not self.demo:
             cmd.append("--no-demo")
+        if hasattr(self, "log"):
+            self.log.close()  # the log of an earlier run of this process (a restart)
         self.log = open(self.log_path, "ab")
         limit = self.open_files
 
