@@ -78,7 +78,9 @@ function row(w) {
     el("td", {}, el("div", { className: "who" },
       el("span", { className: "endpoint-url" }, w.url),
       w.description ? el("span", { className: "who-user" }, w.description) : null)),
-    el("td", {}, el("div", { className: "chips" }, ...w.events.map((e) => el("span", { className: "chip" }, e)))),
+    el("td", {}, el("div", { className: "chips" }, ...(w.events.length === types.length
+      ? [el("span", { className: "chip role" }, "All events")]
+      : w.events.map((e) => el("span", { className: "chip" }, e))))),
     el("td", {}, status),
     el("td", { className: "num" }, String(counts.delivered)),
     el("td", { className: "num" }, String(counts.pending)),
@@ -165,7 +167,7 @@ async function openLog(w) {
   for (const tr of rows.querySelectorAll("tr")) tr.classList.toggle("selected", tr.getAttribute("data-id") === w.id);
   logRows.replaceChildren();
   nextBefore = null;
-  await loadLog();
+  await Promise.all([loadLog(), load()]);
   logPanel.scrollIntoView({ behavior: "smooth", block: "start" });
 }
 
