@@ -109,9 +109,8 @@ class HubContext:
     _epoch_script: AsyncScript | None = None
     _routing_checked_at: float = 0.0
     _closing: bool = False
-    _tick_task: asyncio.Task[None] | None = None
-    _rollup_task: asyncio.Task[None] | None = None
-    _webhook_task: asyncio.Task[None] | None = None
+    #: The process's background loops: the router's tick, the rollups, the webhooks.
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _redis_probe: Probe = field(init=False)
     _store_probe: Probe = field(init=False)
 
@@ -172,16 +171,13 @@ class HubContext:
         await router.heartbeat(time.time())
         ctx.epoch = await ctx._read_epoch()
         ctx._changes_seen = await ctx._last_change_id()
-        ctx._tick_task = asyncio.create_task(ctx._tick_loop(), name="router-tick")
+        closing = lambda: ctx._closing  # noqa: E731
+        ctx._tasks.append(asyncio.create_task(ctx._tick_loop(), name="router-tick"))
         if settings.rollup_interval_s > 0:
-            ctx._rollup_task = asyncio.create_task(
-                rollups.keep(store, settings.rollup_interval_s, lambda: ctx._closing),
-                name="rollups",
-            )
+            keep = rollups.keep(store, settings.rollup_interval_s, closing)
+            ctx._tasks.append(asyncio.create_task(keep, name="rollups"))
         deliverer = Deliverer(store, settings, owner=settings.node_id)
-        ctx._webhook_task = asyncio.create_task(
-            deliverer.run(lambda: ctx._closing), name="webhooks"
-        )
+        ctx._tasks.append(asyncio.create_task(deliverer.run(closing), name="webhooks"))
         return ctx
 
     async def on_bus_reconnect(self) -> None:
@@ -459,11 +455,10 @@ class HubContext:
 
     async def close(self) -> None:
         self._closing = True
-        for task in (self._tick_task, self._rollup_task, self._webhook_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                    await asyncio.wait_for(task, 5)
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, 5)
         await self.close_sockets()
         await self.hub.close()
         if self.bus is not None:

@@ -47,6 +47,15 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "chatserver.cli",
         "starlette",
     ),
+    # webhooks: send what the store's outbox holds; no HTTP server, no hub
+    "chatserver.webhooks": (
+        "chatserver.web",
+        "chatserver.core",
+        "chatserver.context",
+        "chatserver.cli",
+        "chatserver.analytics",
+        "starlette",
+    ),
     # the web layer is the top but for the command line
     "chatserver.web": ("chatserver.cli",),
 }
