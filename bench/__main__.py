@@ -27,6 +27,7 @@ SCENARIOS = [
     "persistence",
     "export",
     "analytics_scale",
+    "webhooks",
 ]
 
 

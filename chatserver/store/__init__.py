@@ -41,6 +41,7 @@ from .sqlite import SQLiteStore, WriterStats
 from .transcripts import Transcripts
 from .webhooks import (
     WEBHOOK_TYPES,
+    DeliveryOutcome,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
@@ -66,6 +67,7 @@ __all__ = [
     "DashboardQueries",
     "DataLifecycle",
     "DecisionRecord",
+    "DeliveryOutcome",
     "Filters",
     "ForgetResult",
     "NewEvent",

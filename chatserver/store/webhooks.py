@@ -28,11 +28,13 @@ Deleted with their conversation
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 __all__ = [
     "WEBHOOK_TYPES",
+    "DeliveryOutcome",
     "DeliveryState",
     "WebhookAttempt",
     "WebhookDelivery",
@@ -103,6 +105,16 @@ class WebhookDelivery:
     last: WebhookAttempt | None = None
 
 
+class DeliveryOutcome(NamedTuple):
+    """One attempt's outcome as `Webhooks.finish_deliveries` records it."""
+
+    delivery_id: int
+    attempt: WebhookAttempt
+    body: str
+    state: DeliveryState
+    next_at: float
+
+
 class Webhooks(Protocol):
     """Webhook endpoints and the outbox."""
 
@@ -149,6 +161,11 @@ class Webhooks(Protocol):
         longer holds the lease (or the delivery was deleted)."""
         ...
 
+    async def finish_deliveries(self, owner: str, outcomes: Sequence[DeliveryOutcome]) -> list[int]:
+        """`finish_delivery` for each outcome, in one transaction (a round's worth); returns
+        the ids recorded — those whose lease ``owner`` still held."""
+        ...
+
     async def redeliver(self, delivery_id: int, *, ts: str, now: float) -> WebhookDelivery:
         """A new pending delivery of the same event and body, due at ``now`` (the original
         stays in the log as it was); `NotFoundError` if there is no such delivery."""
@@ -174,6 +191,6 @@ class Webhooks(Protocol):
         ...
 
     async def prune_deliveries(self, finished_before: str) -> int:
-        """Delete finished deliveries (and their attempts) finished before the timestamp;
-        returns how many."""
+        """Delete finished deliveries (and their attempts) finished before the timestamp, a
+        few thousand per transaction; returns how many."""
         ...

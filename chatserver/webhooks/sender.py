@@ -26,9 +26,15 @@ from typing import Any
 import httpx
 
 from chatserver.settings import Settings
-from chatserver.store.base import StoreError, iso_now
+from chatserver.store.base import ConversationRecord, StoreError, iso_now
 from chatserver.store.interface import Store
-from chatserver.store.webhooks import DeliveryState, WebhookAttempt, WebhookDelivery
+from chatserver.store.webhooks import (
+    DeliveryOutcome,
+    DeliveryState,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 from .payload import SIGNATURE_HEADER, build_body, event_id, sign
 from .targets import TargetError, resolve
@@ -101,14 +107,39 @@ class Deliverer:
             await self.close()
 
     async def round(self) -> int:
-        """Claim what is due and send it; how many were sent."""
+        """Claim what is due, send it, record the outcomes in one transaction; how many were
+        sent."""
         now = self.clock()
         if not await self.store.due_deliveries(now):
             return 0
         batch = await self.store.claim_deliveries(
             now=now, owner=self.owner, lease_s=self.lease_s, limit=BATCH
         )
-        await asyncio.gather(*(self.deliver(d) for d in batch))
+        if not batch:
+            return 0
+        endpoints = {w.id: w for w in await self.store.list_webhooks()}
+        conversations: dict[str, ConversationRecord | None] = {}
+        for d in batch:
+            if d.body is None and d.conversation_id not in conversations:
+                conversations[d.conversation_id] = await self.store.get_conversation(
+                    d.conversation_id
+                )
+        sent = await asyncio.gather(
+            *(self.deliver(d, endpoints.get(d.endpoint_id), conversations) for d in batch)
+        )
+        outcomes = [o for o in sent if o is not None]
+        recorded = set(await self.store.finish_deliveries(self.owner, outcomes))
+        for o in outcomes:
+            log.info(
+                "webhook delivery",
+                extra={
+                    "delivery": o.delivery_id,
+                    "status": o.attempt.status_code,
+                    "state": o.state,
+                    "error": o.attempt.error,
+                    "recorded": o.delivery_id in recorded,
+                },
+            )
         return len(batch)
 
     async def _prune(self) -> None:
@@ -119,20 +150,27 @@ class Deliverer:
         cutoff = iso_now(now - self.settings.webhook_log_days * 86_400)
         await self.store.prune_deliveries(cutoff)
 
-    async def _body(self, d: WebhookDelivery) -> bytes | None:
+    async def _body(
+        self, d: WebhookDelivery, conversations: dict[str, ConversationRecord | None]
+    ) -> bytes | None:
         if d.body is not None:
             return d.body.encode()
-        conv = await self.store.get_conversation(d.conversation_id)
+        conv = conversations.get(d.conversation_id)
         events = await self.store.events(d.conversation_id, after_seq=d.seq - 1, limit=1)
         if conv is None or not events or events[0].seq != d.seq:
             return None
         return build_body(d.type, events[0], conv)
 
-    async def deliver(self, d: WebhookDelivery) -> None:
-        endpoint = await self.store.get_webhook(d.endpoint_id)
+    async def deliver(
+        self,
+        d: WebhookDelivery,
+        endpoint: WebhookEndpoint | None,
+        conversations: dict[str, ConversationRecord | None],
+    ) -> DeliveryOutcome | None:
+        """Send one delivery; its outcome to record (None: its endpoint is gone)."""
         if endpoint is None:
-            return  # deleted meanwhile, with its deliveries
-        body = await self._body(d)
+            return None  # deleted meanwhile, with its deliveries
+        body = await self._body(d, conversations)
         started = time.perf_counter()
         status: int | None = None
         snippet: str | None = None
@@ -154,26 +192,7 @@ class Deliverer:
         attempt = WebhookAttempt(
             0, d.id, iso_now(now), status, round(latency_ms, 1), error, snippet
         )
-        recorded = await self.store.finish_delivery(
-            d.id,
-            owner=self.owner,
-            attempt=attempt,
-            body=(body or b"").decode(),
-            state=state,
-            next_at=next_at,
-        )
-        log.info(
-            "webhook delivery",
-            extra={
-                "delivery": d.id,
-                "endpoint": d.endpoint_id,
-                "type": d.type,
-                "status": status,
-                "state": state,
-                "error": error,
-                "recorded": recorded,
-            },
-        )
+        return DeliveryOutcome(d.id, attempt, (body or b"").decode(), state, next_at)
 
     async def _send(
         self, url: str, secret: str, d: WebhookDelivery, body: bytes

@@ -9,6 +9,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -45,6 +46,7 @@ class ServerProcess:
         self.open_files = open_files
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / f"server-{self.port}.log"
+        self.log: IO[bytes] | None = None
 
     @property
     def http(self) -> str:
@@ -102,9 +104,9 @@ class ServerProcess:
             cmd += ["--node-id", self.node_id]
         if not self.demo:
             cmd.append("--no-demo")
-        if hasattr(self, "log"):
+        if self.log is not None:
             self.log.close()  # the log of an earlier run of this process (a restart)
-        self.log = open(self.log_path, "ab")
+        self.log = log = open(self.log_path, "ab")
         limit = self.open_files
 
         def lower_open_files() -> None:
@@ -113,7 +115,7 @@ class ServerProcess:
 
         self.proc = subprocess.Popen(
             cmd,
-            stdout=self.log,
+            stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
             preexec_fn=lower_open_files if limit is not None else None,
@@ -122,7 +124,7 @@ class ServerProcess:
             self._wait_ready(timeout)
         except BaseException:
             self.kill()
-            self.log.close()
+            log.close()
             raise
 
     def _wait_ready(self, timeout: float) -> None:
@@ -164,7 +166,7 @@ class ServerProcess:
                 self.terminate()
             except subprocess.TimeoutExpired:
                 self.kill()
-        if hasattr(self, "log"):
+        if self.log is not None:
             self.log.close()
 
 

@@ -15,6 +15,7 @@ from typing import Any, cast
 from ..base import NotFoundError
 from ..webhooks import (
     WEBHOOK_TYPES,
+    DeliveryOutcome,
     DeliveryState,
     WebhookAttempt,
     WebhookDelivery,
@@ -32,6 +33,8 @@ _DELIVERY = (
     " finished_at, redelivery_of"
 )
 _ATTEMPT = "id, delivery_id, ts, status_code, latency_ms, error, response"
+#: Deliveries a prune deletes per transaction.
+PRUNE_BATCH = 2_000
 _FIELDS = frozenset({"url", "secret", "events", "description", "enabled", "updated_at"})
 
 
@@ -161,7 +164,7 @@ class WebhooksPart(SQLPart):
             " WHERE id IN (SELECT d.id FROM webhook_deliveries AS d"
             "   WHERE d.state = 'pending' AND d.next_at <= ? AND d.lease_until <= ?"
             "   AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS e"
-            "     WHERE e.endpoint_id = d.endpoint_id AND e.conversation_id = d.conversation_id"
+            "     WHERE e.conversation_id = d.conversation_id AND e.endpoint_id = d.endpoint_id"
             "     AND e.state = 'pending' AND e.id < d.id)"
             "   ORDER BY d.next_at, d.id LIMIT ?)"
             " AND state = 'pending' AND lease_until <= ?"
@@ -184,36 +187,40 @@ class WebhooksPart(SQLPart):
         state: DeliveryState,
         next_at: float,
     ) -> bool:
-        codec.check_ts(attempt.ts)
-        if state not in ("pending", "delivered", "failed"):
-            raise ValueError(f"unknown delivery state {state!r}")
-        finished = None if state == "pending" else attempt.ts
+        done = await self.finish_deliveries(
+            owner, [DeliveryOutcome(delivery_id, attempt, body, state, next_at)]
+        )
+        return done == [delivery_id]
 
-        async def work(tx: Tx) -> bool:
-            changed = await tx.execute(
-                "UPDATE webhook_deliveries SET state = ?, body = ?, attempts = attempts + 1,"
-                " next_at = ?, lease_until = 0, lease_owner = NULL, finished_at = ?"
-                " WHERE id = ? AND lease_owner = ? AND state = 'pending'",
-                (state, body, next_at, finished, delivery_id, owner),
-            )
-            if changed != 1:
-                return False
-            await tx.execute(
-                "INSERT INTO webhook_attempts"
-                " (delivery_id, ts, status_code, latency_ms, error, response)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    delivery_id,
-                    attempt.ts,
-                    attempt.status_code,
-                    attempt.latency_ms,
-                    attempt.error,
-                    attempt.response,
-                ),
-            )
-            return True
+    async def finish_deliveries(self, owner: str, outcomes: Sequence[DeliveryOutcome]) -> list[int]:
+        for outcome in outcomes:
+            codec.check_ts(outcome.attempt.ts)
+            if outcome.state not in ("pending", "delivered", "failed"):
+                raise ValueError(f"unknown delivery state {outcome.state!r}")
 
-        return await self._transaction("record a webhook attempt", work)
+        async def work(tx: Tx) -> list[int]:
+            done = []
+            for o in outcomes:
+                finished = None if o.state == "pending" else o.attempt.ts
+                changed = await tx.execute(
+                    "UPDATE webhook_deliveries SET state = ?, body = ?, attempts = attempts + 1,"
+                    " next_at = ?, lease_until = 0, lease_owner = NULL, finished_at = ?"
+                    " WHERE id = ? AND lease_owner = ? AND state = 'pending'",
+                    (o.state, o.body, o.next_at, finished, o.delivery_id, owner),
+                )
+                if changed != 1:
+                    continue
+                a = o.attempt
+                await tx.execute(
+                    "INSERT INTO webhook_attempts"
+                    " (delivery_id, ts, status_code, latency_ms, error, response)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (o.delivery_id, a.ts, a.status_code, a.latency_ms, a.error, a.response),
+                )
+                done.append(o.delivery_id)
+            return done
+
+        return await self._transaction("record webhook attempts", work)
 
     async def redeliver(self, delivery_id: int, *, ts: str, now: float) -> WebhookDelivery:
         codec.check_ts(ts)
@@ -265,12 +272,18 @@ class WebhooksPart(SQLPart):
 
     async def prune_deliveries(self, finished_before: str) -> int:
         codec.check_ts(finished_before)
+        sql = (
+            "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries"
+            " WHERE finished_at IS NOT NULL AND finished_at < ? AND state <> 'pending'"
+            f" ORDER BY finished_at LIMIT {PRUNE_BATCH})"
+        )
 
         async def work(tx: Tx) -> int:
-            return await tx.execute(
-                "DELETE FROM webhook_deliveries"
-                " WHERE finished_at IS NOT NULL AND finished_at < ? AND state <> 'pending'",
-                (finished_before,),
-            )
+            return await tx.execute(sql, (finished_before,))
 
-        return await self._transaction("prune the webhook log", work)
+        total = 0
+        while True:  # in batches: the writer waits for one batch at most, not for the whole log
+            deleted = await self._transaction("prune the webhook log", work)
+            total += deleted
+            if deleted < PRUNE_BATCH:
+                return total

@@ -9,6 +9,7 @@ import pytest
 
 from chatserver.store import (
     ConversationRecord,
+    DeliveryOutcome,
     NewEvent,
     NotFoundError,
     Store,
@@ -16,6 +17,7 @@ from chatserver.store import (
     WebhookAttempt,
     WebhookEndpoint,
 )
+from chatserver.store.sql import webhooks as sql_webhooks
 
 from .conftest import StoreFactory, seed
 
@@ -233,3 +235,36 @@ async def test_two_stores_never_claim_the_same_delivery(make_store: StoreFactory
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_round_is_recorded_in_one_call_for_the_leases_still_held(store: Store) -> None:
+    ids = await seed(store, 3)
+    await store.add_webhook(endpoint("w", ("message.created",)))
+    for cid in ids:
+        await store.append(cid, "message", {"text": "x"}, ts=T0, actor_role="visitor")
+    claimed = await store.claim_deliveries(now=1.0, owner="p", lease_s=30, limit=5)
+    assert len(claimed) == 3
+    stolen = claimed[2]
+    await store.claim_deliveries(now=40.0, owner="q", lease_s=30, limit=5)  # p's leases ran out
+    outcomes = [DeliveryOutcome(d.id, ok(), "{}", "delivered", 0.0) for d in claimed]
+    assert await store.finish_deliveries("q", outcomes) == [d.id for d in claimed]
+    assert await store.finish_deliveries("p", outcomes) == []
+    assert await store.webhook_counts() == {"w": {"delivered": 3}}
+    assert len(await store.webhook_attempts(stolen.id)) == 1
+
+
+async def test_prune_deletes_in_batches(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sql_webhooks, "PRUNE_BATCH", 3)
+    [cid] = await seed(store)
+    await store.add_webhook(endpoint("w", ("message.created",)))
+    ids = []
+    for n in range(8):
+        ids.append(
+            (await store.append(cid, "message", {"text": str(n)}, ts=T0, actor_role="visitor")).seq
+        )
+        [d] = await store.claim_deliveries(now=1.0, owner="p", lease_s=30, limit=5)
+        await store.finish_delivery(
+            d.id, owner="p", attempt=ok(), body="{}", state="delivered", next_at=0
+        )
+    assert await store.prune_deliveries("2026-03-02T00:00:00.000Z") == 8
+    assert await store.webhook_deliveries("w") == []

@@ -1,0 +1,205 @@
+"""Webhooks: what the outbox costs the write path, and how delivery scales with the backlog.
+
+1. **Write path.** The persistence load (`bench._appends`: 2,000 producers appending messages to
+   1,000 conversations through `SQLiteStore.append`, group commit) with 0 endpoints — the
+   baseline, same run — then 1 and 5 endpoints taking ``message.created``: the trigger writes a
+   delivery row per endpoint in each event's transaction. Ratio: events/s against 0 endpoints.
+2. **Claims against the backlog.** 1,000 → 100,000 pending deliveries (one endpoint, 1,000
+   conversations): the time of one `claim_deliveries` (16 heads) and of the `due_deliveries`
+   look, which every process makes every second. They must not grow with the backlog.
+3. **End to end.** A `Deliverer` (the hub's own sender) sends a backlog of 2,000 deliveries to a
+   local HTTP server (another process, asyncio) that answers 204 at once: deliveries/s with one process, against the same
+   server hit by plain httpx POSTs of the same bodies (the baseline: the HTTP cost alone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import socket
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench._appends import append_load, seed
+from chatserver.settings import Settings
+from chatserver.store import SQLiteStore, WebhookEndpoint, iso_now
+from chatserver.webhooks import Deliverer
+from tests.support.redis_server import free_port
+
+CONVERSATIONS = 1_000
+PRODUCERS = 2_000
+
+
+def _endpoint(n: int, url: str = "https://hooks.example.com/x") -> WebhookEndpoint:
+    now = iso_now()
+    return WebhookEndpoint(f"w{n}", url, "whsec_bench", ("message.created",), now, now)
+
+
+async def _write_path(folder: Path, endpoints: int, per_producer: int) -> dict[str, Any]:
+    async with SQLiteStore(folder / f"w{endpoints}.db") as store:
+        conversations = await seed(store, CONVERSATIONS)
+        for n in range(endpoints):
+            await store.add_webhook(_endpoint(n))
+        result = await append_load(store, conversations, PRODUCERS, per_producer)
+        result["deliveries"] = sum(sum(c.values()) for c in (await store.webhook_counts()).values())
+        return result
+
+
+async def _backlog(folder: Path, sizes: list[int]) -> list[dict[str, Any]]:
+    out = []
+    async with SQLiteStore(folder / "backlog.db") as store:
+        conversations = await seed(store, CONVERSATIONS)
+        await store.add_webhook(_endpoint(0))
+        made = 0
+        for size in sizes:
+            per_conv = (size - made) // CONVERSATIONS
+            for i in range(per_conv):
+                await asyncio.gather(
+                    *(
+                        store.append(
+                            c, "message", {"text": f"m{i}"}, ts=iso_now(), actor_role="visitor"
+                        )
+                        for c in conversations
+                    )
+                )
+            made = size
+            looks, claims = [], []
+            for round_ in range(20):
+                started = time.perf_counter()
+                await store.due_deliveries(time.time())
+                looks.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                got = await store.claim_deliveries(
+                    now=time.time(), owner=f"b{size}-{round_}", lease_s=3600, limit=16
+                )
+                claims.append(time.perf_counter() - started)
+                assert len(got) == 16
+            out.append(
+                {
+                    "pending": size,
+                    "due_look_ms": round(statistics.median(looks) * 1000, 3),
+                    "claim_ms": round(statistics.median(claims) * 1000, 3),
+                }
+            )
+            # The leases of this size's claims must not hide heads from the next: release them.
+            await store._transaction(
+                "bench reset",
+                lambda tx: tx.execute("UPDATE webhook_deliveries SET lease_until = 0"),
+            )
+    return out
+
+
+async def _serve_204(port: int) -> None:
+    """A minimal HTTP/1.1 receiver (keep-alive, answers 204 at once): its cost must not hide
+    the sender's."""
+
+    async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                await reader.readexactly(length)
+                writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = await asyncio.start_server(client, "127.0.0.1", port)
+    async with server:
+        await server.serve_forever()
+
+
+def _receiver(port: int) -> None:
+    asyncio.run(_serve_204(port))
+
+
+async def _end_to_end(folder: Path, count: int) -> dict[str, Any]:
+    port = free_port()
+    receiver = multiprocessing.get_context("spawn").Process(
+        target=_receiver, args=(port,), daemon=True
+    )
+    receiver.start()
+    url = f"http://127.0.0.1:{port}/hook"
+    deadline = time.monotonic() + 10
+    while True:  # until it listens
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+    try:
+        settings = Settings(data_dir=folder, webhook_allow_networks=("127.0.0.0/8",))
+        async with SQLiteStore(folder / "e2e.db") as store:
+            conversations = await seed(store, 100)
+            await store.add_webhook(_endpoint(0, url))
+            for i in range(count // 100):
+                await asyncio.gather(
+                    *(
+                        store.append(
+                            c, "message", {"text": f"m{i}"}, ts=iso_now(), actor_role="visitor"
+                        )
+                        for c in conversations
+                    )
+                )
+            deliverer = Deliverer(store, settings, owner="bench")
+            started = time.perf_counter()
+            sent = 0
+            while sent < count:
+                sent += await deliverer.round()
+            elapsed = time.perf_counter() - started
+            await deliverer.close()
+            bodies = [
+                (d.body or "").encode() for d in await store.webhook_deliveries("w0", limit=count)
+            ]
+        async with httpx.AsyncClient() as http:
+            semaphore = asyncio.Semaphore(16)
+
+            async def post(body: bytes) -> None:
+                async with semaphore:
+                    await http.post(url, content=body, headers={"Content-Type": "application/json"})
+
+            started = time.perf_counter()
+            await asyncio.gather(*(post(b) for b in bodies))
+            baseline = time.perf_counter() - started
+    finally:
+        receiver.kill()
+        receiver.join()
+    return {
+        "deliveries": count,
+        "deliveries_per_s": round(count / elapsed),
+        "baseline_posts_per_s": round(count / baseline),
+        "ratio_to_baseline": round((count / elapsed) / (count / baseline), 2),
+    }
+
+
+async def _run(quick: bool) -> dict[str, Any]:
+    per_producer = 10 if quick else 50
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        write = {n: await _write_path(folder, n, per_producer) for n in (0, 1, 5)}
+        base = write[0]["events_per_s"]
+        sizes = [1_000, 10_000] if quick else [1_000, 10_000, 100_000]
+        backlog = await _backlog(folder, sizes)
+        e2e = await _end_to_end(folder, 500 if quick else 2_000)
+    return {
+        "write_path": {
+            f"{n}_endpoints": {**r, "ratio_to_0": round(r["events_per_s"] / base, 2)}
+            for n, r in write.items()
+        },
+        "backlog": backlog,
+        "end_to_end": e2e,
+    }
+
+
+def run(quick: bool) -> dict[str, Any]:
+    return asyncio.run(_run(quick))
