@@ -1,6 +1,6 @@
 """Webhooks: what the outbox costs the write path, and how delivery scales with the backlog.
 
-1. **Write path.** The persistence load (`bench._appends`: 2,000 producers appending messages to
+1. **Write path.** (SQLite, then PostgreSQL with durable commits.) The persistence load (`bench._appends`: 2,000 producers appending messages to
    1,000 conversations through `SQLiteStore.append`, group commit) with 0 endpoints — the
    baseline, same run — then 1 and 5 endpoints taking ``message.created``: the trigger writes a
    delivery row per endpoint in each event's transaction. Ratio: events/s against 0 endpoints.
@@ -26,9 +26,12 @@ from typing import Any
 import httpx
 
 from bench._appends import append_load, seed
+from bench._persistence_pg import DURABLE
 from chatserver.settings import Settings
 from chatserver.store import SQLiteStore, WebhookEndpoint, iso_now
+from chatserver.store.postgres import PostgresStore
 from chatserver.webhooks import Deliverer
+from tests.support.postgres_server import PostgresServer
 from tests.support.redis_server import free_port
 
 CONVERSATIONS = 1_000
@@ -48,6 +51,33 @@ async def _write_path(folder: Path, endpoints: int, per_producer: int) -> dict[s
         result = await append_load(store, conversations, PRODUCERS, per_producer)
         result["deliveries"] = sum(sum(c.values()) for c in (await store.webhook_counts()).values())
         return result
+
+
+async def _write_path_pg(
+    url: str, endpoints: int, producers: int, per_producer: int
+) -> dict[str, Any]:
+    async with PostgresStore(url) as store:
+        conversations = await seed(store, producers // 2)
+        for n in range(endpoints):
+            await store.add_webhook(_endpoint(n))
+        return await append_load(store, conversations, producers, per_producer)
+
+
+def _postgres(quick: bool) -> dict[str, Any]:
+    """The write path on PostgreSQL (durable commits), 0 and 1 endpoints, a database each."""
+    producers, per_producer = (100, 10) if quick else (400, 25)
+    out: dict[str, Any] = {}
+    with PostgresServer(settings=DURABLE) as server:
+        try:
+            for n in (0, 1, 5):
+                url = server.create_database(f"hooks{n}")
+                out[f"{n}_endpoints"] = asyncio.run(_write_path_pg(url, n, producers, per_producer))
+        finally:
+            server.kill()
+    base = out["0_endpoints"]["events_per_s"]
+    for figures in out.values():
+        figures["ratio_to_0"] = round(figures["events_per_s"] / base, 2)
+    return out
 
 
 async def _backlog(folder: Path, sizes: list[int]) -> list[dict[str, Any]]:
@@ -202,4 +232,6 @@ async def _run(quick: bool) -> dict[str, Any]:
 
 
 def run(quick: bool) -> dict[str, Any]:
-    return asyncio.run(_run(quick))
+    result = asyncio.run(_run(quick))
+    result["write_path_postgresql"] = _postgres(quick)
+    return result
