@@ -15,6 +15,7 @@ Each part is a protocol in a small module whose docstring states what it guarant
 `Rollups`                  the figures of whole past days, kept by analytics — ``rollups.py``
 `SnapshotSource`           analytics' read model: consistent read-only snapshots —
                            ``snapshots.py``
+`ApiKeys`                  the REST API's keys, stored hashed — ``api_keys.py``
 =========================  ============================================================
 
 Records and errors are shared by all parts (``base.py``). `open_store` builds a `Store` from
@@ -27,6 +28,7 @@ from __future__ import annotations
 from typing import Protocol, Self
 
 from .accounts import Accounts
+from .api_keys import ApiKeys
 from .canned import CannedResponses
 from .conversations import Conversations
 from .dashboard import DashboardQueries
@@ -51,6 +53,7 @@ class Store(
     DashboardQueries,
     Rollups,
     SnapshotSource,
+    ApiKeys,
     Protocol,
 ):
     """The hub's whole durable state: every part above, from one object; ``async with`` opens

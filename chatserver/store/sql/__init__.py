@@ -14,11 +14,13 @@ writer and its own steps (SQLite's ``secure_delete`` and WAL checkpoint after a 
 - ``routing_documents.py`` the routing document
 - ``dashboard.py`` the dashboard's conversation list (one snapshot, a sans-I/O `Plan`)
 - ``rollups.py`` the rollups' write side (their reads are the snapshots')
+- ``api_keys.py`` the REST API's keys
 """
 
 from __future__ import annotations
 
 from .accounts import AccountsPart
+from .api_keys import ApiKeysPart
 from .canned import CannedPart
 from .conversations import ConversationsPart
 from .dashboard import DashboardPart
@@ -41,5 +43,6 @@ class SQLParts(
     RoutingDocumentsPart,
     DashboardPart,
     RollupsPart,
+    ApiKeysPart,
 ):
     """Every part; a backend's store is ``class XStore(SQLParts, XBase)``."""
