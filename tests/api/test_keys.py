@@ -70,7 +70,7 @@ async def test_only_admins_and_only_good_input(hub: Hub) -> None:
     assert r.status_code == 401
 
     cases = [
-        ({"name": "", "scopes": ["read"]}, "body.name"),
+        ({"name": "", "scopes": ["read"]}, "name"),
         ({"name": "   ", "scopes": ["read"]}, "name"),
         ({"name": "x" * 101, "scopes": ["read"]}, "body.name"),
         ({"name": "x", "scopes": []}, "body.scopes"),

@@ -115,7 +115,7 @@ OPERATIONS: list[Operation] = [
             required=["api_key", "secret"])),
          **_errors(422)},
         body=Body(obj(
-            {"name": string("the integration's name", minLength=1, maxLength=MAX_NAME),
+            {"name": string("the integration's name (not blank)", maxLength=MAX_NAME),
              "scopes": array(string(enum=list(API_KEY_SCOPES)), minItems=1, maxItems=3)},
             required=["name", "scopes"])),
     ),

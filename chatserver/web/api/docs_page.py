@@ -12,10 +12,10 @@ from starlette.responses import Response
 
 from chatserver.web.kit import page
 
-__all__ = ["SchemaRow", "render_reference", "schema_rows"]
+__all__ = ["SchemaRow", "render_reference", "schema_rows", "spans"]
 
 _LIMITS = {
-    "minLength": "at least {} characters",
+    "minLength": "at least {} character(s)",
     "maxLength": "at most {} characters",
     "minimum": "≥ {}",
     "maximum": "≤ {}",
@@ -36,6 +36,11 @@ class SchemaRow:
     ref: str | None
     required: bool
     notes: str
+
+
+def spans(text: str) -> list[tuple[str, bool]]:
+    """Text with `code` in backticks as (piece, is_code) pieces, for the template to mark up."""
+    return [(piece, n % 2 == 1) for n, piece in enumerate(text.split("`")) if piece]
 
 
 def type_of(schema: dict[str, Any]) -> tuple[str, str | None]:
@@ -121,4 +126,6 @@ def render_reference(document: dict[str, Any]) -> Response:
         name: {"description": schema.get("description", ""), "rows": schema_rows(schema)}
         for name, schema in document["components"]["schemas"].items()
     }
-    return page("api_docs.html", info=document["info"], tags=tags, components=components)
+    return page(
+        "api_docs.html", info=document["info"], tags=tags, components=components, spans=spans
+    )

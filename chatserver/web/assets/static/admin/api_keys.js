@@ -87,7 +87,8 @@ async function create(event) {
   const result = await api("POST", "/api/v1/admin/api-keys", { name: nameInput.value, scopes });
   if (!result.ok) {
     const field = String(result.data?.field || "form").replace(/^body\./, "").replace(/\[\d+\]$/, "");
-    const input = showApiError(form, { ...result.data, field });
+    const message = String(result.data?.message || "").replace(/^body\./, "");
+    const input = showApiError(form, { ...result.data, field, message });
     (input || nameInput).focus();
     return;
   }
