@@ -101,6 +101,8 @@ class Settings:
     log_format: LogFormat = "auto"
     log_level: str = "INFO"
     demo: bool = True
+    # REST API v1: calls one API key may make per minute, across every hub process.
+    api_key_rate_per_minute: int = 600
 
     @property
     def db_path(self) -> Path:
@@ -253,6 +255,7 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "CHATSERVER_LOG_FORMAT": ("log_format", _choice("auto", "json", "text")),
     "CHATSERVER_LOG_LEVEL": ("log_level", str),
     "CHATSERVER_DEMO": ("demo", _bool),
+    "CHATSERVER_API_KEY_RATE_PER_MINUTE": ("api_key_rate_per_minute", int),
 }
 
 
@@ -332,6 +335,10 @@ def _validate(s: Settings) -> None:
         ),
         (1 <= s.webhook_log_days <= 365, "CHATSERVER_WEBHOOK_LOG_DAYS: must be 1..365"),
         (s.default_site in s.sites, "CHATSERVER_SITES: must include the default site"),
+        (
+            1 <= s.api_key_rate_per_minute <= 1_000_000,
+            "CHATSERVER_API_KEY_RATE_PER_MINUTE: must be 1..1000000",
+        ),
     ]
     for ok, message in checks:
         if not ok:

@@ -17,6 +17,7 @@ Each part is a protocol in a small module whose docstring states what it guarant
                            ``webhooks.py``
 `SnapshotSource`           analytics' read model: consistent read-only snapshots —
                            ``snapshots.py``
+`ApiKeys`                  the REST API's keys, stored hashed — ``api_keys.py``
 =========================  ============================================================
 
 Records and errors are shared by all parts (``base.py``). `open_store` builds a `Store` from
@@ -29,6 +30,7 @@ from __future__ import annotations
 from typing import Protocol, Self
 
 from .accounts import Accounts
+from .api_keys import ApiKeys
 from .canned import CannedResponses
 from .conversations import Conversations
 from .dashboard import DashboardQueries
@@ -55,6 +57,7 @@ class Store(
     Rollups,
     Webhooks,
     SnapshotSource,
+    ApiKeys,
     Protocol,
 ):
     """The hub's whole durable state: every part above, from one object; ``async with`` opens

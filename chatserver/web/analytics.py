@@ -38,7 +38,7 @@ from chatserver.analytics.figures import summary
 from chatserver.analytics.filters import filters_from
 from chatserver.analytics.report import render_html
 from chatserver.store import AgentRecord, Filters, SnapshotSource, Store, StoreError, iso_now
-from chatserver.web.kit import bearer_token
+from chatserver.web.kit import api_key_of, api_key_token, bearer_token
 
 __all__ = ["ANALYST_ROLES", "routes"]
 
@@ -59,12 +59,36 @@ def _error(exc: AnalyticsError | StoreError) -> JSONResponse:
 
 
 async def _caller(request: Request, roles: frozenset[str] = ANALYST_ROLES) -> AgentRecord:
+    if api_key_token(request) is not None:
+        return await _key_caller(request, roles)
     agent: AgentRecord | None = await request.app.state.ctx.authenticate(bearer_token(request))
     if agent is None:
         raise _Unauthorized("sign in first (Authorization: Bearer <token>)")
     if not set(agent.roles) & roles:
         raise Forbidden(f"this needs one of the roles {', '.join(sorted(roles))}")
     return agent
+
+
+async def _key_caller(request: Request, roles: frozenset[str]) -> AgentRecord:
+    """An API key with the ``read`` scope reads as an analyst would (redacted exports, the
+    figures); never as an admin (no unredacted export, no audit log). docs/api.md"""
+    key = await api_key_of(request)
+    if key is None:
+        raise _Unauthorized("unknown or revoked API key")
+    if "read" not in key.scopes:
+        raise Forbidden("this API key lacks the scope read")
+    if "analyst" not in roles:
+        raise Forbidden(f"this needs one of the roles {', '.join(sorted(roles))}, not an API key")
+    return AgentRecord(
+        id=f"key:{key.id}",
+        username=key.name,
+        display_name=key.name,
+        password_hash="",
+        skills={},
+        capacity=0,
+        roles=("analyst",),
+        created_at=key.created_at,
+    )
 
 
 class _Unauthorized(AnalyticsError):

@@ -29,6 +29,7 @@ from chatserver.settings import Settings
 from chatserver.store import TokenRecord, iso_now
 from chatserver.web import admin, admin_agents, admin_webhooks, console, dashboard, widget
 from chatserver.web import analytics as analytics_routes
+from chatserver.web import api as api_v1
 from chatserver.web.client_address import client_address
 from chatserver.web.connections import AcceptErrorLog
 from chatserver.web.cross_site import CrossSiteGuard
@@ -312,6 +313,7 @@ def create_app(settings: Settings) -> HubApp:
         Route("/api/v1/auth/login", login, methods=["POST"]),
         Route("/api/v1/auth/logout", logout, methods=["POST"]),
         Route("/api/v1/me", me),
+        *api_v1.routes({"getConversation": conversation}),
         Route("/api/v1/conversations/{conversation_id}", conversation),
         WebSocketRoute("/ws/visitor", visitor_endpoint),
         WebSocketRoute("/ws/agent", agent_endpoint),

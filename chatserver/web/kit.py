@@ -14,6 +14,8 @@ or the session cookie), who may see what, how an API refuses, how a page is rend
 from __future__ import annotations
 
 import functools
+import hashlib
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,7 +32,9 @@ from chatserver.store import (
     StoredEvent,
     TranscriptStore,
     UnavailableError,
+    iso_now,
 )
+from chatserver.store.api_keys import ApiKeyRecord
 from chatserver.web.assets import TEMPLATES_DIR
 from chatserver.web.cross_site import SESSION_COOKIE
 
@@ -106,6 +110,44 @@ def set_session_cookie(response: Response, token: str, settings: Settings) -> No
 
 def clear_session_cookie(response: Response) -> None:
     response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+# --- API keys (the REST API v1: chatserver.web.api, docs/api.md) -------------------------
+
+#: How every API key starts: ``csk_<id>_<secret>``.
+API_KEY_PREFIX = "csk_"
+#: A key's last use is written at most this often (a write per key per minute, not per call).
+API_KEY_TOUCH_S = 60.0
+
+
+def api_key_token(request: Request) -> str | None:
+    """The bearer token if it is an API key (``Authorization: Bearer csk_…``), else None."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    token = value.strip()
+    return token if scheme.lower() == "bearer" and token.startswith(API_KEY_PREFIX) else None
+
+
+def api_key_hash(token: str) -> str:
+    """What the store keeps of a key: the SHA-256 of the whole key (chatserver.store.api_keys
+    says why no slow hash is needed)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def api_key_of(request: Request) -> ApiKeyRecord | None:
+    """The live API key the request carries, None if it carries none, an unknown or a revoked
+    one. Read from the store on every call (no cache), so a revocation holds at once on every
+    process; the key's last use is recorded at most once a minute."""
+    token = api_key_token(request)
+    if token is None:
+        return None
+    store = ctx_of(request).store
+    key = await store.get_api_key_by_hash(api_key_hash(token))
+    if key is None or key.revoked_at is not None:
+        return None
+    now = time.time()
+    if key.last_used_at is None or key.last_used_at < iso_now(now - API_KEY_TOUCH_S):
+        await store.touch_api_key(key.id, iso_now(now))
+    return key
 
 
 # --- who may ------------------------------------------------------------------------------
@@ -215,6 +257,7 @@ def page(name: str, **values: Any) -> HTMLResponse:
 
 
 __all__ = [
+    "API_KEY_PREFIX",
     "DASHBOARD_ROLES",
     "NO_STORE",
     "STAFF_ROLES",
@@ -222,6 +265,9 @@ __all__ = [
     "Refused",
     "agent_json",
     "api",
+    "api_key_hash",
+    "api_key_of",
+    "api_key_token",
     "bearer_token",
     "clear_session_cookie",
     "ctx_of",

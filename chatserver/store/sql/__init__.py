@@ -15,11 +15,13 @@ writer and its own steps (SQLite's ``secure_delete`` and WAL checkpoint after a 
 - ``dashboard.py`` the dashboard's conversation list (one snapshot, a sans-I/O `Plan`)
 - ``rollups.py`` the rollups' write side (their reads are the snapshots')
 - ``webhooks.py`` webhook endpoints and the outbox of their deliveries
+- ``api_keys.py`` the REST API's keys
 """
 
 from __future__ import annotations
 
 from .accounts import AccountsPart
+from .api_keys import ApiKeysPart
 from .canned import CannedPart
 from .conversations import ConversationsPart
 from .dashboard import DashboardPart
@@ -44,5 +46,6 @@ class SQLParts(
     DashboardPart,
     RollupsPart,
     WebhooksPart,
+    ApiKeysPart,
 ):
     """Every part; a backend's store is ``class XStore(SQLParts, XBase)``."""
