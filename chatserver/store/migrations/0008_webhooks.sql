@@ -37,12 +37,14 @@ INSERT INTO webhook_kinds (kind, type, ord) VALUES
 
 -- The outbox: one row per (endpoint, event, type), written by the trigger below in the
 -- transaction that stores the event — an event is committed with its deliveries or not at all.
+-- No foreign keys: each would be a look-up per event on the write path; the triggers below and
+-- `delete_webhook` delete what they would have cascaded.
 -- `body` is built at the first attempt and sent as it is by every retry; `next_at` and
 -- `lease_until` are epoch seconds (a delivery being sent is leased to one process).
 CREATE TABLE webhook_deliveries (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
-    endpoint_id     TEXT NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
-    conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    endpoint_id     TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
     seq             INTEGER NOT NULL,
     type            TEXT NOT NULL,
     created_at      TEXT NOT NULL,
@@ -79,6 +81,12 @@ CREATE TABLE webhook_attempts (
     response    TEXT
 );
 CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id);
+
+-- A conversation's deliveries go with it (a purge, a deletion request), in its transaction.
+CREATE TRIGGER webhook_forget AFTER DELETE ON conversations
+BEGIN
+    DELETE FROM webhook_deliveries WHERE conversation_id = OLD.id;
+END;
 
 -- The outbox, by the database: no write path can forget it. Nothing is written while no
 -- enabled endpoint takes the event's type; `offline_message.created` only for a left message.

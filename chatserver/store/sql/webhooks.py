@@ -141,6 +141,7 @@ class WebhooksPart(SQLPart):
 
     async def delete_webhook(self, endpoint_id: str) -> bool:
         async def work(tx: Tx) -> int:
+            await tx.execute("DELETE FROM webhook_deliveries WHERE endpoint_id = ?", (endpoint_id,))
             return await tx.execute("DELETE FROM webhook_endpoints WHERE id = ?", (endpoint_id,))
 
         return await self._transaction("delete a webhook endpoint", work) > 0

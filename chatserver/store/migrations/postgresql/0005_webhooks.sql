@@ -30,10 +30,12 @@ INSERT INTO webhook_kinds (kind, type, ord) VALUES
     ('closed', 'conversation.closed', 1),
     ('rating', 'conversation.rated', 1);
 
+-- No foreign keys on the outbox: each would be a look-up per event on the write path; the
+-- trigger webhook_forget and `delete_webhook` delete what they would have cascaded.
 CREATE TABLE webhook_deliveries (
     id              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    endpoint_id     TEXT COLLATE "C" NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
-    conversation_id TEXT COLLATE "C" NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    endpoint_id     TEXT COLLATE "C" NOT NULL,
+    conversation_id TEXT COLLATE "C" NOT NULL,
     seq             BIGINT NOT NULL,
     type            TEXT COLLATE "C" NOT NULL,
     created_at      TEXT COLLATE "C" NOT NULL,
@@ -82,6 +84,17 @@ BEGIN
     RETURN NULL;
 END;
 $$;
+
+-- A conversation's deliveries go with it (a purge, a deletion request), in its transaction.
+CREATE FUNCTION webhook_forget() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM webhook_deliveries WHERE conversation_id = OLD.id;
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER webhook_forget AFTER DELETE ON conversations FOR EACH ROW
+EXECUTE FUNCTION webhook_forget();
 
 CREATE TRIGGER webhook_outbox AFTER INSERT ON events FOR EACH ROW
 WHEN (NEW.kind IN ('start', 'requeued', 'handoff', 'assigned', 'message', 'transfer', 'closed',
