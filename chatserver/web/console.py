@@ -159,7 +159,14 @@ async def context(request: Request) -> Response:
         {
             "conversation_id": conv.id,
             "status": conv.status,
-            "visitor": {"name": name, "email": email},
+            "visitor": {
+                "name": name,
+                "email": email,
+                # The host app's user id: proven with the site's secret when verified, else
+                # only claimed by the page (docs/widget.md, "Verified users").
+                "user_id": visitor.external_id if visitor else None,
+                "verified": bool(visitor and visitor.verified),
+            },
             "topic": conv.topic,
             "language": conv.language,
             "page_url": conv.page_url or (start.body.get("page_url") if start else None),
