@@ -60,20 +60,29 @@ async def chat_and_close(hub: Hub, visitor: Peer, agent: Peer, text: str) -> str
     return conv
 
 
-async def context(hub: Hub, username: str, conv: str) -> dict[str, Any]:
+async def staff_get(hub: Hub, username: str, path: str) -> httpx.Response:
     token = await hub.login(username)
     async with httpx.AsyncClient() as http:
-        r = await http.get(
-            f"{hub.server.http}/api/v1/conversations/{conv}/context",
-            headers={"Authorization": f"Bearer {token}"},
+        return await http.get(
+            f"{hub.server.http}{path}", headers={"Authorization": f"Bearer {token}"}
         )
+
+
+async def context(hub: Hub, username: str, conv: str) -> dict[str, Any]:
+    r = await staff_get(hub, username, f"/api/v1/conversations/{conv}/context")
     assert r.status_code == 200, r.text
     visitor: dict[str, Any] = r.json()["visitor"]
     return visitor
 
 
+async def earlier(hub: Hub, username: str, conv: str) -> list[str]:
+    r = await staff_get(hub, username, f"/api/v1/conversations/{conv}/context")
+    return [e["conversation_id"] for e in r.json()["earlier"]]
+
+
 async def test_a_verified_user_sees_their_history_on_another_device(hub: Hub) -> None:
     await add_agent(hub.data_dir, "bob")
+    await add_agent(hub.data_dir, "sue", roles=("supervisor",))
     hub.start_server()
     bob, _ = await hub.agent("bob")
 
@@ -86,6 +95,8 @@ async def test_a_verified_user_sees_their_history_on_another_device(hub: Hub) ->
     conv = await chat_and_close(hub, phone, bob, "my order is late")
     seen = await context(hub, "bob", conv)
     assert (seen["verified"], seen["user_id"]) == (True, "user-42")
+    html = (await staff_get(hub, "sue", f"/dashboard/conversations/{conv}")).text
+    assert '<code class="user-id">user-42</code>' in html and "✓ Verified" in html
 
     # Another device: a new visitor token, the same user proven with a token this time.
     laptop, welcome = await hub.visitor(site="shop")
@@ -103,6 +114,10 @@ async def test_a_verified_user_sees_their_history_on_another_device(hub: Hub) ->
     conv2 = await chat_and_close(hub, laptop, bob, "and the refund?")
     again = await identify(phone, user_id="user-42", user_hash=user_hash(SHOP, "user-42"))
     assert [c["conversation_id"] for c in again["conversations"]] == [conv, conv2]
+    # The agent's visitor panel lists the phone's conversation as an earlier one of this user.
+    assert await earlier(hub, "bob", conv2) == [conv]
+    r = await staff_get(hub, "bob", f"/api/v1/conversations/{conv2}/earlier/{conv}")
+    assert r.status_code == 200 and r.json()["events"][0]["body"]["text"] == "my order is late"
 
 
 @pytest.mark.parametrize(
@@ -120,6 +135,7 @@ async def test_an_unproven_claim_never_opens_the_users_history(
     hub: Hub, claim: dict[str, Any]
 ) -> None:
     await add_agent(hub.data_dir, "bob")
+    await add_agent(hub.data_dir, "sue", roles=("supervisor",))
     hub.start_server()
     bob, _ = await hub.agent("bob")
     owner, _ = await hub.visitor(site="shop")
@@ -138,6 +154,12 @@ async def test_an_unproven_claim_never_opens_the_users_history(
     conv2 = await chat_and_close(hub, intruder, bob, "hello")
     seen = await context(hub, "bob", conv2)
     assert (seen["name"], seen["verified"]) == ("Mallory", False)
+    assert await earlier(hub, "bob", conv2) == []
+    html = (await staff_get(hub, "sue", f"/dashboard/conversations/{conv2}")).text
+    assert "Verified" not in html.replace("Unverified", "")
+    assert ("Unverified" in html) == ("user_id" in claim)
+    r = await staff_get(hub, "bob", f"/api/v1/conversations/{conv2}/earlier/{conv}")
+    assert r.status_code == 404
     # Nothing leaked to the real user's history either.
     found = await identify(owner, user_id="user-42", user_hash=user_hash(SHOP, "user-42"))
     assert [c["conversation_id"] for c in found["conversations"]] == [conv]
