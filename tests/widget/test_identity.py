@@ -71,7 +71,7 @@ async def identify(page: Page, who: dict[str, Any]) -> dict[str, Any]:
 async def test_a_verified_user_continues_on_another_device_and_a_forged_hash_does_not(
     hub: Hub, browser: Browser, shots: Shots
 ) -> None:
-    base, shop, _ = await shop_hub(hub)
+    base, shop, strict = await shop_hub(hub)
     ann = await Console.open(browser, base, "ann")
     await ann.go_online()
 
@@ -143,10 +143,11 @@ async def test_a_verified_user_continues_on_another_device_and_a_forged_hash_doe
         await ctx.close()
     await ann.close()
     await shop.close()
+    await strict.close()
 
 
 async def test_enforce_refuses_a_forged_hash(hub: Hub, browser: Browser, shots: Shots) -> None:
-    base, _, strict = await shop_hub(hub)
+    base, shop, strict = await shop_hub(hub)
     context, page = await new_page(browser)
     await page.goto(strict.origin)
     outcome = await identify(page, FORGED)
@@ -160,5 +161,6 @@ async def test_enforce_refuses_a_forged_hash(hub: Hub, browser: Browser, shots: 
     assert (await identify(page, PROVEN))["verified"] is True
     assert page_errors(page) == []
     await context.close()
+    await shop.close()
     await strict.close()
     assert base
