@@ -14,9 +14,9 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from chatserver.core.identity import user_hash
-from tests.chatserver.integration.conftest import Hub
+from tests.chatserver.integration.conftest import PASSWORD, Hub, add_agent
 from tests.console.conftest import Console
-from tests.support.browser import Shots
+from tests.support.browser import Shots, SignedInPage
 from tests.support.netcut import HostPage
 from tests.widget.conftest import Widget, new_page, page_errors, start_hub
 
@@ -71,6 +71,7 @@ async def identify(page: Page, who: dict[str, Any]) -> dict[str, Any]:
 async def test_a_verified_user_continues_on_another_device_and_a_forged_hash_does_not(
     hub: Hub, browser: Browser, shots: Shots
 ) -> None:
+    await add_agent(hub.data_dir, "sue", roles=("supervisor",), display_name="Sue Park")
     base, shop, strict = await shop_hub(hub)
     ann = await Console.open(browser, base, "ann")
     await ann.go_online()
@@ -99,6 +100,21 @@ async def test_a_verified_user_continues_on_another_device_and_a_forged_hash_doe
     await expect(user).to_contain_text("user-42")
     await expect(user.get_by_text("Verified", exact=False)).to_be_visible()
     await shots.take(ann.page, "console-visitor-verified")
+    # So does a supervisor on the dashboard's conversation page.
+    conv = await (await widget.frame()).evaluate(
+        "() => JSON.parse(localStorage.getItem('chathub:v1:shop')).conv"
+    )
+    sue_ctx = await browser.new_context(viewport={"width": 1360, "height": 820})
+    sue = SignedInPage(sue_ctx, await sue_ctx.new_page(), base)
+    await sue.sign_in("sue", PASSWORD)
+    await expect(sue.page).to_have_url(f"{base}/dashboard")
+    await sue.page.goto(f"{base}/dashboard/conversations/{conv}")
+    about = sue.page.get_by_role("region", name="About")
+    await expect(about).to_contain_text("user-42")
+    await expect(about.get_by_text("✓ Verified")).to_be_visible()
+    await shots.take(sue.page, "dashboard-conversation-verified")
+    assert sue.errors == []
+    await sue.close()
 
     # Device 2: another browser, nothing stored; a signed token this time.
     token = jwt.encode(
