@@ -60,7 +60,8 @@ def _baseline(source: Path, target: Path, batch: int) -> dict[str, Any]:
         for migration in load_migrations():
             for statement in migration.statements:
                 conn.execute(statement)
-        conn.executemany(f"INSERT INTO visitors VALUES ({','.join('?' * 7)})", visitors)
+        width = len(visitors[0])  # whatever the migrations left, as for conversations
+        conn.executemany(f"INSERT INTO visitors VALUES ({','.join('?' * width)})", visitors)
         columns = len(conversations[0])  # whatever the migrations left
         conn.executemany(
             f"INSERT INTO conversations VALUES ({','.join('?' * columns)})", conversations

@@ -20,10 +20,22 @@ import orjson
 
 LogFormat = Literal["auto", "json", "text"]
 Synchronous = Literal["NORMAL", "FULL"]
+IdentityMode = Literal["off", "optional", "enforce"]
 
 
 class SettingsError(ValueError):
     """A setting has a value that cannot be used; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class SiteIdentity:
+    """A site's verified users (`chatserver.core.identity`, docs/widget.md): ``off`` — claims
+    only name the visitor; ``optional`` — a claim proven with ``secret`` (an HMAC of the user id
+    or an HS256 token) is verified, others are accepted as unverified; ``enforce`` — unproven
+    claims are refused."""
+
+    mode: IdentityMode = "off"
+    secret: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +115,8 @@ class Settings:
     demo: bool = True
     # REST API v1: calls one API key may make per minute, across every hub process.
     api_key_rate_per_minute: int = 600
+    # Verified users: site id -> its mode and secret (sites not named: "off").
+    identity: Mapping[str, SiteIdentity] = field(default_factory=dict)
 
     @property
     def db_path(self) -> Path:
@@ -119,6 +133,9 @@ class Settings:
 
     def origins_for(self, site: str) -> tuple[str, ...] | None:
         return self.sites.get(site)
+
+    def identity_for(self, site: str) -> SiteIdentity:
+        return self.identity.get(site) or SiteIdentity()
 
 
 # variable name -> (field name, parser)
@@ -141,6 +158,34 @@ def _sites(raw: str) -> dict[str, tuple[str, ...]]:
             'expected a JSON object of site -> list of origins, e.g. {"shop": ["https://shop.example"]}'
         )
     return {k: tuple(v) for k, v in data.items()}
+
+
+#: The shortest secret a site's identity verification accepts (characters): HS256 keys are at
+#: least 256 bits (RFC 7518, 3.2).
+MIN_IDENTITY_SECRET = 32
+
+
+def _identity(raw: str) -> dict[str, SiteIdentity]:
+    example = '{"shop": {"mode": "enforce", "secret": "…at least 32 characters…"}}'
+    data = orjson.loads(raw)
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object of site -> {{mode, secret}}, e.g. {example}")
+    out: dict[str, SiteIdentity] = {}
+    for site, entry in data.items():
+        if not isinstance(entry, dict) or set(entry) - {"mode", "secret"}:
+            raise ValueError(f"site {site!r}: expected {{mode, secret}}, e.g. {example}")
+        mode, secret = entry.get("mode", "off"), entry.get("secret")
+        if mode not in ("off", "optional", "enforce"):
+            raise ValueError(f"site {site!r}: mode must be one of off, optional, enforce")
+        if secret is not None and not isinstance(secret, str):
+            raise ValueError(f"site {site!r}: secret must be a string")
+        if mode != "off" and (secret is None or len(secret) < MIN_IDENTITY_SECRET):
+            raise ValueError(
+                f"site {site!r}: mode {mode} needs a secret of at least "
+                f"{MIN_IDENTITY_SECRET} characters"
+            )
+        out[site] = SiteIdentity(mode=mode, secret=secret)
+    return out
 
 
 def _origins(raw: str) -> tuple[str, ...]:
@@ -256,11 +301,12 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "CHATSERVER_LOG_LEVEL": ("log_level", str),
     "CHATSERVER_DEMO": ("demo", _bool),
     "CHATSERVER_API_KEY_RATE_PER_MINUTE": ("api_key_rate_per_minute", int),
+    "CHATSERVER_IDENTITY": ("identity", _identity),
 }
 
 
 #: Variables whose value an error message must not repeat.
-SECRET = frozenset({"CHATSERVER_DATABASE_URL", "CHATSERVER_METRICS_TOKEN"})
+SECRET = frozenset({"CHATSERVER_DATABASE_URL", "CHATSERVER_METRICS_TOKEN", "CHATSERVER_IDENTITY"})
 
 
 def from_environment(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -339,10 +385,22 @@ def _validate(s: Settings) -> None:
             1 <= s.api_key_rate_per_minute <= 1_000_000,
             "CHATSERVER_API_KEY_RATE_PER_MINUTE: must be 1..1000000",
         ),
+        (
+            set(s.identity) <= set(s.sites),
+            "CHATSERVER_IDENTITY: names a site that CHATSERVER_SITES does not: "
+            + ", ".join(sorted(set(s.identity) - set(s.sites))),
+        ),
     ]
     for ok, message in checks:
         if not ok:
             raise SettingsError(message)
 
 
-__all__ = ["ENVIRONMENT", "Settings", "SettingsError", "from_environment", "replace"]
+__all__ = [
+    "ENVIRONMENT",
+    "Settings",
+    "SettingsError",
+    "SiteIdentity",
+    "from_environment",
+    "replace",
+]

@@ -440,7 +440,11 @@ def _write(conn: sqlite3.Connection, batch: list[SampleConversation], data: Samp
         data.events += len(c.events)
         data.conversation_count += 1
     conn.execute("BEGIN")
-    conn.executemany("INSERT INTO visitors VALUES (?, ?, ?, ?, ?, ?, ?)", visitors)
+    conn.executemany(
+        "INSERT INTO visitors (id, token_hash, site, name, email, created_at, last_seen_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        visitors,
+    )
     conn.executemany(
         f"INSERT INTO conversations ({_CONVERSATION_COLUMNS})"
         f" VALUES ({', '.join('?' * len(conversations[0]))})",

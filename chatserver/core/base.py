@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
@@ -71,6 +72,11 @@ class Core:
         self.draining = False
         #: Waiting visitors here, told their position on each tick (queue_positions).
         self.positions = QueuePositions(router, hub.visitors_of)
+        #: Visitor connections verified on this socket as (site, the app's user id): they may
+        #: open that user's conversations of any visitor record (`chatserver.core.identity`).
+        self.verified_users: weakref.WeakKeyDictionary[Client, tuple[str, str]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     @staticmethod
     def now() -> float:
@@ -145,10 +151,20 @@ class Core:
         self, client: Client, conversation_id: str
     ) -> ConversationRecord:
         conv = await self.store.get_conversation(conversation_id)
-        if conv is None or conv.visitor_id != client.visitor_id:
-            # The same answer for "not yours" and "not there": a token opens only its own.
+        if conv is None or (
+            conv.visitor_id != client.visitor_id and not await self._same_user(client, conv)
+        ):
+            # The same answer for "not yours" and "not there": a token opens only its own
+            # (and, once verified on this socket, the same user's of the same site).
             raise p.NotFound(f"no conversation {conversation_id!r} for this visitor")
         return conv
+
+    async def _same_user(self, client: Client, conv: ConversationRecord) -> bool:
+        user = self.verified_users.get(client)
+        if user is None:
+            return False
+        owner = await self.store.get_visitor(conv.visitor_id)
+        return owner is not None and owner.verified and (owner.site, owner.external_id) == user
 
     async def agent_conversation(
         self, client: Client, conversation_id: str, *, watch: bool = False

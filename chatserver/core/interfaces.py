@@ -83,6 +83,10 @@ class ConversationStore(Protocol):
         limit: int | None = None,
     ) -> list[ConversationRecord]: ...
 
+    async def list_user_conversations(
+        self, site: str, external_id: str, *, limit: int | None = None
+    ) -> list[ConversationRecord]: ...
+
     async def add_decision(
         self, conversation_id: str, ts: str, explanation: JSONObject
     ) -> DecisionRecord: ...

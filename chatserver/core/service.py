@@ -4,7 +4,7 @@ and says which handler takes which command.
 | part | module | what it does |
 |---|---|---|
 | `Core` | `core.base` | dependencies, commit-then-publish, who may see what, the message path |
-| `VisitorCommands` | `core.visitors` | a visitor's hello, start, message, rate, leave_message |
+| `VisitorCommands` | `core.visitors` | a visitor's hello, identify, start, message, rate, leave_message |
 | `AgentCommands` | `core.agents` | an agent's welcome, status, accept, decline, message, note, tag, transfer |
 | `ConversationCommands` | `core.conversations` | resume, typing, read, close (both sides) |
 | `RouterEvents` | `core.router_events` | the router's events → offers, queue positions, status |
@@ -61,6 +61,7 @@ class Service:
                 p.Close: conversations.close,
                 p.Rate: self.visitors.rate,
                 p.LeaveMessage: self.visitors.leave_message,
+                p.Identify: self.visitors.identify,
             },
             "agent": {
                 p.Status: self.agents.status,

@@ -1,6 +1,11 @@
-"""What a visitor's commands do: the hello's identity, ``start``, ``message``, ``rate`` and
-``leave_message`` (``resume``, ``typing``, ``read`` and ``close`` are shared with agents:
-`chatserver.core.conversations`).
+"""What a visitor's commands do: the hello's identity, ``identify``, ``start``, ``message``,
+``rate`` and ``leave_message`` (``resume``, ``typing``, ``read`` and ``close`` are shared with
+agents: `chatserver.core.conversations`).
+
+``identify`` (verified users, `chatserver.core.identity`): a proven identity is kept on the
+visitor record (``external_id``, ``verified``) and, for this socket, opens every conversation
+of that user on the site (`Core.verified_users`); a claim that is not proven may name the
+visitor only — it never opens anything — and an ``enforce`` site refuses it.
 
 A visitor becomes durable with its first conversation or left message: a hello without a token
 gets a new identity that is stored only then, so a flood of anonymous hellos stores nothing.
@@ -8,15 +13,18 @@ gets a new identity that is stored only then, so a flood of anonymous hellos sto
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import weakref
+from typing import Any
 
 import routing
 from chatserver import protocol as p
 from chatserver.core.accounts import new_token, token_hash
 from chatserver.core.base import Core, new_id
 from chatserver.core.delivery import Client
+from chatserver.core.identity import Claim, IdentityRefused, verify
 from chatserver.store.base import ConversationRecord, JSONObject, VisitorRecord, iso_now
 
 log = logging.getLogger("chatserver.service")
@@ -75,6 +83,73 @@ class VisitorCommands:
         if record is not None:
             await self.core.store.add_visitor(record)
 
+    # -- identify ---------------------------------------------------------------------------
+    async def identify(self, client: Client, cmd: p.Identify) -> None:
+        """Verify the host app's claim of who the visitor is; answer ``identified``."""
+        assert client.visitor_id is not None
+        core = self.core
+        unsaved = self._unsaved.get(client)
+        record = unsaved or await core.store.get_visitor(client.visitor_id)
+        if record is None:
+            raise p.NotFound("this visitor is no longer stored; connect again without a token")
+        claim = Claim(cmd.user_id, cmd.user_hash, cmd.token, cmd.name, cmd.email)
+        try:
+            found = verify(claim, core.settings.identity_for(record.site), core.now())
+        except IdentityRefused as exc:
+            raise p.Forbidden(str(exc)) from None
+        changes: dict[str, Any] = {}
+        if found.verified:
+            assert found.user_id is not None
+            if record.verified and record.external_id != found.user_id:
+                raise p.Conflict(
+                    "this visitor is verified as another user; connect again with a null "
+                    "token to start as a new visitor"
+                )
+            changes = {"external_id": found.user_id, "verified": True}
+            core.verified_users[client] = (record.site, found.user_id)
+        else:
+            core.verified_users.pop(client, None)
+            if not record.verified and found.user_id is not None:
+                changes["external_id"] = found.user_id  # shown to agents as unverified
+        if not (record.verified and not found.verified):  # a claim never renames a verified user
+            changes.update({k: v for k, v in (("name", found.name), ("email", found.email)) if v})
+        changes = {k: v for k, v in changes.items() if getattr(record, k) != v}
+        if unsaved is not None:
+            self._unsaved[client] = dataclasses.replace(unsaved, **changes)
+        elif changes:
+            await core.store.update_visitor(record.id, **changes)
+        if found.verified:
+            assert found.user_id is not None
+            convs = await core.store.list_user_conversations(
+                record.site, found.user_id, limit=WELCOME_CONVERSATIONS
+            )
+        else:
+            convs = (await core.store.list_conversations(visitor_id=client.visitor_id))[
+                -WELCOME_CONVERSATIONS:
+            ]
+        log.info(
+            "visitor identified",
+            extra={"visitor_id": record.id, "verified": found.verified, "site": record.site},
+        )
+        client.send(
+            p.frames.identified(
+                found.verified,
+                found.user_id if found.verified else None,
+                core.summaries(convs),
+                reason=found.reason,
+                ref=cmd.ref,
+            )
+        )
+
+    async def _previous(
+        self, visitor: VisitorRecord | None, visitor_id: str
+    ) -> list[ConversationRecord]:
+        """The conversations the returning-agent preference looks at: a verified user's on
+        the site (from any device), else this visitor's."""
+        if visitor is not None and visitor.verified and visitor.external_id is not None:
+            return await self.core.store.list_user_conversations(visitor.site, visitor.external_id)
+        return await self.core.store.list_conversations(visitor_id=visitor_id)
+
     # -- commands ---------------------------------------------------------------------------
     async def start(self, client: Client, cmd: p.Start, *, left: JSONObject | None = None) -> None:
         """``left``: the first message was left on the leave-a-message form (stored with it)."""
@@ -116,7 +191,7 @@ class VisitorCommands:
             await self.core.store.update_visitor(visitor.id, name=name, email=email)
         previous = [
             c
-            for c in await self.core.store.list_conversations(visitor_id=client.visitor_id)
+            for c in await self._previous(visitor, client.visitor_id)
             if retried is None or c.id != retried.id
         ]
         preferred = previous[-1].last_agent_id if previous else None

@@ -27,6 +27,7 @@ from chatserver.protocol.commands import (
     Command,
     Decline,
     Hello,
+    Identify,
     LeaveMessage,
     Message,
     Note,
@@ -169,6 +170,44 @@ def _leave_message(r: _Reader) -> LeaveMessage:
     )
 
 
+#: The longest ``user_id``, ``user_hash`` and ``token`` an ``identify`` may carry (characters).
+MAX_USER_ID_CHARS: Final = 256
+MAX_USER_HASH_CHARS: Final = 128
+MAX_IDENTITY_TOKEN_CHARS: Final = 4096
+
+
+def _exact_string(r: _Reader, name: str, max_chars: int) -> str | None:
+    """An optional non-empty string taken as it is (a user id is hashed byte for byte)."""
+    value = r.obj.get(name)
+    if value is not None and (not isinstance(value, str) or not value or len(value) > max_chars):
+        r.fail(
+            f"{name!r} must be a non-empty string of at most {max_chars} characters, "
+            f"got {describe(value)}"
+        )
+    assert value is None or isinstance(value, str)
+    return value
+
+
+def _identify(r: _Reader) -> Identify:
+    user_id = _exact_string(r, "user_id", MAX_USER_ID_CHARS)
+    user_hash = _exact_string(r, "user_hash", MAX_USER_HASH_CHARS)
+    token = _exact_string(r, "token", MAX_IDENTITY_TOKEN_CHARS)
+    if token is not None and (user_id is not None or user_hash is not None):
+        r.fail("give either 'token' or 'user_id' with 'user_hash', not both")
+    if user_hash is not None and user_id is None:
+        r.fail("'user_hash' needs the 'user_id' it was computed from")
+    if token is None and user_id is None:
+        r.fail("missing 'user_id' (with its 'user_hash') or 'token'")
+    return Identify(
+        user_id=user_id,
+        user_hash=user_hash,
+        token=token,
+        name=r.short_string("name", r.limits.max_name_chars),
+        email=r.email(required=False),
+        ref=r.ref,
+    )
+
+
 def _ping(r: _Reader) -> Ping:
     return Ping(ref=r.ref)
 
@@ -232,6 +271,7 @@ _PARSERS: Final[dict[str, Callable[[_Reader], Command]]] = {
     "close": _close,
     "rate": _rate,
     "leave_message": _leave_message,
+    "identify": _identify,
     "ping": _ping,
     "status": _status,
     "accept": _accept,

@@ -33,6 +33,7 @@ FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "close": ("conversation_id",),
     "rate": ("conversation_id", "score", "comment"),
     "leave_message": ("topic", "language", "text", "email", "name", "conversation_id"),
+    "identify": ("user_id", "user_hash", "token", "name", "email"),
     "ping": (),
     "status": ("status",),
     "accept": ("offer_id",),

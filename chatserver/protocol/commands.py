@@ -23,6 +23,7 @@ __all__ = [
     "Command",
     "Decline",
     "Hello",
+    "Identify",
     "LeaveMessage",
     "Message",
     "Note",
@@ -142,6 +143,21 @@ class LeaveMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class Identify:
+    """``identify`` (visitor, an addition) — who the host app says the visitor is: a
+    ``user_id`` with its ``user_hash`` (hex HMAC-SHA256 under the site's secret), or a signed
+    ``token``; ``name``/``email`` are display only. Verified by `chatserver.core.identity`."""
+
+    TYPE: ClassVar[str] = "identify"
+    user_id: str | None = None
+    user_hash: str | None = None
+    token: str | None = None
+    name: str | None = None
+    email: str | None = None
+    ref: str | None = field(default=None, kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
 class Ping:
     """``ping`` (an addition) — keepalive; the adapter answers with ``frames.pong(ref)``."""
 
@@ -221,6 +237,7 @@ Command: TypeAlias = (
     | Close
     | Rate
     | LeaveMessage
+    | Identify
     | Ping
     | Status
     | Accept
@@ -243,6 +260,7 @@ COMMAND_CLASSES: dict[str, type[Command]] = {
         Close,
         Rate,
         LeaveMessage,
+        Identify,
         Ping,
         Status,
         Accept,
@@ -264,6 +282,7 @@ VISITOR_TYPES: tuple[str, ...] = (
     "close",
     "rate",
     "leave_message",
+    "identify",
     "ping",
 )
 

@@ -46,6 +46,7 @@ __all__ = ["RATE_LIMITED_TYPES", "ProtocolConnection", "State"]
 #: it once let a visitor flood an agent (the clients send one per 0.25 s at most).
 RATE_LIMITED_TYPES: Final = frozenset(
     {
+        "identify",
         "start",
         "message",
         "typing",

@@ -30,6 +30,7 @@ __all__ = [
     "closed",
     "dump",
     "error",
+    "identified",
     "iso_ts",
     "message",
     "note",
@@ -147,6 +148,28 @@ def welcome_visitor(
         },
         ref,
     )
+
+
+def identified(
+    verified: bool,
+    user_id: str | None,
+    conversations: Iterable[ConversationSummary],
+    *,
+    reason: str | None = None,
+    ref: str | None = None,
+) -> str:
+    """``identified`` (an addition) — the answer to ``identify``: whether the identity is
+    verified, the app's user id if so, and the conversations the visitor may now open (with a
+    verified id: every conversation of that user on the site, from any device)."""
+    obj: dict[str, object] = {
+        "type": "identified",
+        "verified": verified,
+        "user_id": user_id,
+        "conversations": _summaries(conversations),
+    }
+    if reason is not None:
+        obj["reason"] = reason
+    return _with_ref(obj, ref)
 
 
 def welcome_agent(

@@ -67,7 +67,9 @@ AGENT_FIELDS: frozenset[str] = frozenset(
     {"username", "display_name", "password_hash", "skills", "capacity", "roles", "disabled"}
 )
 #: Fields `update_visitor` may change.
-VISITOR_FIELDS: frozenset[str] = frozenset({"site", "name", "email", "last_seen_at"})
+VISITOR_FIELDS: frozenset[str] = frozenset(
+    {"site", "name", "email", "last_seen_at", "external_id", "verified"}
+)
 #: Fields `update_conversation` and an event's ``update=`` may change. ``id``, ``visitor_id``,
 #: ``created_at`` never change, and ``last_seq`` belongs to the store alone.
 CONVERSATION_FIELDS: frozenset[str] = frozenset(
@@ -149,6 +151,10 @@ class VisitorRecord:
     name: str | None = None
     email: str | None = None
     last_seen_at: str | None = None
+    #: The host app's user id (`chatserver.core.identity`): proven by the site's secret when
+    #: ``verified``, else only claimed (shown to agents as unverified, never used to merge).
+    external_id: str | None = None
+    verified: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,11 @@ Owned counters
     ``created_at`` never change.
 Ordered reads
     `list_conversations` returns the oldest first (by ``created_at``, then id); `decisions` the
-    oldest first.
+    oldest first; `list_user_conversations` the oldest first too.
+Verified identities
+    `list_user_conversations` joins the conversations of every visitor of one site whose
+    ``external_id`` was *verified*; a visitor that only claimed the same id (``verified``
+    false), or one of another site, never contributes.
 Referential
     A conversation names a stored visitor and a decision a stored conversation, or the write
     raises `NotFoundError`.
@@ -56,6 +60,12 @@ class Conversations(Protocol):
         limit: int | None = None,
     ) -> list[ConversationRecord]:
         """Matching conversations, oldest first (by created_at, then id)."""
+
+    async def list_user_conversations(
+        self, site: str, external_id: str, *, limit: int | None = None
+    ) -> list[ConversationRecord]:
+        """The conversations of every visitor of ``site`` verified as ``external_id``, oldest
+        first (by created_at, then id); with ``limit``, the latest ``limit`` of them."""
 
     async def update_conversation(self, conversation_id: str, **fields: Any) -> ConversationRecord:
         """Change `CONVERSATION_FIELDS`; returns the updated record."""

@@ -43,7 +43,9 @@ from chatserver.store import (
     ConflictError,
     ConversationRecord,
     NotFoundError,
+    Store,
     StoredEvent,
+    VisitorRecord,
     iso_now,
 )
 from chatserver.web.assets import STATIC_DIR
@@ -151,7 +153,7 @@ async def context(request: Request) -> Response:
             "closed_at": c.closed_at,
             "tags": list(c.tags),
         }
-        for c in await ctx.store.list_conversations(visitor_id=conv.visitor_id)
+        for c in await _visitor_conversations(ctx.store, visitor, conv.visitor_id)
         if c.id != conv.id and c.created_at <= conv.created_at
     ]
     earlier.reverse()  # newest first
@@ -159,7 +161,14 @@ async def context(request: Request) -> Response:
         {
             "conversation_id": conv.id,
             "status": conv.status,
-            "visitor": {"name": name, "email": email},
+            "visitor": {
+                "name": name,
+                "email": email,
+                # The host app's user id: proven with the site's secret when verified, else
+                # only claimed by the page (docs/widget.md, "Verified users").
+                "user_id": visitor.external_id if visitor else None,
+                "verified": bool(visitor and visitor.verified),
+            },
             "topic": conv.topic,
             "language": conv.language,
             "page_url": conv.page_url or (start.body.get("page_url") if start else None),
@@ -171,12 +180,38 @@ async def context(request: Request) -> Response:
     )
 
 
+async def _visitor_conversations(
+    store: Store, visitor: VisitorRecord | None, visitor_id: str
+) -> list[ConversationRecord]:
+    """The visitor's conversations; a verified user's from every device of theirs."""
+    if visitor is not None and visitor.verified and visitor.external_id is not None:
+        return await store.list_user_conversations(visitor.site, visitor.external_id)
+    return await store.list_conversations(visitor_id=visitor_id)
+
+
+async def _same_visitor(store: Store, conv: ConversationRecord, other: ConversationRecord) -> bool:
+    """Whether ``other`` is the same visitor's as ``conv`` (or the same verified user's)."""
+    if other.visitor_id == conv.visitor_id:
+        return True
+    mine, theirs = (
+        await store.get_visitor(conv.visitor_id),
+        await store.get_visitor(other.visitor_id),
+    )
+    return (
+        mine is not None
+        and theirs is not None
+        and mine.verified
+        and theirs.verified
+        and (mine.site, mine.external_id) == (theirs.site, theirs.external_id)
+    )
+
+
 async def earlier_transcript(request: Request) -> Response:
     conv, _ = await visible_conversation(request)
     ctx = ctx_of(request)
     earlier_id = request.path_params["earlier_id"]
     other = await ctx.store.get_conversation(earlier_id)
-    if other is None or other.visitor_id != conv.visitor_id:
+    if other is None or not await _same_visitor(ctx.store, conv, other):
         return error(404, "not_found", f"no earlier conversation {earlier_id!r} of this visitor")
     events = await ctx.store.events(other.id)
     shown = [event_json(e) for e in events if e.kind in {"message", "note", "closed"}]

@@ -299,9 +299,15 @@ def _old_schema_sqlite(path: Path, sample: Path) -> None:
                 conn.execute(
                     "UPDATE conversations SET first_response_at = NULL WHERE rowid % 3 = 0"
                 )
-            conn.execute(f"INSERT INTO {table} SELECT * FROM s.{table} ORDER BY rowid")
+            # The old schema's columns: later migrations add some (visitors: 0010).
+            columns = _OLD_VISITOR_COLUMNS if table == "visitors" else "*"
+            conn.execute(f"INSERT INTO {table} SELECT {columns} FROM s.{table} ORDER BY rowid")
     finally:
         conn.close()
+
+
+#: The visitors' columns before migration 0010 (SQLite) / 0007 (PostgreSQL) added two.
+_OLD_VISITOR_COLUMNS = "id, token_hash, site, name, email, created_at, last_seen_at"
 
 
 def _old_schema_postgresql(url: str, sample: Path) -> None:
@@ -320,7 +326,7 @@ def _old_schema_postgresql(url: str, sample: Path) -> None:
                 )
             conn.execute("DELETE FROM analytics_keys")
             for table, columns in (
-                ("agents", "*"), ("visitors", "*"), ("conversations", _OLD_COLUMNS),
+                ("agents", "*"), ("visitors", _OLD_VISITOR_COLUMNS), ("conversations", _OLD_COLUMNS),
                 ("events", "conversation_id, seq, ts, kind, actor_role, actor_id, actor_name,"
                            " client_id, body"),
                 ("analytics_keys", "*"),
@@ -360,7 +366,8 @@ def test_the_migration_works_the_facts_out_of_the_stored_events(
         _old_schema_postgresql(empty_url, small_sample.path)
 
     applied = asyncio.run(migrate_store(empty_url)).applied
-    assert list(applied) == (
+    # Later migrations (0008 on SQLite, 0005 on PostgreSQL, and on) follow these two.
+    assert list(applied)[:2] == (
         ["0006_conversation_facts", "0007_rollups"]
         if empty_url.startswith("sqlite")
         else ["0003_conversation_facts", "0004_rollups"]

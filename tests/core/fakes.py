@@ -131,6 +131,20 @@ class FakeStore:
         ]
         return found if limit is None else found[:limit]
 
+    async def list_user_conversations(
+        self, site: str, external_id: str, *, limit: int | None = None
+    ) -> list[ConversationRecord]:
+        theirs = {
+            v.id
+            for v in self.visitors.values()
+            if v.site == site and v.external_id == external_id and v.verified
+        }
+        found = sorted(
+            (c for c in self.conversations.values() if c.visitor_id in theirs),
+            key=lambda c: (c.created_at, c.id),
+        )
+        return found if limit is None else found[len(found) - limit :]
+
     async def add_decision(
         self, conversation_id: str, ts: str, explanation: JSONObject
     ) -> DecisionRecord:

@@ -36,7 +36,9 @@ AGENT_COLUMNS = (
     "id, username, display_name, password_hash, skills, capacity, roles, disabled, created_at"
 )
 TOKEN_COLUMNS = "token_hash, agent_id, created_at, expires_at, revoked_at"
-VISITOR_COLUMNS = "id, token_hash, site, name, email, created_at, last_seen_at"
+VISITOR_COLUMNS = (
+    "id, token_hash, site, name, email, created_at, last_seen_at, external_id, verified"
+)
 CONVERSATION_COLUMNS = (
     "id, visitor_id, site, topic, language, status, priority, agent_id, last_agent_id,"
     " created_at, assigned_at, first_response_at, closed_at, closed_by, page_url, last_seq,"
@@ -187,7 +189,15 @@ def visitor_row(visitor: VisitorRecord) -> tuple[Any, ...]:
         _text(visitor.email, "email", optional=True),
         check_ts(visitor.created_at, "created_at"),
         _check_optional_ts(visitor.last_seen_at, "last_seen_at"),
+        _text(visitor.external_id, "external_id", optional=True),
+        _bool01(visitor.verified, "verified"),
     )
+
+
+def _bool01(value: Any, name: str) -> int:
+    if type(value) is not bool:
+        raise TypeError(f"{name} must be a bool, not {value!r}")
+    return int(value)
 
 
 def visitor_changes(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -196,6 +206,8 @@ def visitor_changes(fields: Mapping[str, Any]) -> dict[str, Any]:
     for name, value in fields.items():
         if name == "last_seen_at":
             out[name] = _check_optional_ts(value, name)
+        elif name == "verified":
+            out[name] = _bool01(value, name)
         else:
             out[name] = _text(value, name, optional=name != "site")
     return out
@@ -204,7 +216,7 @@ def visitor_changes(fields: Mapping[str, Any]) -> dict[str, Any]:
 def visitor_from_row(row: Sequence[Any]) -> VisitorRecord:
     return VisitorRecord(
         id=row[0], token_hash=row[1], site=row[2], name=row[3], email=row[4],
-        created_at=row[5], last_seen_at=row[6],
+        created_at=row[5], last_seen_at=row[6], external_id=row[7], verified=bool(row[8]),
     )  # fmt: skip
 
 

@@ -96,6 +96,21 @@ class ConversationsPart(SQLPart):
             params.append(limit)
         return [codec.conversation_from_row(row) for row in await self._read(sql, params)]
 
+    async def list_user_conversations(
+        self, site: str, external_id: str, *, limit: int | None = None
+    ) -> list[ConversationRecord]:
+        sql = (
+            f"SELECT {codec.CONVERSATION_COLUMNS} FROM conversations WHERE visitor_id IN"
+            " (SELECT id FROM visitors WHERE site = ? AND external_id = ? AND verified = 1)"
+            " ORDER BY created_at DESC, id DESC"
+        )
+        params: list[Any] = [site, external_id]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        rows = await self._read(sql, params)
+        return [codec.conversation_from_row(row) for row in reversed(rows)]
+
     async def update_conversation(self, conversation_id: str, **fields: Any) -> ConversationRecord:
         changes = codec.conversation_changes(fields)
         if "tags" not in changes:

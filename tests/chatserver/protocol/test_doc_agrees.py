@@ -123,6 +123,11 @@ CALLS: dict[tuple[str, str], tuple[Callable[..., str], Call, Call]] = {
         lambda: frames.welcome_visitor("v_1", "vt", [SUMMARY], ref="h"),
         lambda: frames.welcome_visitor("v_1", "vt", []),
     ),
+    ("identified", "visitor"): (
+        frames.identified,
+        lambda: frames.identified(False, None, [SUMMARY], reason="no hash", ref="i"),
+        lambda: frames.identified(True, "user-42", []),
+    ),
     ("welcome", "agent"): (
         frames.welcome_agent,
         lambda: frames.welcome_agent(PROFILE, [SUMMARY], status="online", ref="h"),

@@ -398,9 +398,11 @@ def test_every_server_frame_type_has_a_builder() -> None:
             frames.transferred("c", seq=1, ts=TS, by_name=None, to_agent="b"),
             frames.status("away"),
             frames.rated("c", 1, comment=None, seq=1, ts=TS),
+            frames.identified(False, None, []),
         )
     }
     assert built == {
+        "identified",
         "welcome",
         "queued",
         "queue",

@@ -31,6 +31,7 @@ from chatserver.protocol import (
     Transfer,
     Typing,
 )
+from chatserver.protocol.commands import Identify
 
 from .helpers import feed, new, ready
 
@@ -70,6 +71,10 @@ VALID: dict[str, tuple[dict[str, Any], Command]] = {
             "name": "Xi",
         },
         LeaveMessage("general", "es", "call me", "x@y.org", "Xi"),
+    ),
+    "identify": (
+        {"type": "identify", "user_id": " u 42 ", "user_hash": "ab12", "name": " Ada "},
+        Identify(user_id=" u 42 ", user_hash="ab12", name="Ada"),
     ),
     "ping": ({"type": "ping"}, Ping()),
     "status": ({"type": "status", "status": "online"}, Status("online")),
@@ -358,3 +363,35 @@ def test_commands_are_frozen() -> None:
     with pytest.raises(FrozenInstanceError):
         cmd.text = "changed"  # type: ignore[misc]
     assert not hasattr(cmd, "__dict__")
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({}, "missing 'user_id'"),
+        ({"user_hash": "ab"}, "needs the 'user_id'"),
+        ({"token": "t.t.t", "user_id": "u"}, "not both"),
+        ({"user_id": ""}, "'user_id' must be a non-empty string"),
+        ({"user_id": 42}, "'user_id' must be a non-empty string"),
+        ({"user_id": "u" * 257}, "at most 256"),
+        ({"user_id": "u", "user_hash": "h" * 129}, "at most 128"),
+        ({"token": "t" * 4097}, "at most 4096"),
+        ({"token": ["t"]}, "'token' must be"),
+        ({"user_id": "u", "email": "not-an-address"}, "'email' must be"),
+        ({"user_id": "u", "name": "n" * 500}, "'name' must be"),
+        ({"user_id": "u", "userId": "u"}, "unknown field"),
+    ],
+)
+def test_identify_refuses_bad_fields(fields: dict[str, Any], message: str) -> None:
+    conn = ready("visitor")
+    res = feed(conn, {"type": "identify", **fields, "ref": "i"})
+    assert res.commands == []
+    (error,) = [f for f in res.frames if f["type"] == "error"]
+    assert (error["code"], error["ref"]) == ("bad_frame", "i")
+    assert message in error["message"], error["message"]
+
+
+def test_identify_is_for_visitors_only() -> None:
+    res = feed(ready("agent"), {"type": "identify", "token": "t.t.t", "ref": "i"})
+    assert res.commands == []
+    assert res.frames[0]["code"] == "bad_frame"

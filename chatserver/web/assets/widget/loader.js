@@ -3,8 +3,8 @@
  * One global (window.ChatHub); including it twice is harmless. The chat itself runs in an
  * iframe served by the hub, so this page can neither restyle it nor read its messages.
  * Options: data-site, data-hub, data-color, data-position (right|left), data-locale.
- * API: open() close() toggle() identify({name,email}) setLocale(code) on(event, fn) off(event, fn)
- * Events: ready open close message unread queue closed. See docs/widget.md. */
+ * API: open() close() toggle() identify({userId,userHash,name,email}|{token}) setLocale(code) on(event, fn) off(event, fn)
+ * Events: ready open close message unread queue closed identify. See docs/widget.md. */
 // @ts-check
 (function (w, d) {
   "use strict";
@@ -200,8 +200,9 @@
     toggle: function () {
       isOpen ? api.close() : api.open();
     },
-    identify: function (/** @type {{name?: string, email?: string}} */ who) {
-      post("identify", { name: who && who.name, email: who && who.email });
+    identify: function (/** @type {any} */ who) {
+      who = who || {};
+      post("identify", { user_id: who.userId, user_hash: who.userHash, token: who.token, name: who.name, email: who.email });
     },
     setLocale: function (/** @type {string} */ code) {
       post("locale", String(code));

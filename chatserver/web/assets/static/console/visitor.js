@@ -31,6 +31,7 @@ export function renderContext(chat) {
   const c = chat.context;
   byId("ctx-name").textContent = c?.visitor?.name || chat.name || "—";
   byId("ctx-email").textContent = c?.visitor?.email || "—";
+  renderUser(c?.visitor);
   byId("ctx-topic").textContent = c?.topic || chat.topic || "—";
   byId("ctx-language").textContent = (c?.language || chat.language || "—").toUpperCase();
   const page = byId("ctx-page");
@@ -46,6 +47,23 @@ export function renderContext(chat) {
     b.addEventListener("click", () => openEarlier(chat, e.conversation_id));
     return el("li", {}, b);
   }));
+}
+
+/**
+ * The host app's user id (docs/widget.md, "Verified users"): "Verified" when the app's server
+ * proved it with the site's secret; a merely claimed one is marked "Unverified".
+ * @param {{user_id?: string | null, verified?: boolean} | undefined} visitor
+ */
+function renderUser(visitor) {
+  const cell = byId("ctx-user");
+  if (!visitor?.user_id) {
+    cell.textContent = "—";
+    return;
+  }
+  const chip = visitor.verified
+    ? el("span", { class: "chip small verified", title: "Proven by the app's server with the site's secret" }, "✓ Verified")
+    : el("span", { class: "chip small unverified", title: "Claimed by the page, not proven: treat with care" }, "Unverified");
+  cell.replaceChildren(el("span", { class: "user-id" }, visitor.user_id), chip);
 }
 
 /** @param {Chat} chat @param {string} earlierId */

@@ -92,7 +92,7 @@ async function boot() {
     } else if (m.type === "close") {
       session.setOpen(false);
     } else if (m.type === "identify" && m.data) {
-      session.identify({ name: m.data.name || undefined, email: m.data.email || undefined });
+      session.identify(m.data);
     } else if (m.type === "locale" && typeof m.data === "string") {
       setLocale(m.data);
     }

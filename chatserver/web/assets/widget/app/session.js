@@ -78,6 +78,19 @@ export class Session extends SessionState {
     this.send({ type: "hello", token: this.store.data.token, site: this.site || null, ref: "h" });
   }
 
+  /** The host's proof of who the visitor is, after each `welcome` */
+  sendIdentify() {
+    const w = this.identity;
+    if (w && (w.user_id || w.token)) this.send({ ...w, type: "identify", ref: "i" });
+  }
+
+  /** @param {any} who */
+  identify(who) {
+    super.identify(who);
+    if (this.welcomed) this.sendIdentify();
+    else if (who.user_id || who.token) this.connection.start();
+  }
+
   /** @param {boolean} [initial] the first replay of a conversation this page has not shown yet */
   resume(initial = false) {
     if (!this.conv) return;
@@ -232,6 +245,15 @@ export class Session extends SessionState {
     switch (f.type) {
       case "welcome":
         return this.welcome(f);
+      case "identified": {
+        this.onEvent("identify", { verified: f.verified, userId: f.user_id });
+        const last = f.conversations.at(-1); // the user's latest, from any device
+        if (f.verified && last && !this.conv && !this.pendingStart) {
+          this.adopt(last.conversation_id);
+          this.resume(true);
+        }
+        break;
+      }
       case "resumed":
         if (f.conversation_id !== this.conv) return;
         this.transcript.caughtUp(f.last_seq);
@@ -297,6 +319,7 @@ export class Session extends SessionState {
     this.store.save({ token: f.token });
     this.welcomed = true;
     this.inflight.clear();
+    this.sendIdentify();
     /** @type {{conversation_id: string, status: string}[]} */
     const convs = f.conversations || [];
     const mine = this.conv ? convs.find((c) => c.conversation_id === this.conv) : undefined;
@@ -413,6 +436,13 @@ export class Session extends SessionState {
       }
     } else if (ref === "c") {
       this.pendingClose = false;
+    } else if (ref === "i") {
+      this.onEvent("identify", { verified: false, error: code });
+      if (code === "conflict") {
+        this.store.save({ token: null }); // verified as another user: a new visitor
+        this.forget();
+        this.connection.drop();
+      }
     }
     this.changed();
   }

@@ -134,7 +134,7 @@ export class SessionState {
     /** @type {Record<string, string | null>} form errors by form: start, leave, rate */
     this.errors = { start: null, leave: null, rate: null };
     this.panelOpen = false;
-    /** @type {{name?: string, email?: string} | null} prefill from ChatHub.identify() */
+    /** @type {any} ChatHub.identify(): prefill; proof for the hub */
     this.identity = null;
     this.sentRead = 0;
     this.unread = 0;
@@ -160,7 +160,7 @@ export class SessionState {
     }
   }
 
-  /** @param {{name?: string, email?: string}} who */
+  /** @param {any} who */
   identify(who) {
     this.identity = who;
     this.changed();
