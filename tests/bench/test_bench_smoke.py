@@ -13,7 +13,15 @@ from typing import Any
 
 import pytest
 
-from bench import analytics_scale, burst, connections, queue_updates, relay, routing_scale
+from bench import (
+    analytics_scale,
+    burst,
+    connections,
+    queue_updates,
+    relay,
+    routing_scale,
+    webhooks,
+)
 from bench._analytics_stores import generated
 from bench._scale_tools import Plan
 
@@ -233,3 +241,26 @@ def test_analytics_scale_at_a_tiny_size(monkeypatch: pytest.MonkeyPatch, tmp_pat
     growth = result["sqlite_growth_per_10x"]
     assert (growth["from"], growth["to"]) == (200, 2_000)
     assert all(growth[name] > 0 for name in rows)
+
+
+def test_webhooks_at_a_tiny_size() -> None:
+    sizes = webhooks.Sizes(
+        per_producer=3,
+        backlog=(40, 80),
+        deliveries=40,
+        postgresql=None,
+        producers=20,
+        conversations=10,
+        rounds=2,
+    )
+    result = webhooks.measure(sizes)
+    events = 20 * 3
+    write = result["write_path"]
+    # Every append made a delivery per endpoint, none more.
+    assert [write[f"{n}_endpoints"]["deliveries"] for n in (0, 1, 5)] == [0, events, 5 * events]
+    assert all(write[k]["events"] == events for k in write)
+    assert [b["pending"] for b in result["backlog"]] == [40, 80]
+    assert result["end_to_end"]["deliveries"] == 40
+    assert result["end_to_end"]["deliveries_per_s"] > 0
+    assert set(result["targets"]) == {"one_endpoint_costs_under_30pct", "claims_flat_with_backlog"}
+    assert result["baseline"] == write["0_endpoints"]
