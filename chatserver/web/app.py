@@ -30,6 +30,7 @@ from chatserver.store import TokenRecord, iso_now
 from chatserver.web import admin, admin_agents, admin_webhooks, console, dashboard, widget
 from chatserver.web import analytics as analytics_routes
 from chatserver.web import api as api_v1
+from chatserver.web.api.components import conversation_json
 from chatserver.web.client_address import client_address
 from chatserver.web.connections import AcceptErrorLog
 from chatserver.web.cross_site import CrossSiteGuard
@@ -173,30 +174,6 @@ async def conversation(request: Request) -> Response:
             {"ts": d.ts, "explanation": d.explanation} for d in await ctx.store.decisions(conv_id)
         ]
     return JSONResponse(payload)
-
-
-def conversation_json(conv: Any) -> dict[str, Any]:
-    return {
-        "conversation_id": conv.id,
-        "visitor_id": conv.visitor_id,
-        "site": conv.site,
-        "topic": conv.topic,
-        "language": conv.language,
-        "status": conv.status,
-        "priority": conv.priority,
-        "agent_id": conv.agent_id,
-        "last_agent_id": conv.last_agent_id,
-        "created_at": conv.created_at,
-        "assigned_at": conv.assigned_at,
-        "first_response_at": conv.first_response_at,
-        "closed_at": conv.closed_at,
-        "closed_by": conv.closed_by,
-        "page_url": conv.page_url,
-        "last_seq": conv.last_seq,
-        "rating": conv.rating,
-        "rating_comment": conv.rating_comment,
-        "tags": list(conv.tags),
-    }
 
 
 #: What a load balancer is told while this process drains before a restart (SIGTERM):

@@ -58,6 +58,7 @@ from chatserver.store import (
     Store,
     StoredEvent,
 )
+from chatserver.web.api.components import row_json
 from chatserver.web.dashboard_figures import (
     CHARTS_TTL_S,
     ChartCache,
@@ -262,22 +263,7 @@ async def conversation_list(store: Store, q: ListQuery) -> dict[str, Any]:
         )
     except NotFoundError as exc:  # an agent that names no account
         raise BadRequest(str(exc)) from None
-    rows = [
-        {
-            "conversation_id": r.conversation_id,
-            "created_at": r.created_at,
-            "closed_at": r.closed_at,
-            "topic": r.topic,
-            "language": r.language,
-            "status": r.status,
-            "rating": r.rating,
-            "tags": list(r.tags),
-            "agent": r.agent,
-            "visitor_name": r.visitor_name,
-            "messages": r.messages,
-        }
-        for r in found.rows
-    ]
+    rows = [row_json(r) for r in found.rows]
     return {
         "total": found.total,
         "per_page": q.per_page,

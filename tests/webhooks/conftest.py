@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from chatserver.store import WEBHOOK_TYPES
 from tests.admin.conftest import ADMIN, api
 from tests.chatserver.integration.conftest import Hub, add_agent, hub, hub_env
 from tests.support.receiver import Receiver
@@ -55,13 +56,4 @@ async def endpoint(
     return webhook
 
 
-ALL = [
-    "conversation.created",
-    "conversation.queued",
-    "conversation.assigned",
-    "message.created",
-    "conversation.transferred",
-    "conversation.closed",
-    "conversation.rated",
-    "offline_message.created",
-]
+ALL = list(WEBHOOK_TYPES)

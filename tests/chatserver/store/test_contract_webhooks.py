@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from chatserver.store import (
+    WEBHOOK_TYPES,
     ConversationRecord,
     DeliveryOutcome,
     NewEvent,
@@ -23,16 +24,7 @@ from .conftest import StoreFactory, seed
 
 T0 = "2026-03-01T00:00:00.000Z"
 T1 = "2026-03-01T00:00:01.000Z"
-ALL = (
-    "conversation.created",
-    "conversation.queued",
-    "conversation.assigned",
-    "message.created",
-    "conversation.transferred",
-    "conversation.closed",
-    "conversation.rated",
-    "offline_message.created",
-)
+ALL = WEBHOOK_TYPES
 
 
 def endpoint(eid: str = "w1", events: tuple[str, ...] = ALL, **kw: object) -> WebhookEndpoint:
