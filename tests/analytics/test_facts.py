@@ -164,6 +164,7 @@ def test_figures_equal_the_events_on_random_ranges_and_filters(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # a hang guard: 100,000 conversations generated, copied and rebuilt
 @pytest.mark.parametrize("store", STORES, ids=backend)
 def test_figures_equal_the_events_at_100k(
     store: str, tmp_path: Path, request: pytest.FixtureRequest

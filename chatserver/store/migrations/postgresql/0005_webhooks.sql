@@ -71,16 +71,19 @@ CREATE TABLE webhook_attempts (
 );
 CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id);
 
+-- The outbox, by the database: one call per statement (the group-commit writer stores a batch
+-- in one INSERT, a copy in one COPY), over the rows it inserted. Nothing is written while no
+-- enabled endpoint takes the event's type. Rows are inserted in (conversation, seq) order, so a
+-- conversation's deliveries to an endpoint have ids in seq order.
 CREATE FUNCTION webhook_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO webhook_deliveries (endpoint_id, conversation_id, seq, type, created_at)
-    SELECT e.id, NEW.conversation_id, NEW.seq, k.type, NEW.ts
-    FROM webhook_kinds AS k
+    SELECT e.id, n.conversation_id, n.seq, k.type, n.ts
+    FROM inserted AS n
+    JOIN webhook_kinds AS k ON k.kind = n.kind
     JOIN webhook_endpoints AS e ON e.enabled = 1 AND e.events LIKE '%,' || k.type || ',%'
-    WHERE k.kind = NEW.kind
-      AND (k.type <> 'offline_message.created'
-           OR (NEW.body::jsonb -> 'left_message') IS NOT NULL)
-    ORDER BY e.id, k.ord;
+    WHERE k.type <> 'offline_message.created' OR (n.body::jsonb -> 'left_message') IS NOT NULL
+    ORDER BY n.conversation_id, n.seq, e.id, k.ord;
     RETURN NULL;
 END;
 $$;
@@ -96,7 +99,5 @@ $$;
 CREATE TRIGGER webhook_forget AFTER DELETE ON conversations FOR EACH ROW
 EXECUTE FUNCTION webhook_forget();
 
-CREATE TRIGGER webhook_outbox AFTER INSERT ON events FOR EACH ROW
-WHEN (NEW.kind IN ('start', 'requeued', 'handoff', 'assigned', 'message', 'transfer', 'closed',
-                   'rating'))
-EXECUTE FUNCTION webhook_outbox();
+CREATE TRIGGER webhook_outbox AFTER INSERT ON events REFERENCING NEW TABLE AS inserted
+FOR EACH STATEMENT EXECUTE FUNCTION webhook_outbox();
