@@ -30,7 +30,7 @@ from chatserver.store import TokenRecord, iso_now
 from chatserver.web import admin, admin_agents, admin_webhooks, console, dashboard, widget
 from chatserver.web import analytics as analytics_routes
 from chatserver.web import api as api_v1
-from chatserver.web.api.components import conversation_json
+from chatserver.web.api.components import conversation_json, event_json
 from chatserver.web.client_address import client_address
 from chatserver.web.connections import AcceptErrorLog
 from chatserver.web.cross_site import CrossSiteGuard
@@ -157,17 +157,7 @@ async def conversation(request: Request) -> Response:
         return error(403, "forbidden", "this conversation was not assigned to you")
     payload: dict[str, Any] = {
         "conversation": conversation_json(conv),
-        "events": [
-            {
-                "seq": e.seq,
-                "ts": e.ts,
-                "kind": e.kind,
-                "from": {"role": e.actor_role, "id": e.actor_id, "name": e.actor_name},
-                "client_id": e.client_id,
-                "body": e.body,
-            }
-            for e in events
-        ],
+        "events": [event_json(e) for e in events],
     }
     if is_staff(agent):
         payload["decisions"] = [

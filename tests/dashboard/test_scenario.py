@@ -6,7 +6,6 @@ Then the conversation list and one conversation's page."""
 from __future__ import annotations
 
 import asyncio
-import math
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -32,17 +31,6 @@ from tests.support.peer import Peer
 pytestmark = [pytest.mark.browser, pytest.mark.clock_shifted]
 
 
-def seconds_text(s: float | None) -> str:
-    """The page's duration format for values under a minute, as format.js writes them:
-    ``toFixed(1)`` (the exact binary value, halves up) under 10 s, ``Math.round`` above."""
-    if s is None:
-        return "—"
-    assert s < 60, s
-    if s < 10:
-        return f"{Decimal(s).quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)} s"
-    return f"{math.floor(s + 0.5)} s"
-
-
 def near(shown: str, want: float | None, digits: int = 3) -> bool:
     """A percentile as the page shows it (``digits`` decimals) against the exact nearest-rank
     value: within the figures' accuracy (percentiles come from log buckets, within 1 %)."""
@@ -50,6 +38,15 @@ def near(shown: str, want: float | None, digits: int = 3) -> bool:
         return shown == "—"
     slack: float = ACCURACY * abs(want) + 0.5 / 10.0**digits
     return abs(float(shown) - want) <= slack
+
+
+def near_seconds(shown: str, want: float | None) -> bool:
+    """A percentile of seconds as the page shows it ("0.4 s", tenths below 10 s) against the
+    exact nearest-rank value: within the figures' accuracy and the display's rounding."""
+    if want is None:
+        return shown == "—"
+    unit = 0.1 if want < 10 else 1.0
+    return abs(float(shown.removesuffix(" s")) - want) <= ACCURACY * abs(want) + unit / 2 + 1e-9
 
 
 def fixed(x: float | None, digits: int) -> str:
@@ -215,14 +212,15 @@ async def test_the_dashboard_shows_what_the_store_holds(
     names = {"ann": "Ann Lee", "bob": "Bob Okafor"}
     assert set(shown) == {names[u] for u in want_agents}
     for username, want in want_agents.items():
-        assert shown[names[username]] == [
+        cells = shown[names[username]]
+        assert [cells[0], cells[4], cells[5]] == [
             str(want["chats"]),
-            seconds_text(want["frt50"]),
-            seconds_text(want["frt90"]),
-            seconds_text(want["handle50"]),
             fixed(want["csat"], 2),
             str(want["rated"]),
         ], username
+        # Percentiles come from log buckets (within 1 %): one may round to the next tenth.
+        for text, key in zip(cells[1:4], ("frt50", "frt90", "handle50"), strict=True):
+            assert near_seconds(text, want[key]), (username, key, text, want[key])
 
     # The charts' figures: every hour of the last 24, and today's CSAT.
     # The charts arrive after the page: wait for their tables to fill.
