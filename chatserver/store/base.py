@@ -76,7 +76,7 @@ CONVERSATION_FIELDS: frozenset[str] = frozenset(
     {
         "site", "topic", "language", "status", "priority", "agent_id", "last_agent_id",
         "assigned_at", "first_response_at", "closed_at", "closed_by", "page_url", "rating",
-        "rating_comment", "tags",
+        "rating_comment", "tags", "bot_id", "handed_over_at",
     }
 )  # fmt: skip
 
@@ -178,6 +178,10 @@ class ConversationRecord:
     rating: int | None = None
     rating_comment: str | None = None
     tags: tuple[str, ...] = ()
+    #: The bot that held it first (docs/bots.md), None for one routed to agents at once.
+    bot_id: str | None = None
+    #: When its bot handed it over to the agents' queue (None: never, or no bot).
+    handed_over_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

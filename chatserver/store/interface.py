@@ -18,6 +18,7 @@ Each part is a protocol in a small module whose docstring states what it guarant
 `SnapshotSource`           analytics' read model: consistent read-only snapshots —
                            ``snapshots.py``
 `ApiKeys`                  the REST API's keys, stored hashed — ``api_keys.py``
+`Bots`                     bots that answer a topic's conversations first — ``bots.py``
 =========================  ============================================================
 
 Records and errors are shared by all parts (``base.py``). `open_store` builds a `Store` from
@@ -31,6 +32,7 @@ from typing import Protocol, Self
 
 from .accounts import Accounts
 from .api_keys import ApiKeys
+from .bots import Bots
 from .canned import CannedResponses
 from .conversations import Conversations
 from .dashboard import DashboardQueries
@@ -58,6 +60,7 @@ class Store(
     Webhooks,
     SnapshotSource,
     ApiKeys,
+    Bots,
     Protocol,
 ):
     """The hub's whole durable state: every part above, from one object; ``async with`` opens

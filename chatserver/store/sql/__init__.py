@@ -16,12 +16,14 @@ writer and its own steps (SQLite's ``secure_delete`` and WAL checkpoint after a 
 - ``rollups.py`` the rollups' write side (their reads are the snapshots')
 - ``webhooks.py`` webhook endpoints and the outbox of their deliveries
 - ``api_keys.py`` the REST API's keys
+- ``bots.py`` bots that answer a topic's conversations first
 """
 
 from __future__ import annotations
 
 from .accounts import AccountsPart
 from .api_keys import ApiKeysPart
+from .bots import BotsPart
 from .canned import CannedPart
 from .conversations import ConversationsPart
 from .dashboard import DashboardPart
@@ -47,5 +49,6 @@ class SQLParts(
     RollupsPart,
     WebhooksPart,
     ApiKeysPart,
+    BotsPart,
 ):
     """Every part; a backend's store is ``class XStore(SQLParts, XBase)``."""

@@ -42,7 +42,7 @@ VISITOR_COLUMNS = (
 CONVERSATION_COLUMNS = (
     "id, visitor_id, site, topic, language, status, priority, agent_id, last_agent_id,"
     " created_at, assigned_at, first_response_at, closed_at, closed_by, page_url, last_seq,"
-    " rating, rating_comment, tags"
+    " rating, rating_comment, tags, bot_id, handed_over_at"
 )
 EVENT_COLUMNS = "conversation_id, seq, ts, kind, actor_role, actor_id, actor_name, client_id, body"
 DECISION_COLUMNS = "id, conversation_id, ts, explanation"
@@ -222,8 +222,10 @@ def visitor_from_row(row: Sequence[Any]) -> VisitorRecord:
 
 # --- conversations ----------------------------------------------------------------------------
 
-_CONV_TS_FIELDS = frozenset({"assigned_at", "first_response_at", "closed_at"})
-_CONV_OPTIONAL_TEXT = frozenset({"agent_id", "last_agent_id", "page_url", "rating_comment"})
+_CONV_TS_FIELDS = frozenset({"assigned_at", "first_response_at", "closed_at", "handed_over_at"})
+_CONV_OPTIONAL_TEXT = frozenset(
+    {"agent_id", "last_agent_id", "page_url", "rating_comment", "bot_id"}
+)
 
 
 def _known(fields: Mapping[str, Any], allowed: frozenset[str], what: str) -> None:
@@ -275,6 +277,7 @@ def conversation_row(c: ConversationRecord) -> tuple[Any, ...]:
             "assigned_at": c.assigned_at, "first_response_at": c.first_response_at,
             "closed_at": c.closed_at, "closed_by": c.closed_by, "page_url": c.page_url,
             "rating": c.rating, "rating_comment": c.rating_comment, "tags": c.tags,
+            "bot_id": c.bot_id, "handed_over_at": c.handed_over_at,
         }
     )  # fmt: skip
     return (
@@ -283,6 +286,7 @@ def conversation_row(c: ConversationRecord) -> tuple[Any, ...]:
         checked["last_agent_id"], check_ts(c.created_at, "created_at"), checked["assigned_at"],
         checked["first_response_at"], checked["closed_at"], checked["closed_by"],
         checked["page_url"], 0, checked["rating"], checked["rating_comment"], checked["tags"],
+        checked["bot_id"], checked["handed_over_at"],
     )  # fmt: skip
 
 
@@ -293,7 +297,7 @@ def conversation_from_row(row: Sequence[Any]) -> ConversationRecord:
         last_agent_id=row[8], created_at=row[9], assigned_at=row[10],
         first_response_at=row[11], closed_at=row[12], closed_by=cast(ActorRole | None, row[13]),
         page_url=row[14], last_seq=row[15], rating=row[16], rating_comment=row[17],
-        tags=tuple(orjson.loads(row[18])),
+        tags=tuple(orjson.loads(row[18])), bot_id=row[19], handed_over_at=row[20],
     )  # fmt: skip
 
 
