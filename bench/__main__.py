@@ -28,6 +28,7 @@ SCENARIOS = [
     "export",
     "analytics_scale",
     "webhooks",
+    "bots",
 ]
 
 

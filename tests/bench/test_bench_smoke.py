@@ -15,6 +15,7 @@ import pytest
 
 from bench import (
     analytics_scale,
+    bots,
     burst,
     connections,
     queue_updates,
@@ -264,3 +265,11 @@ def test_webhooks_at_a_tiny_size() -> None:
     assert result["end_to_end"]["deliveries_per_s"] > 0
     assert set(result["targets"]) == {"one_endpoint_costs_under_30pct", "claims_flat_with_backlog"}
     assert result["baseline"] == write["0_endpoints"]
+
+
+def test_bots_at_a_tiny_size() -> None:
+    result = bots.measure(bots.Sizes(waiting=(50, 500), held=(5, 20), rounds=2))
+    assert [c["not_due"] for c in result["claims"]] == [50, 500]
+    assert all(c["due"] == bots.DUE and c["claim_ms"] > 0 for c in result["claims"])
+    assert [r["held"] for r in result["rearm"]] == [5, 20]
+    assert set(result["targets"]) == {"claims_flat_with_deadlines", "rearm_linear"}
