@@ -73,6 +73,12 @@ function takenBy(topic) {
   return other ? other.name : null;
 }
 
+/** The name of another bot that answers with the key `keyId`, if any. @param {string} keyId */
+function keyOf(keyId) {
+  const other = listing.bots.find((b) => b.key_id === keyId && b.id !== editing?.id);
+  return other ? other.name : null;
+}
+
 /** @param {Bot} bot */
 function row(bot) {
   const endpoint = listing.endpoints.find((e) => e.id === bot.endpoint_id);
@@ -125,17 +131,19 @@ async function toggle(bot) {
 
 /** @param {Bot} bot */
 async function remove(bot) {
-  if (!confirm(`Delete the bot “${bot.name}”? New conversations on its topics go straight to the agents.`)) return;
+  const n = bot.figures.held;
+  const held = n ? ` The ${n} conversation${n === 1 ? "" : "s"} it holds now wait until the visitor writes again or asks for a person.` : "";
+  if (!confirm(`Delete the bot “${bot.name}”? New conversations on its topics go straight to the agents.${held}`)) return;
   const result = await api("DELETE", `/api/v1/admin/bots/${encodeURIComponent(bot.id)}`);
   if (!result.ok) return pageError(result.data?.message || "Could not delete the bot.");
   await load();
 }
 
 /**
- * Fill a select with `choices`; a current value that is no longer among them stays, marked;
- * with no current value, a single choice is taken.
+ * Fill a select with `choices` (a `taken` one shown but not choosable); a current value that is
+ * no longer among them stays, marked; with no current value, a single free choice is taken.
  * @param {HTMLSelectElement} box
- * @param {{value: string, label: string}[]} choices
+ * @param {{value: string, label: string, taken?: boolean}[]} choices
  * @param {string} prompt the first, empty option
  * @param {string | null} current
  * @param {string} gone the label of a current value that is not a choice any more
@@ -145,8 +153,9 @@ function fill(box, choices, prompt, current, gone) {
   if (current && !choices.some((c) => c.value === current)) {
     box.append(el("option", { value: current }, gone));
   }
-  for (const c of choices) box.append(el("option", { value: c.value }, c.label));
-  box.value = current || (choices.length === 1 ? choices[0].value : "");
+  for (const c of choices) box.append(el("option", { value: c.value, disabled: c.taken }, c.label));
+  const free = choices.filter((c) => !c.taken);
+  box.value = current || (free.length === 1 ? free[0].value : "");
 }
 
 /** @param {Bot | null} bot */
@@ -165,7 +174,10 @@ function openDialog(bot) {
   );
   fill(
     select("f-key_id"),
-    listing.keys.map((k) => ({ value: k.id, label: k.name })),
+    listing.keys.map((k) => {
+      const other = keyOf(k.id);
+      return { value: k.id, label: other ? `${k.name} (answers for ${other})` : k.name, taken: !!other };
+    }),
     "Choose a key…",
     bot && bot.key_id,
     "A revoked key: choose another",
@@ -227,14 +239,16 @@ function changes(body, bot) {
 
 /**
  * A refusal as the form shows it: the field named without the schema's `body.` and index
- * (`body.topics[1]` is the topics box), the message without the field's name in front.
+ * (`body.topics[1]` is the topics box), the message without the field's name in front
+ * (`name: a bot named 'Penny' exists already`).
  * @param {ApiError} data
  * @returns {ApiError}
  */
 function plain(data) {
-  const named = String(data.field || "");
-  const field = named.replace(/^body\./, "").replace(/\[\d+\]$/, "");
   let message = String(data.message || "");
+  // A conflict (a taken name) names its field only in front of its message.
+  const named = String(data.field || message.match(/^([\w.]+): /)?.[1] || "");
+  const field = named.replace(/^body\./, "").replace(/\[\d+\]$/, "");
   for (const prefix of [`${named}: `, `${field}: `]) {
     if (message.startsWith(prefix)) message = message.slice(prefix.length);
   }
