@@ -1,21 +1,10 @@
 // @ts-check
 /**
  * The visitor's side of the chat protocol (docs/protocol.md): what to send when, and what each
- * frame from the hub means for what the visitor sees (`SessionState`, state.js). No DOM: the
- * view renders `Session`.
- *
- * Reliability, in one place:
- * - one conversation at a time: after `welcome` an open conversation is resumed, never a
- *   second one started (a stray `conflict` on `start` means "resume it");
- * - every message is kept (memory and storage) under its `client_id` until its `ack`, and sent
- *   again with the same `client_id` after each reconnect, once `resumed` has arrived;
- * - stored events are shown once and in `seq` order (see `Transcript`); a hole in `seq` asks
- *   for `resume` from the last complete `seq`;
- * - a frame answered with a retryable error (`unavailable`, `rate_limited`, `internal`) is sent
- *   again by itself, the same frame (same `client_id`), after a back-off with jitter that grows
- *   with each refusal (`backoff`, as for reconnecting), so a hub that is busy for a moment is
- *   not flooded by every widget at once; meanwhile the visitor sees "Connecting you…" or the
- *   message as sending, never an error.
+ * frame means for `SessionState` (state.js). No DOM. Reliability: one conversation at a time; a
+ * message is kept under its `client_id` until its `ack` and sent again after each `resumed`;
+ * stored events show once, in `seq` order, a hole asks for `resume`; a retryable error sends the
+ * same frame again after a growing, jittered back-off.
  */
 import { Connection, backoff, uuid } from "./connection.js";
 import { SessionState } from "./state.js";
@@ -224,8 +213,7 @@ export class Session extends SessionState {
     if (!this.panelOpen || document.visibilityState !== "visible" || !this.conv) return;
     const seq = this.transcript.lastIncoming();
     if (seq > this.store.data.readSeq) this.store.save({ readSeq: seq });
-    // One `read` per READ_EVERY_MS at most (a replay marks many messages read at once; the
-    // hub counts `read` against the rate limit): the highest seq when the timer fires.
+    // One `read` per READ_EVERY_MS at most (the hub rate-limits it): the highest seq by then.
     if (seq > this.sentRead && this.ready && !this.readTimer) {
       this.readTimer = window.setTimeout(() => {
         this.readTimer = 0;
@@ -447,10 +435,7 @@ export class Session extends SessionState {
     this.changed();
   }
 
-  /**
-   * Send again what the hub refused for now, after `backoff(n)` for the n-th refusal of it.
-   * @param {string} key @param {() => void} send
-   */
+  /** Send again after `backoff(n)` for its n-th refusal. @param {string} key @param {() => void} send */
   later(key, send) {
     const n = this.refusals.get(key) || 0;
     this.refusals.set(key, n + 1);

@@ -1,10 +1,8 @@
 // @ts-check
 /**
- * The session's state: what the view renders (`SessionState`; `Session` in session.js adds the
- * protocol), and what of it the widget keeps in `localStorage` (`Store`: the hub's origin, one
- * record per site) so that a reload or a new tab is the same visitor in the same conversation,
- * and a message typed but not yet acknowledged survives a reload. Falls back to memory when
- * storage is blocked.
+ * What the view renders (`SessionState`) and what the widget keeps in `localStorage` (`Store`,
+ * one record per site; memory if blocked): a reload or a new tab is the same visitor in the
+ * same conversation, with its unacknowledged messages.
  */
 import { Transcript } from "./transcript.js";
 

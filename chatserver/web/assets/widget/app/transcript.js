@@ -1,11 +1,7 @@
 // @ts-check
 /**
- * The transcript as the visitor sees it — pure data, no DOM, no sockets.
- *
- * Guarantees: an event is shown once (keyed by `seq`, and a visitor message also by its
- * `client_id`, so the local copy, the `ack` and the echo become one item); items are ordered
- * by `seq`, with messages still waiting for their `ack` after them in the order they were
- * typed. `lastSeq` is the highest `seq` up to which nothing is missing: what `resume` asks from.
+ * The transcript, pure data. An event shows once (by `seq`; a visitor message also by
+ * `client_id`), in `seq` order, unacknowledged messages last. `lastSeq`: nothing missing up to it.
  */
 
 /**
@@ -147,7 +143,6 @@ export class Transcript {
     if (item.seq !== null) return null;
     const other = this.bySeq.get(seq);
     if (other && other !== item) {
-      // The echo arrived under another key first (cannot happen with a client_id, but be safe).
       this.items.delete(item.key);
       return null;
     }

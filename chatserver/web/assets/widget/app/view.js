@@ -1,9 +1,7 @@
 // @ts-check
 /**
- * Renders a `Session` into the frame's DOM (frame.html) and turns what the visitor does into
- * session calls. Chat text only ever goes through `textContent` / text nodes (`renderText`).
- * The transcript is updated in place, item by item, so the `role="log"` region announces
- * only what is new.
+ * Renders a `Session` into frame.html; the visitor's actions become session calls. Text only by
+ * text nodes; the log is updated in place so `role="log"` announces only what is new.
  */
 import { locale, t } from "./i18n.js";
 import { formatTime, renderText, validEmail } from "./text.js";
