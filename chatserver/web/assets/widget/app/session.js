@@ -92,6 +92,7 @@ export class Session extends SessionState {
   flush() {
     for (const item of this.transcript.pending()) if (item.clientId) this.transmit(item.clientId);
     if (this.pendingLeave) this.leave(this.pendingLeave);
+    if (this.pendingHandoff) this.handoff();
     if (this.pendingClose) this.end();
     if (this.pendingRate) this.rate(this.pendingRate.score, this.pendingRate.comment);
   }
@@ -160,6 +161,23 @@ export class Session extends SessionState {
     this.stopTyping();
     if (this.ready) this.send({ type: "close", conversation_id: this.conv, ref: "c" });
     this.changed();
+  }
+
+  /** Ask for a person instead of the bot. */
+  handoff() {
+    if (!this.conv || !this.bot) return;
+    this.pendingHandoff = true;
+    if (this.ready) this.send({ type: "handoff", conversation_id: this.conv, ref: "p" });
+    this.changed();
+  }
+
+  /** The bot let go (asked for, its own call, a timeout): back to waiting for a person. */
+  handedOver() {
+    this.bot = this.pendingHandoff = false;
+    if (this.phase === "chat") {
+      this.phase = "waiting";
+      this.agent = null;
+    }
   }
 
   /** @param {number} score @param {string} comment */
@@ -261,10 +279,7 @@ export class Session extends SessionState {
       case "queue":
         if (f.conversation_id !== this.conv || this.phase === "ended") return;
         this.queue = { position: f.position, eta_s: f.eta_s };
-        if (this.phase === "chat") {
-          this.phase = "waiting";
-          this.agent = null;
-        }
+        this.handedOver();
         this.onEvent("queue", { position: f.position, eta_s: f.eta_s });
         break;
       case "offline":
@@ -333,7 +348,9 @@ export class Session extends SessionState {
     if (!item) return;
     if (f.type === "assigned") {
       this.agent = item.name;
+      this.bot = !!item.bot;
       this.hadAgent = true;
+      this.pendingHandoff = false;
       this.queue = null;
       this.offline = false;
       this.store.save({ offline: false });
@@ -350,6 +367,7 @@ export class Session extends SessionState {
       if (!this.replaying) this.onEvent("closed", { by: f.by });
     } else {
       if (item.role === "agent") this.typing = false;
+      if (item.role === "system" && this.bot) this.handedOver(); // the handoff line
       if (item.clientId) this.dropOutgoing(item.clientId);
       if (!this.replaying) this.onEvent("message", { seq: item.seq, from: { role: item.role }, ts: item.ts });
     }
@@ -365,7 +383,7 @@ export class Session extends SessionState {
 
   /** @param {any} f */
   acked(f) {
-    this.refusals.delete(f.client_id || (f.ref === "l" ? "l" : ""));
+    this.refusals.delete(f.client_id || f.ref);
     if (f.client_id) {
       this.transcript.ack(f.client_id, f.seq, f.ts);
       this.dropOutgoing(f.client_id);
@@ -374,6 +392,8 @@ export class Session extends SessionState {
       this.rated = true;
       this.pendingRate = null;
       if (this.conv) this.store.save({ rated: [...this.store.data.rated, this.conv].slice(-20) });
+    } else if (f.ref === "p") {
+      this.handedOver();
     } else if (f.ref === "l") {
       this.left = true;
       this.pendingLeave = null;
@@ -421,6 +441,12 @@ export class Session extends SessionState {
       else {
         this.errors.leave = code;
         this.pendingLeave = null;
+      }
+    } else if (ref === "p") {
+      if (RETRYABLE.has(code)) this.later("p", () => this.pendingHandoff && this.handoff());
+      else {
+        this.pendingHandoff = false;
+        if (code === "conflict") this.bot = false; // no bot holds it any more: no button
       }
     } else if (ref === "c") {
       this.pendingClose = false;

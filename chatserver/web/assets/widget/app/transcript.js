@@ -9,7 +9,7 @@
  * @typedef {{
  *   key: string, kind: "message" | "event", seq: number | null, clientId: string | null,
  *   role: "visitor" | "agent" | "system", name: string | null, text: string, ts: string | null,
- *   event?: "assigned" | "closed", by?: string, state: MessageState | null, error?: string,
+ *   event?: "assigned" | "closed", by?: string, bot?: boolean, state: MessageState | null, error?: string,
  *   order: number
  * }} Item
  */
@@ -90,7 +90,8 @@ export class Transcript {
             seq,
             clientId: null,
             role: "system",
-            name: f.type === "assigned" ? (f.agent && f.agent.display_name) || null : null,
+            name: (f.agent && f.agent.display_name) || null,
+            bot: !!(f.agent && f.agent.bot),
             text: "",
             ts: f.ts || null,
             event: f.type,
