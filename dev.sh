@@ -23,7 +23,7 @@ CHECKED="routing chatserver tests bench"
 # The folders whose tests start real hub processes: `./dev.sh test` runs them on both stores
 # (tests/analytics and tests/chatserver/store choose their stores themselves: every one, always).
 HUB_TESTS="tests/chatserver/integration tests/admin tests/web tests/dashboard tests/widget
-  tests/console tests/support tests/webhooks tests/api"
+  tests/console tests/support tests/webhooks tests/api tests/bots"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

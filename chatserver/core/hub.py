@@ -72,6 +72,9 @@ class Hub:
         self.agents: dict[str, set[Client]] = defaultdict(set)
         self._agent_status: dict[str, str] = {}
         self.on_router_event: Callable[[dict[str, Any]], None] | None = None
+        #: A visitor here saw its conversation handed over to the agents' queue (a bot's
+        #: ``handoff``, maybe made on another process): follow its place in the queue.
+        self.on_visitor_queued: Callable[[str], None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._emptied: asyncio.Event | None = None
 
@@ -250,8 +253,10 @@ class Hub:
 
     def _observe(self, client: Client, event: StoredEvent) -> None:
         """Keep the connection's view of who holds what in step with the events it sees."""
-        if client.agent is None:
-            return  # a visitor holds nothing
+        if client.agent is None:  # a visitor holds nothing
+            if event.kind == "handoff" and self.on_visitor_queued is not None:
+                self.on_visitor_queued(event.conversation_id)
+            return
         cid = event.conversation_id
         if event.kind == "closed":
             client.held.discard(cid)

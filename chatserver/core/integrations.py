@@ -14,6 +14,9 @@ the event the first call stored (also after the conversation has moved on), as t
 WebSocket's ``client_id`` does; the store keeps it as ``<key id>:<client_id>`` so two keys, or
 a key and a visitor, never share one.
 
+A key that belongs to a bot (`chatserver.core.bots`) speaks as that bot (``id`` ``bot:<bot
+id>``, its name), and only in conversations its bot holds; `handoff` is how it lets go.
+
 Refusals are `chatserver.protocol` errors, as for the sockets: `p.NotFound`, `p.Conflict`
 (closed, not active, another kind stored under that ``client_id``), `p.BadFrame` (a topic not
 offered), `p.Forbidden`.
@@ -30,6 +33,7 @@ import routing
 from chatserver import protocol as p
 from chatserver.core.agents import TRANSFER_TEXT
 from chatserver.core.base import Core
+from chatserver.core.bots import BotDesk, HandedOver, holds
 from chatserver.core.conversations import ConversationCommands
 from chatserver.store.base import AgentRecord, ConversationRecord, JSONObject, StoredEvent, iso_now
 
@@ -54,6 +58,8 @@ class Actor:
     agent: bool = False
     #: The key the call came with: its client ids are kept apart from every other's.
     key_id: str = ""
+    #: Set when the key belongs to a bot: it speaks as the bot, in its conversations only.
+    bot_id: str | None = None
 
     def stored_client_id(self, client_id: str | None) -> str | None:
         return None if client_id is None else f"{self.key_id}:{client_id}"
@@ -61,11 +67,16 @@ class Actor:
 
 class IntegrationCommands:
     def __init__(
-        self, core: Core, conversations: ConversationCommands, accounts: AgentAccounts
+        self,
+        core: Core,
+        conversations: ConversationCommands,
+        accounts: AgentAccounts,
+        bots: BotDesk,
     ) -> None:
         self.core = core
         self.conversations = conversations
         self.accounts = accounts
+        self.bots = bots
 
     # -- who -------------------------------------------------------------------------------
 
@@ -75,6 +86,23 @@ class IntegrationCommands:
         if agent is None or agent.disabled:
             raise p.NotFound(f"no agent {agent_id!r} (as_agent names an enabled agent's id)")
         return Actor(agent.id, agent.display_name, agent=True, key_id=key_id)
+
+    async def as_key(self, key_id: str, key_name: str) -> Actor:
+        """The key's own voice: its bot's, if it belongs to one, else the integration's."""
+        bot = await self.bots.for_key(key_id)
+        if bot is not None:
+            return Actor(f"bot:{bot.id}", bot.name, key_id=key_id, bot_id=bot.id)
+        return Actor(f"key:{key_id}", key_name, key_id=key_id)
+
+    def _check_bot(self, actor: Actor, conv: ConversationRecord) -> None:
+        """A bot's key acts only in a conversation its bot holds."""
+        if actor.bot_id is None:
+            return
+        if conv.bot_id != actor.bot_id:
+            raise p.Forbidden(f"conversation {conv.id} is not this bot's")
+        if not holds(conv):
+            state = "closed" if conv.status == "closed" else "handed over"
+            raise p.Conflict(f"conversation {conv.id} is {state}; the bot no longer holds it")
 
     # -- the changes -----------------------------------------------------------------------
 
@@ -89,13 +117,17 @@ class IntegrationCommands:
             return again
         if conv.status == "closed":
             raise p.Conflict(f"conversation {conv.id} is closed")
+        self._check_bot(actor, conv)
         now = self.core.now()
         update = None
         if actor.agent and conv.first_response_at is None:
             update = {"first_response_at": iso_now(now)}
-        return await self._commit(
+        event = await self._commit(
             conv, "message", {"text": text}, actor, stored_id, now=now, update=update
         )
+        if actor.bot_id is not None:
+            await self.bots.answered(conv.id)
+        return event
 
     async def note(
         self, actor: Actor, conversation_id: str, text: str, client_id: str | None
@@ -106,7 +138,31 @@ class IntegrationCommands:
         again = await self._replay(conv, "note", stored_id)
         if again is not None:
             return again
+        self._check_bot(actor, conv)
         return await self._commit(conv, "note", {"text": text}, actor, stored_id)
+
+    async def handoff(
+        self, actor: Actor, conversation_id: str, summary: str | None
+    ) -> tuple[StoredEvent, HandedOver | None]:
+        """The bot lets go: the conversation joins the agents' queue (``summary``, if given,
+        stored as a note first). Again after it was handed over: the stored handoff,
+        ``duplicate`` when it was this caller's."""
+        conv = await self.core.conversation(conversation_id)
+        if actor.bot_id is not None and conv.bot_id != actor.bot_id:
+            raise p.Forbidden(f"conversation {conv.id} is not this bot's")
+        if not holds(conv) and conv.handed_over_at is not None:
+            found = await self.core.store.events(conv.id, kinds=["handoff"], limit=1)
+            if found and found[0].actor_id == actor.id:
+                return dataclasses.replace(found[0], duplicate=True), None
+        done = await self.bots.handoff(
+            conv,
+            by="bot",
+            now=self.core.now(),
+            actor_id=actor.id,
+            actor_name=actor.name,
+            summary=summary,
+        )
+        return done.event, done
 
     async def tag(
         self,
@@ -154,6 +210,8 @@ class IntegrationCommands:
             raise p.Conflict(
                 f"conversation {conv.id} is {conv.status}; only active chats can be transferred"
             )
+        if holds(conv):
+            raise p.Conflict(f"a bot holds conversation {conv.id}; hand it over instead")
         target_name = None
         if to_agent is not None:
             target = await self.accounts.get_agent(to_agent)
@@ -193,6 +251,7 @@ class IntegrationCommands:
             if closed:
                 return closed[0]
             raise p.Conflict(f"conversation {conv.id} is already closed")
+        self._check_bot(actor, conv)
         was, now = conv.status, self.core.now()
         log.info("conversation closed", extra={"conversation_id": conv.id, "by": "api"})
         event = await self._commit(
@@ -209,7 +268,10 @@ class IntegrationCommands:
                 "agent_id": None,
             },
         )
-        await self.conversations.finish_routing(conv.id, was, now)
+        if holds(conv):
+            await self.bots.answered(conv.id)  # resolved by the bot: nothing more is due
+        else:
+            await self.conversations.finish_routing(conv.id, was, now)
         return event
 
     # -- helpers ---------------------------------------------------------------------------

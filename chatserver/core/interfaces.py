@@ -29,6 +29,7 @@ from chatserver.store.base import (
     StoredEvent,
     VisitorRecord,
 )
+from chatserver.store.bots import BotRecord
 from routing import AgentState, Assignment, ConversationRequest, Offer, RouteResult
 
 __all__ = ["ConversationStore", "Router"]
@@ -86,6 +87,8 @@ class ConversationStore(Protocol):
     async def list_user_conversations(
         self, site: str, external_id: str, *, limit: int | None = None
     ) -> list[ConversationRecord]: ...
+
+    async def list_bots(self) -> list[BotRecord]: ...
 
     async def add_decision(
         self, conversation_id: str, ts: str, explanation: JSONObject

@@ -71,8 +71,13 @@ def render_event(event: StoredEvent, role: str) -> str | None:
         return frames.assigned(cid, str(body.get("display_name") or ""), seq=event.seq, ts=event.ts)
     if kind == "closed":
         return frames.closed(cid, by=body.get("by", event.actor_role), seq=event.seq, ts=event.ts)
-    if kind == "requeued":
+    if kind in ("requeued", "handoff"):
         return _system_message(event)
+    if kind == "bot":  # a bot took it first: the visitor's "assigned" (agents see its lines)
+        if agent:
+            return None
+        name = str(body.get("name") or "")
+        return frames.assigned(cid, name, seq=event.seq, ts=event.ts, bot=True)
     if kind == "transfer":
         if not agent:
             return _system_message(event)

@@ -9,6 +9,7 @@ and says which handler takes which command.
 | `ConversationCommands` | `core.conversations` | resume, typing, read, close (both sides) |
 | `RouterEvents` | `core.router_events` | the router's events → offers, queue positions, status |
 | `Recovery` | `core.recovery` | re-registering agents, requeueing, offers again, agents lost |
+| `BotDesk` | `core.bots` | bot first, then a person: which bot, handoffs, answer timeouts |
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import routing
 from chatserver import protocol as p
 from chatserver.core.agents import AgentCommands
 from chatserver.core.base import Core
+from chatserver.core.bots import BotDesk
 from chatserver.core.conversations import ConversationCommands
 from chatserver.core.delivery import Client
 from chatserver.core.hub import Hub
@@ -46,7 +48,9 @@ class Service:
     ) -> None:
         self.core = core = Core(settings, store, router, hub, metrics, router_config)
         self.recovery = Recovery(core)
-        self.visitors = VisitorCommands(core)
+        self.bots = BotDesk(core, store)
+        self.visitors = VisitorCommands(core, self.bots)
+        hub.on_visitor_queued = core.positions.follow
         self.agents = AgentCommands(core, self.recovery)
         self.conversations = ConversationCommands(core, self.recovery)
         self.router_events = RouterEvents(core)
@@ -62,6 +66,7 @@ class Service:
                 p.Rate: self.visitors.rate,
                 p.LeaveMessage: self.visitors.leave_message,
                 p.Identify: self.visitors.identify,
+                p.Handoff: self.visitors.handoff,
             },
             "agent": {
                 p.Status: self.agents.status,
@@ -107,6 +112,8 @@ class Service:
         self.core.draining = value
 
     async def on_tick(self, result: routing.TickResult, now: float) -> None:
-        """The router's tick is done: chats of agents gone come back, positions go out."""
+        """The router's tick is done: chats of agents gone come back, bots that did not
+        answer in time hand over, positions go out."""
         await self.recovery.on_tick(result, now)
+        await self.bots.sweep(now)
         await self.core.positions.refresh(now)

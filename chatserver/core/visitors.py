@@ -1,11 +1,14 @@
 """What a visitor's commands do: the hello's identity, ``identify``, ``start``, ``message``,
-``rate`` and ``leave_message`` (``resume``, ``typing``, ``read`` and ``close`` are shared with
+``handoff``, ``rate`` and ``leave_message`` (``resume``, ``typing``, ``read`` and ``close`` are shared with
 agents: `chatserver.core.conversations`).
 
 ``identify`` (verified users, `chatserver.core.identity`): a proven identity is kept on the
 visitor record (``external_id``, ``verified``) and, for this socket, opens every conversation
 of that user on the site (`Core.verified_users`); a claim that is not proven may name the
 visitor only — it never opens anything — and an ``enforce`` site refuses it.
+
+A ``start`` on a topic a bot takes goes to the bot, not to the router (`chatserver.core.bots`);
+``handoff`` is the visitor's "Talk to a person".
 
 A visitor becomes durable with its first conversation or left message: a hello without a token
 gets a new identity that is stored only then, so a flood of anonymous hellos stores nothing.
@@ -23,6 +26,7 @@ import routing
 from chatserver import protocol as p
 from chatserver.core.accounts import new_token, token_hash
 from chatserver.core.base import Core, new_id
+from chatserver.core.bots import BotDesk
 from chatserver.core.delivery import Client
 from chatserver.core.identity import Claim, IdentityRefused, verify
 from chatserver.store.base import ConversationRecord, JSONObject, VisitorRecord, iso_now
@@ -42,8 +46,9 @@ class NewVisitor:
 
 
 class VisitorCommands:
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, bots: BotDesk) -> None:
         self.core = core
+        self.bots = bots
         #: New visitors not stored yet, by their connection (`new_visitor`).
         self._unsaved: weakref.WeakKeyDictionary[Client, VisitorRecord] = (
             weakref.WeakKeyDictionary()
@@ -196,6 +201,8 @@ class VisitorCommands:
         ]
         preferred = previous[-1].last_agent_id if previous else None
         conv_id = retried.id if retried is not None else new_id()
+        # A left message is for the agents; anything else on a bot's topic goes to the bot.
+        bot = await self.bots.for_topic(cmd.topic) if retried is None and left is None else None
         if retried is None:
             topic_cfg = config.topics[cmd.topic]
             await self.core.store.add_conversation(
@@ -205,10 +212,11 @@ class VisitorCommands:
                     site=visitor.site if visitor else self.core.settings.default_site,
                     topic=cmd.topic,
                     language=cmd.language,
-                    status="queued",
+                    status="queued" if bot is None else "active",
                     priority=topic_cfg.priority,
                     created_at=iso_now(now),
                     page_url=cmd.page_url,
+                    bot_id=None if bot is None else bot.id,
                 )
             )
             self.core.metrics.conversations.labels(cmd.topic).inc()
@@ -243,6 +251,14 @@ class VisitorCommands:
                 actor_name=name,
                 client_id=f"start-{conv_id}",
             )
+        if bot is not None:
+            await self.bots.take(conv_id, bot, now)
+            client.send(p.frames.queued(conv_id, 0, None, ref=cmd.ref))
+            await self.core.hub.subscribe(client, conv_id, 0)  # the bot's `assigned` too
+            if cmd.text:
+                conv = await self.core.conversation(conv_id)
+                await self.bots.visitor_wrote(conv, now)
+            return
         result = await self.core.router.request(
             routing.ConversationRequest(
                 conversation_id=conv_id,
@@ -281,6 +297,17 @@ class VisitorCommands:
         await self.core.post_message(
             client, conv, cmd, "visitor", client.visitor_id, name, received
         )
+        if conv.bot_id is not None and conv.handed_over_at is None:
+            await self.bots.visitor_wrote(conv, self.core.now())
+
+    async def handoff(self, client: Client, cmd: p.Handoff) -> None:
+        """ "Talk to a person": the bot that holds the conversation hands it over."""
+        conv = await self.core.visitor_conversation(client, cmd.conversation_id)
+        done = await self.bots.handoff(
+            conv, by="visitor", now=self.core.now(), actor_id=client.visitor_id
+        )
+        event = done.event
+        client.send(p.frames.ack(cmd.ref, conversation_id=conv.id, seq=event.seq, ts=event.ts))
 
     async def rate(self, client: Client, cmd: p.Rate) -> None:
         conv = await self.core.visitor_conversation(client, cmd.conversation_id)

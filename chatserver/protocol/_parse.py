@@ -26,6 +26,7 @@ from chatserver.protocol.commands import (
     Close,
     Command,
     Decline,
+    Handoff,
     Hello,
     Identify,
     LeaveMessage,
@@ -145,6 +146,10 @@ def _resume(r: _Reader) -> Resume:
 
 def _close(r: _Reader) -> Close:
     return Close(r.req_identifier("conversation_id"), ref=r.ref)
+
+
+def _handoff(r: _Reader) -> Handoff:
+    return Handoff(r.req_identifier("conversation_id"), ref=r.ref)
 
 
 def _rate(r: _Reader) -> Rate:
@@ -272,6 +277,7 @@ _PARSERS: Final[dict[str, Callable[[_Reader], Command]]] = {
     "rate": _rate,
     "leave_message": _leave_message,
     "identify": _identify,
+    "handoff": _handoff,
     "ping": _ping,
     "status": _status,
     "accept": _accept,

@@ -32,6 +32,7 @@ FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "resume": ("conversation_id", "last_seq"),
     "close": ("conversation_id",),
     "rate": ("conversation_id", "score", "comment"),
+    "handoff": ("conversation_id",),
     "leave_message": ("topic", "language", "text", "email", "name", "conversation_id"),
     "identify": ("user_id", "user_hash", "token", "name", "email"),
     "ping": (),

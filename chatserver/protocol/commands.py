@@ -22,6 +22,7 @@ __all__ = [
     "Close",
     "Command",
     "Decline",
+    "Handoff",
     "Hello",
     "Identify",
     "LeaveMessage",
@@ -143,6 +144,16 @@ class LeaveMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class Handoff:
+    """``handoff`` (visitor, an addition) — "Talk to a person": the bot that holds the
+    conversation hands it to the agents' queue (docs/bots.md)."""
+
+    TYPE: ClassVar[str] = "handoff"
+    conversation_id: str
+    ref: str | None = field(default=None, kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
 class Identify:
     """``identify`` (visitor, an addition) — who the host app says the visitor is: a
     ``user_id`` with its ``user_hash`` (hex HMAC-SHA256 under the site's secret), or a signed
@@ -238,6 +249,7 @@ Command: TypeAlias = (
     | Rate
     | LeaveMessage
     | Identify
+    | Handoff
     | Ping
     | Status
     | Accept
@@ -261,6 +273,7 @@ COMMAND_CLASSES: dict[str, type[Command]] = {
         Rate,
         LeaveMessage,
         Identify,
+        Handoff,
         Ping,
         Status,
         Accept,
@@ -283,6 +296,7 @@ VISITOR_TYPES: tuple[str, ...] = (
     "rate",
     "leave_message",
     "identify",
+    "handoff",
     "ping",
 )
 

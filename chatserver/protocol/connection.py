@@ -47,6 +47,7 @@ __all__ = ["RATE_LIMITED_TYPES", "ProtocolConnection", "State"]
 RATE_LIMITED_TYPES: Final = frozenset(
     {
         "identify",
+        "handoff",
         "start",
         "message",
         "typing",

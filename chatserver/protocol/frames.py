@@ -243,8 +243,10 @@ def assigned(
     ts: str | float,
     conversation: ConversationBrief | None = None,
     ref: str | None = None,
+    bot: bool = False,
 ) -> str:
-    """``assigned`` — an agent took the conversation (stored: carries ``seq``).
+    """``assigned`` — an agent took the conversation (stored: carries ``seq``); with ``bot``
+    a bot took it first (``agent.bot``: the widget offers "Talk to a person").
 
     Pass ``conversation`` for the agent's copy so the console can show topic, language and
     visitor; the visitor's copy has no ``conversation``.
@@ -252,7 +254,9 @@ def assigned(
     frame: dict[str, object] = {
         "type": "assigned",
         "conversation_id": conversation_id,
-        "agent": {"display_name": agent_display_name},
+        "agent": {"display_name": agent_display_name, "bot": True}
+        if bot
+        else {"display_name": agent_display_name},
         "seq": seq,
         "ts": _ts(ts),
     }

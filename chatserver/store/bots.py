@@ -18,6 +18,9 @@ Changes are whole
     record as it is now; an unknown id raises `NotFoundError`, an unknown field `ValueError`.
     `delete_bot` returns whether there was one. A deleted bot's conversations keep its id
     (``bot_id``): the figures still count them as a bot's.
+Figures
+    `bot_figures` counts each bot's conversations from their rows as committed: held now
+    (open, never handed over), resolved (closed, never handed over), handed over.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["BOT_FIELDS", "BotRecord", "Bots"]
+__all__ = ["BOT_FIELDS", "BotFigures", "BotRecord", "Bots"]
 
 #: Fields `update_bot` may change.
 BOT_FIELDS = frozenset(
@@ -46,6 +49,13 @@ class BotRecord:
     enabled: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class BotFigures:
+    held: int = 0
+    resolved: int = 0
+    handed_over: int = 0
+
+
 class Bots(Protocol):
     """Bots: added, listed, changed, deleted."""
 
@@ -62,3 +72,6 @@ class Bots(Protocol):
 
     async def delete_bot(self, bot_id: str) -> bool:
         """Whether there was one to delete."""
+
+    async def bot_figures(self) -> dict[str, BotFigures]:
+        """Each bot's conversations (by bot id; a bot with none is left out)."""

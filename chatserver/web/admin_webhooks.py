@@ -249,6 +249,10 @@ async def webhook_delete(request: Request) -> Response:
     admin = await require_admin(request)
     endpoint = await _endpoint(request)
     store = ctx_of(request).store
+    bot = next((b for b in await store.list_bots() if b.endpoint_id == endpoint.id), None)
+    if bot is not None:
+        message = f"the bot {bot.name!r} hears its conversations here; change or delete it first"
+        return error(409, "conflict", message)
     await store.delete_webhook(endpoint.id)
     await store.add_audit(
         "webhook_deleted",

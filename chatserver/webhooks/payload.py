@@ -39,8 +39,11 @@ def _about(type_: str, body: dict[str, Any]) -> dict[str, Any]:
     if type_ == "conversation.created":
         return {"visitor": {"name": body.get("name"), "email": body.get("email")},
                 "page_url": body.get("page_url")}  # fmt: skip
-    if type_ == "conversation.queued":
-        return {k: body[k] for k in ("topic", "language", "summary") if k in body}
+    if type_ == "conversation.queued":  # a start, a requeue, or a bot's handoff
+        about: dict[str, Any] = {k: body[k] for k in ("topic", "language", "summary") if k in body}
+        if "bot_id" in body:  # handed over: by the bot, the visitor, or the timeout
+            about["handoff"] = {"by": body.get("by"), "bot_id": body["bot_id"]}
+        return about
     if type_ == "conversation.assigned":
         return {"agent": {"id": body.get("agent_id"), "username": body.get("username"),
                           "display_name": body.get("display_name")}}  # fmt: skip
@@ -69,6 +72,7 @@ def build_body(type_: str, event: StoredEvent, conv: ConversationRecord) -> byte
             "visitor_id": conv.visitor_id,
             "topic": conv.topic,
             "language": conv.language,
+            **({"bot_id": conv.bot_id} if conv.bot_id is not None else {}),
         },
         "seq": event.seq,
         "ts": event.ts,

@@ -25,6 +25,7 @@ from chatserver.store.base import (
     VisitorRecord,
     iso_now,
 )
+from chatserver.store.bots import BotRecord
 
 NODE = "node-test"
 NOW = 1_800_000_000.0
@@ -41,6 +42,7 @@ class FakeStore:
         self.log: dict[str, list[StoredEvent]] = {}
         self.agents: dict[str, AgentRecord] = {}
         self.decisions: list[DecisionRecord] = []
+        self.bots: list[BotRecord] = []
 
     # -- the interface -------------------------------------------------------------------
     async def append(
@@ -144,6 +146,9 @@ class FakeStore:
             key=lambda c: (c.created_at, c.id),
         )
         return found if limit is None else found[len(found) - limit :]
+
+    async def list_bots(self) -> list[BotRecord]:
+        return sorted(self.bots, key=lambda b: b.name)
 
     async def add_decision(
         self, conversation_id: str, ts: str, explanation: JSONObject

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from ..bots import BOT_FIELDS, BotRecord
+from ..bots import BOT_FIELDS, BotFigures, BotRecord
 from . import _codec as codec
 from .dialect import Row, Tx
 from .part import SQLPart
@@ -99,3 +99,13 @@ class BotsPart(SQLPart):
             return await tx.execute("DELETE FROM bots WHERE id = ?", (bot_id,))
 
         return await self._transaction("delete a bot", work) > 0
+
+    async def bot_figures(self) -> dict[str, BotFigures]:
+        rows = await self._read(
+            "SELECT bot_id,"
+            " SUM(CASE WHEN handed_over_at IS NULL AND status <> 'closed' THEN 1 ELSE 0 END),"
+            " SUM(CASE WHEN handed_over_at IS NULL AND status = 'closed' THEN 1 ELSE 0 END),"
+            " SUM(CASE WHEN handed_over_at IS NOT NULL THEN 1 ELSE 0 END)"
+            " FROM conversations WHERE bot_id IS NOT NULL GROUP BY bot_id"
+        )
+        return {r[0]: BotFigures(int(r[1]), int(r[2]), int(r[3])) for r in rows}

@@ -10,7 +10,8 @@ run — a handful of statements for the whole batch — plus each caller's resul
 
 The *facts* are what the figures need of a conversation's events, kept on its row so that a
 summary reads one row per conversation (docs/analytics.md): ``first_assigned_at`` (the
-earliest ``assigned`` event's ts), ``first_response_at`` (the earliest agent ``message``'s)
+earliest ``assigned`` event's ts), ``first_response_at`` (the earliest agent ``message``'s; a
+bot's, actor ``bot:<id>``, is not a person's response)
 and ``transfers`` (its ``transfer`` events); each agent an ``assigned`` event names goes into
 ``conversation_agents``, and an ``update=`` of ``tags`` rewrites the conversation's rows of
 ``conversation_tags`` (`Entries`, `entry_statements`). The planner derives them from each
@@ -262,7 +263,7 @@ class BatchPlanner:
                 if "tags" in upd:
                     entries.tags[conv] = upd["tags"]
             if kind == "message":
-                if role == "agent":
+                if role == "agent" and not (actor_id or "").startswith("bot:"):
                     self._first(conv, 1, ts, updates)
                 elif upd and "first_response_at" in upd:
                     self._set(conv, 1, upd["first_response_at"])

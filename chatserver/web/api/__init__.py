@@ -32,7 +32,7 @@ from chatserver import protocol as p
 from chatserver.analytics.errors import AnalyticsError
 from chatserver.store import ConflictError, UnavailableError
 from chatserver.web.admin import require_admin
-from chatserver.web.api import admin_keys, conversations
+from chatserver.web.api import admin_bots, admin_keys, conversations
 from chatserver.web.api.components import COMPONENTS
 from chatserver.web.api.docs_page import render_reference
 from chatserver.web.api.keys import require_key
@@ -43,7 +43,11 @@ __all__ = ["OPERATIONS", "document", "routes"]
 
 log = logging.getLogger("chatserver.api")
 
-OPERATIONS: list[Operation] = [*conversations.OPERATIONS, *admin_keys.OPERATIONS]
+OPERATIONS: list[Operation] = [
+    *conversations.OPERATIONS,
+    *admin_keys.OPERATIONS,
+    *admin_bots.OPERATIONS,
+]
 
 #: A protocol error's code → the HTTP status the API answers it with (and its code there).
 _PROTOCOL_STATUS = {
@@ -96,7 +100,7 @@ async def _given(request: Request, op: Operation) -> dict[str, Any]:
         given[param.name] = value
     if op.body is not None:
         try:
-            body = await request.json()
+            body = await request.json() if op.body.required or await request.body() else {}
         except ValueError:
             raise Refused(invalid("body", "body: expected a JSON object")) from None
         try:
@@ -162,6 +166,7 @@ def routes(fallbacks: dict[str, Handler] | None = None) -> list[BaseRoute]:
         Route("/api/v1/openapi.json", openapi_json, methods=["GET"]),
         Route("/api/docs", reference, methods=["GET"]),
         Route("/admin/api-keys", admin_keys.page, methods=["GET"]),
+        Route("/admin/bots", admin_bots.page, methods=["GET"]),
     ]
     for op in OPERATIONS:
         handler = endpoint(op)

@@ -41,7 +41,9 @@ COMPONENTS: dict[str, Schema] = {
             "from": obj(
                 {
                     "role": string(enum=["visitor", "agent", "system"]),
-                    "id": nullable(string("agent id, visitor id or key:<API key id>")),
+                    "id": nullable(
+                        string("agent id, visitor id, key:<API key id> or bot:<bot id>")
+                    ),
                     "name": nullable(string("as shown")),
                 },
                 required=["role", "id", "name"],
@@ -73,6 +75,8 @@ COMPONENTS: dict[str, Schema] = {
             "rating": nullable(integer(minimum=1, maximum=5)),
             "rating_comment": nullable(string()),
             "tags": array(string()),
+            "bot_id": nullable(string("the bot that held it first (docs/bots.md)")),
+            "handed_over_at": nullable(string(TIME + "; when its bot handed it over")),
         },
         required=["conversation_id", "status", "topic", "language", "last_seq", "tags"],
     ),
@@ -163,6 +167,8 @@ def conversation_json(conv: ConversationRecord) -> dict[str, Any]:
         "rating": conv.rating,
         "rating_comment": conv.rating_comment,
         "tags": list(conv.tags),
+        "bot_id": conv.bot_id,
+        "handed_over_at": conv.handed_over_at,
     }
 
 

@@ -7,7 +7,8 @@ through `chatserver.core.integrations` — the chat core, so routing, ``seq``, f
 sockets and idempotency behave as on the WebSocket.
 
 Scopes: ``read`` — the GET operations; ``write`` — every change, and ``as_agent``; ``bot`` —
-post a message or a note only (as the bot: the key's name).
+post a message or a note, hand over, close (as the bot: the key's name). A key that belongs to
+a bot (docs/bots.md) speaks as the bot, only in the conversations its bot holds.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ DEFAULT_LIMIT = 25
 MAX_TAGS, MAX_TAG_CHARS = 20, 64
 #: A client_id: any string up to this long (kept per key).
 MAX_CLIENT_ID = 64
+#: A bot's handoff summary, in characters.
+MAX_SUMMARY = 2000
 
 READ, WRITE, POST = frozenset({"read"}), frozenset({"write"}), frozenset({"write", "bot"})
 
@@ -74,7 +77,8 @@ def _key(request: Request) -> ApiKeyRecord:
 
 def _commands(request: Request) -> IntegrationCommands:
     ctx = ctx_of(request)
-    return IntegrationCommands(ctx.service.core, ctx.service.conversations, ctx.store)
+    service = ctx.service
+    return IntegrationCommands(service.core, service.conversations, ctx.store, service.bots)
 
 
 def _ok(payload: dict[str, Any], status: int = 200) -> JSONResponse:
@@ -142,7 +146,7 @@ async def list_agents(request: Request, given: dict[str, Any]) -> Response:
 async def _actor(request: Request, as_agent: str | None) -> Actor:
     key = _key(request)
     if as_agent is None:
-        return Actor(f"key:{key.id}", key.name, key_id=key.id)
+        return await _commands(request).as_key(key.id, key.name)
     if "write" not in key.scopes:
         raise Refused(error(403, "forbidden", "as_agent needs an API key with the write scope"))
     return await _commands(request).as_agent(as_agent, key.id)
@@ -202,8 +206,26 @@ async def post_transfer(request: Request, given: dict[str, Any]) -> Response:
 
 async def post_close(request: Request, given: dict[str, Any]) -> Response:
     actor = await _actor(request, None)
+    if actor.bot_id is None and "write" not in _key(request).scopes:
+        raise Refused(error(403, "forbidden", "closing needs the write scope, or a bot's key"))
     event = await _commands(request).close(actor, given["conversation_id"])
     return _ok({"event": event_json(event)})
+
+
+async def post_handoff(request: Request, given: dict[str, Any]) -> Response:
+    body = given.get("body") or {}
+    summary = (body.get("summary") or "").strip() or None
+    actor = await _actor(request, None)
+    event, done = await _commands(request).handoff(actor, given["conversation_id"], summary)
+    answer: dict[str, Any] = {"event": event_json(event)}
+    if done is not None:
+        result = done.result
+        answer["queue"] = {
+            "position": result.position if result.status == "queued" else None,
+            "eta_s": result.eta_s if result.status == "queued" else None,
+            "agents_online": result.agents_online,
+        }
+    return _ok(answer, 200 if event.duplicate else 201)
 
 
 def _event(event: Any, client_id: str | None) -> Response:
@@ -324,9 +346,31 @@ OPERATIONS: list[Operation] = [
         description="Give exactly one of `to_agent` and `to_topic`.",
     ),
     Operation(
+        "handOffConversation", "POST", "/api/v1/conversations/{conversation_id}/handoff",
+        "Hand a bot's conversation over to the agents' queue",
+        "Conversations", post_handoff, POST,
+        {201: ("handed over and queued", obj(
+            {"event": EVENT, "queue": obj(
+                {"position": nullable(integer(minimum=0)),
+                 "eta_s": nullable(integer(minimum=0)),
+                 "agents_online": integer(minimum=0)},
+                required=["position", "eta_s", "agents_online"])},
+            required=["event", "queue"])),
+         200: ("a retry: the handoff this bot stored before", _EVENT_ANSWER),
+         **_errors(404, 409, 422)},
+        params=[_ID],
+        body=Body(obj(
+            {"summary": string("for the agent who takes over: stored as an internal note",
+                               minLength=1, maxLength=MAX_SUMMARY)}),
+            required=False),
+        description="The bot lets go (docs/bots.md): the conversation joins its topic's queue,"
+        " its wait counted from now. A bot's key, for a conversation its bot holds, or a write"
+        " key for any bot's conversation. 409 when no bot holds it.",
+    ),
+    Operation(
         "closeConversation", "POST", "/api/v1/conversations/{conversation_id}/close",
         "Close a conversation (closing a closed one answers with the first close)",
-        "Conversations", post_close, WRITE,
+        "Conversations", post_close, POST,
         {200: ("the closed event", _EVENT_ANSWER), **_errors(404, 409)},
         params=[_ID],
     ),

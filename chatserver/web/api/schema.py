@@ -108,6 +108,8 @@ class Param:
 class Body:
     schema: Schema
     description: str = ""
+    #: False: a request without a body is taken as ``{}``.
+    required: bool = True
 
 
 Handler = Callable[[Request, dict[str, Any]], Awaitable[Response]]
@@ -252,7 +254,7 @@ def openapi(
             ]
         if op.body is not None:
             entry["requestBody"] = {
-                "required": True,
+                "required": op.body.required,
                 "description": op.body.description,
                 "content": {"application/json": {"schema": op.body.schema}},
             }

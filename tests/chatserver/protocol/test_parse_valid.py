@@ -14,6 +14,7 @@ from chatserver.protocol import (
     Close,
     Command,
     Decline,
+    Handoff,
     Hello,
     LeaveMessage,
     Limits,
@@ -57,6 +58,7 @@ VALID: dict[str, tuple[dict[str, Any], Command]] = {
     "read": ({"type": "read", "conversation_id": "c1", "seq": 7}, Read("c1", 7)),
     "resume": ({"type": "resume", "conversation_id": "c1", "last_seq": 0}, Resume("c1", 0)),
     "close": ({"type": "close", "conversation_id": "c1"}, Close("c1")),
+    "handoff": ({"type": "handoff", "conversation_id": "c1"}, Handoff("c1")),
     "rate": (
         {"type": "rate", "conversation_id": "c1", "score": 5, "comment": "great"},
         Rate("c1", 5, "great"),

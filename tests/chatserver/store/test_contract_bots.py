@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from chatserver.store import ConflictError, NotFoundError, Store
-from chatserver.store.base import ConversationRecord, VisitorRecord
-from chatserver.store.bots import BotRecord
+from chatserver.store.base import ConversationRecord, ConversationStatus, VisitorRecord
+from chatserver.store.bots import BotFigures, BotRecord
 
 T0 = "2026-11-26T04:05:06.123Z"
 T1 = "2026-11-26T05:00:00.000Z"
@@ -99,3 +99,26 @@ async def test_a_conversation_keeps_its_bot_and_handover(store: Store) -> None:
     assert got.last_seq == event.seq
     with pytest.raises(ValueError, match="handed_over_at"):
         await store.update_conversation("c1", handed_over_at="soon")
+
+
+async def test_figures_count_each_bots_conversations(store: Store) -> None:
+    await store.add_visitor(VisitorRecord(id="v1", token_hash="h", site="s", created_at=T0))
+    rows: list[tuple[str, str | None, ConversationStatus, str | None]] = [
+        ("c1", "b1", "active", None),  # held
+        ("c2", "b1", "closed", None),  # resolved by the bot
+        ("c3", "b1", "queued", T1),  # handed over, waiting
+        ("c4", "b1", "closed", T1),  # handed over, then closed
+        ("c5", "b2", "closed", None),
+        ("c6", None, "closed", None),  # never a bot's
+    ]
+    for cid, bot_id, status, handed in rows:
+        await store.add_conversation(
+            ConversationRecord(
+                id=cid, visitor_id="v1", site="s", topic="billing", language="en",
+                status=status, created_at=T0, bot_id=bot_id, handed_over_at=handed,
+            )
+        )  # fmt: skip
+    assert await store.bot_figures() == {
+        "b1": BotFigures(held=1, resolved=1, handed_over=2),
+        "b2": BotFigures(held=0, resolved=1, handed_over=0),
+    }
