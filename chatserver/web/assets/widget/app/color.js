@@ -1,9 +1,5 @@
 // @ts-check
-/**
- * The accent colour (`data-color`) and the colours derived from it so that text keeps a WCAG AA
- * contrast of at least 4.5:1: `--ink` (text on the accent) and `--accent-text` (the accent,
- * darkened if needed, for links and outlines on white).
- */
+/** The accent colour and, for a contrast of 4.5:1, `--ink` (text on it) and `--accent-text`. */
 
 /** @param {string} hex @returns {number[]} */
 function rgb(hex) {

@@ -1,15 +1,8 @@
 // @ts-check
 /**
- * One WebSocket to the hub that comes back by itself; the widget's (`/ws/visitor`) and the
- * console's (`/ws/agent`, imported from `/widget/app/`). Timing is the caller's (the visitor's
- * below).
- *
- * - Reconnects with exponential backoff, each delay drawn from the upper half of its ceiling,
- *   reset once the hub says `welcome`; after 1012 (a restart) drawn from the whole `restart`.
- * - The browser going offline drops the socket at once (Chromium keeps a dead one open for
- *   minutes); coming back online reconnects at once.
- * - A `ping` after a quiet spell; no frame within the timeout after it means the socket is dead.
- * - Close 4403 (origin not allowed) stops for good; 4401 (token refused) is reported.
+ * One WebSocket to the hub that comes back by itself (the widget's and the console's). Backoff
+ * from the upper half of each ceiling, reset on `welcome` (after 1012: within `restart`); going
+ * offline drops it at once; a `ping` after a quiet spell; 4403 stops for good, 4401 is reported.
  */
 
 /** @typedef {"idle" | "connecting" | "open" | "reconnecting" | "blocked"} ConnState */

@@ -1,8 +1,5 @@
 // @ts-check
-/**
- * Strings: one table per locale in `chatserver/web/assets/widget/locales/<code>.json`, loaded on demand; only the one
- * in use is downloaded. `t("queue_position", {n: 2})` fills `{n}`.
- */
+/** Strings: one table per locale (locales/<code>.json), loaded on demand. `t(key, {n: 2})` fills `{n}`. */
 
 export const LOCALES = ["en", "es", "ar", "zh"];
 
@@ -23,11 +20,7 @@ export function pickLocale(candidates) {
   return "en";
 }
 
-/**
- * Load one table (every table has every key: tests/widget/test_locales.py). English only if the
- * wanted one cannot be had.
- * @param {string} code
- */
+/** Load one table; English if it cannot be had. @param {string} code */
 export async function loadLocale(code) {
   for (const c of [code, "en"]) {
     if (!tables[c]) {

@@ -1,9 +1,7 @@
 // @ts-check
 /**
- * The chat frame's entry point: reads its options from the URL the loader built, loads the
- * locale table and the site's topics, starts the session and the view, and talks to the host
- * page through `postMessage` — always naming the host's origin as the target, and accepting
- * only messages from that origin and that window.
+ * The frame's entry point: options from the loader's URL, locale, topics, session and view; talks
+ * to the host by `postMessage` naming its origin, and hears only that origin and window.
  */
 import { loadLocale, locale, pickLocale, t, translate, LOCALES } from "./i18n.js";
 import { palette } from "./color.js";

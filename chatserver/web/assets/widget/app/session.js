@@ -1,21 +1,10 @@
 // @ts-check
 /**
  * The visitor's side of the chat protocol (docs/protocol.md): what to send when, and what each
- * frame from the hub means for what the visitor sees (`SessionState`, state.js). No DOM: the
- * view renders `Session`.
- *
- * Reliability, in one place:
- * - one conversation at a time: after `welcome` an open conversation is resumed, never a
- *   second one started (a stray `conflict` on `start` means "resume it");
- * - every message is kept (memory and storage) under its `client_id` until its `ack`, and sent
- *   again with the same `client_id` after each reconnect, once `resumed` has arrived;
- * - stored events are shown once and in `seq` order (see `Transcript`); a hole in `seq` asks
- *   for `resume` from the last complete `seq`;
- * - a frame answered with a retryable error (`unavailable`, `rate_limited`, `internal`) is sent
- *   again by itself, the same frame (same `client_id`), after a back-off with jitter that grows
- *   with each refusal (`backoff`, as for reconnecting), so a hub that is busy for a moment is
- *   not flooded by every widget at once; meanwhile the visitor sees "Connecting you…" or the
- *   message as sending, never an error.
+ * frame means for `SessionState` (state.js). No DOM. Reliability: one conversation at a time; a
+ * message is kept under its `client_id` until its `ack` and sent again after each `resumed`;
+ * stored events show once, in `seq` order, a hole asks for `resume`; a retryable error sends the
+ * same frame again after a growing, jittered back-off.
  */
 import { Connection, backoff, uuid } from "./connection.js";
 import { SessionState } from "./state.js";
@@ -103,6 +92,7 @@ export class Session extends SessionState {
   flush() {
     for (const item of this.transcript.pending()) if (item.clientId) this.transmit(item.clientId);
     if (this.pendingLeave) this.leave(this.pendingLeave);
+    if (this.pendingHandoff) this.handoff();
     if (this.pendingClose) this.end();
     if (this.pendingRate) this.rate(this.pendingRate.score, this.pendingRate.comment);
   }
@@ -173,6 +163,23 @@ export class Session extends SessionState {
     this.changed();
   }
 
+  /** Ask for a person instead of the bot. */
+  handoff() {
+    if (!this.conv || !this.bot) return;
+    this.pendingHandoff = true;
+    if (this.ready) this.send({ type: "handoff", conversation_id: this.conv, ref: "p" });
+    this.changed();
+  }
+
+  /** The bot let go (asked for, its own call, a timeout): back to waiting for a person. */
+  handedOver() {
+    this.bot = this.pendingHandoff = false;
+    if (this.phase === "chat") {
+      this.phase = "waiting";
+      this.agent = null;
+    }
+  }
+
   /** @param {number} score @param {string} comment */
   rate(score, comment) {
     this.pendingRate = { score, comment };
@@ -224,8 +231,7 @@ export class Session extends SessionState {
     if (!this.panelOpen || document.visibilityState !== "visible" || !this.conv) return;
     const seq = this.transcript.lastIncoming();
     if (seq > this.store.data.readSeq) this.store.save({ readSeq: seq });
-    // One `read` per READ_EVERY_MS at most (a replay marks many messages read at once; the
-    // hub counts `read` against the rate limit): the highest seq when the timer fires.
+    // One `read` per READ_EVERY_MS at most (the hub rate-limits it): the highest seq by then.
     if (seq > this.sentRead && this.ready && !this.readTimer) {
       this.readTimer = window.setTimeout(() => {
         this.readTimer = 0;
@@ -273,10 +279,7 @@ export class Session extends SessionState {
       case "queue":
         if (f.conversation_id !== this.conv || this.phase === "ended") return;
         this.queue = { position: f.position, eta_s: f.eta_s };
-        if (this.phase === "chat") {
-          this.phase = "waiting";
-          this.agent = null;
-        }
+        this.handedOver();
         this.onEvent("queue", { position: f.position, eta_s: f.eta_s });
         break;
       case "offline":
@@ -345,7 +348,9 @@ export class Session extends SessionState {
     if (!item) return;
     if (f.type === "assigned") {
       this.agent = item.name;
+      this.bot = !!item.bot;
       this.hadAgent = true;
+      this.pendingHandoff = false;
       this.queue = null;
       this.offline = false;
       this.store.save({ offline: false });
@@ -362,6 +367,7 @@ export class Session extends SessionState {
       if (!this.replaying) this.onEvent("closed", { by: f.by });
     } else {
       if (item.role === "agent") this.typing = false;
+      if (item.role === "system" && this.bot) this.handedOver(); // the handoff line
       if (item.clientId) this.dropOutgoing(item.clientId);
       if (!this.replaying) this.onEvent("message", { seq: item.seq, from: { role: item.role }, ts: item.ts });
     }
@@ -377,7 +383,7 @@ export class Session extends SessionState {
 
   /** @param {any} f */
   acked(f) {
-    this.refusals.delete(f.client_id || (f.ref === "l" ? "l" : ""));
+    this.refusals.delete(f.client_id || f.ref);
     if (f.client_id) {
       this.transcript.ack(f.client_id, f.seq, f.ts);
       this.dropOutgoing(f.client_id);
@@ -386,6 +392,8 @@ export class Session extends SessionState {
       this.rated = true;
       this.pendingRate = null;
       if (this.conv) this.store.save({ rated: [...this.store.data.rated, this.conv].slice(-20) });
+    } else if (f.ref === "p") {
+      this.handedOver();
     } else if (f.ref === "l") {
       this.left = true;
       this.pendingLeave = null;
@@ -434,6 +442,12 @@ export class Session extends SessionState {
         this.errors.leave = code;
         this.pendingLeave = null;
       }
+    } else if (ref === "p") {
+      if (RETRYABLE.has(code)) this.later("p", () => this.pendingHandoff && this.handoff());
+      else {
+        this.pendingHandoff = false;
+        if (code === "conflict") this.bot = false; // no bot holds it any more: no button
+      }
     } else if (ref === "c") {
       this.pendingClose = false;
     } else if (ref === "i") {
@@ -447,10 +461,7 @@ export class Session extends SessionState {
     this.changed();
   }
 
-  /**
-   * Send again what the hub refused for now, after `backoff(n)` for the n-th refusal of it.
-   * @param {string} key @param {() => void} send
-   */
+  /** Send again after `backoff(n)` for its n-th refusal. @param {string} key @param {() => void} send */
   later(key, send) {
     const n = this.refusals.get(key) || 0;
     this.refusals.set(key, n + 1);

@@ -1,10 +1,8 @@
 // @ts-check
 /**
- * The session's state: what the view renders (`SessionState`; `Session` in session.js adds the
- * protocol), and what of it the widget keeps in `localStorage` (`Store`: the hub's origin, one
- * record per site) so that a reload or a new tab is the same visitor in the same conversation,
- * and a message typed but not yet acknowledged survives a reload. Falls back to memory when
- * storage is blocked.
+ * What the view renders (`SessionState`) and what the widget keeps in `localStorage` (`Store`,
+ * one record per site; memory if blocked): a reload or a new tab is the same visitor in the
+ * same conversation, with its unacknowledged messages.
  */
 import { Transcript } from "./transcript.js";
 
@@ -113,6 +111,8 @@ export class SessionState {
     this.conv = null;
     /** @type {string | null} */
     this.agent = null;
+    /** the agent is a bot; a visitor's `handoff` not yet answered */
+    this.bot = this.pendingHandoff = false;
     this.typing = false;
     /** @type {{position: number, eta_s: number | null} | null} */
     this.queue = null;
@@ -189,7 +189,7 @@ export class SessionState {
     this.phase = "waiting";
     this.agent = null;
     this.queue = null;
-    this.hadAgent = false;
+    this.hadAgent = this.bot = this.pendingHandoff = false;
     this.rated = this.store.data.rated.includes(id);
     const same = this.store.data.conv === id;
     if (!same) this.store.save({ conv: id, outbox: [], offline: false, left: false, readSeq: 0, agentRead: 0 });
@@ -206,7 +206,7 @@ export class SessionState {
     this.agent = null;
     this.typing = false;
     this.queue = null;
-    this.offline = this.left = this.rated = this.hadAgent = false;
+    this.offline = this.left = this.rated = this.hadAgent = this.bot = this.pendingHandoff = false;
     this.closedBy = null;
     this.pendingClose = false;
     this.pendingRate = this.pendingLeave = null;

@@ -1,8 +1,5 @@
 // @ts-check
-/**
- * Chat text into DOM nodes: always text nodes, never HTML. Web addresses become links that
- * open in a new tab with `rel="noopener noreferrer nofollow ugc"`; only http(s) is linked.
- */
+/** Chat text as text nodes, never HTML; http(s) addresses become `rel="noopener…"` links. */
 
 const URL_RE = /\b(?:https?:\/\/|www\.)[^\s<>"']+/gi;
 const TRAILING = /[.,;:!?)\]}'"»”’]+$/;
@@ -49,10 +46,7 @@ export function formatTime(ts, lang) {
   }
 }
 
-/**
- * The hub's e-mail rule: one `@`, something before it, a dot inside the domain, no spaces.
- * @param {string} value
- */
+/** The hub's e-mail rule. @param {string} value */
 export function validEmail(value) {
   if (value.length > 254 || /\s/.test(value)) return false;
   const parts = value.split("@");

@@ -1,11 +1,7 @@
 // @ts-check
 /**
- * The transcript as the visitor sees it — pure data, no DOM, no sockets.
- *
- * Guarantees: an event is shown once (keyed by `seq`, and a visitor message also by its
- * `client_id`, so the local copy, the `ack` and the echo become one item); items are ordered
- * by `seq`, with messages still waiting for their `ack` after them in the order they were
- * typed. `lastSeq` is the highest `seq` up to which nothing is missing: what `resume` asks from.
+ * The transcript, pure data. An event shows once (by `seq`; a visitor message also by
+ * `client_id`), in `seq` order, unacknowledged messages last. `lastSeq`: nothing missing up to it.
  */
 
 /**
@@ -13,7 +9,7 @@
  * @typedef {{
  *   key: string, kind: "message" | "event", seq: number | null, clientId: string | null,
  *   role: "visitor" | "agent" | "system", name: string | null, text: string, ts: string | null,
- *   event?: "assigned" | "closed", by?: string, state: MessageState | null, error?: string,
+ *   event?: "assigned" | "closed", by?: string, bot?: boolean, state: MessageState | null, error?: string,
  *   order: number
  * }} Item
  */
@@ -94,7 +90,8 @@ export class Transcript {
             seq,
             clientId: null,
             role: "system",
-            name: f.type === "assigned" ? (f.agent && f.agent.display_name) || null : null,
+            name: (f.agent && f.agent.display_name) || null,
+            bot: !!(f.agent && f.agent.bot),
             text: "",
             ts: f.ts || null,
             event: f.type,
@@ -147,7 +144,6 @@ export class Transcript {
     if (item.seq !== null) return null;
     const other = this.bySeq.get(seq);
     if (other && other !== item) {
-      // The echo arrived under another key first (cannot happen with a client_id, but be safe).
       this.items.delete(item.key);
       return null;
     }

@@ -1,9 +1,7 @@
 // @ts-check
 /**
- * Renders a `Session` into the frame's DOM (frame.html) and turns what the visitor does into
- * session calls. Chat text only ever goes through `textContent` / text nodes (`renderText`).
- * The transcript is updated in place, item by item, so the `role="log"` region announces
- * only what is new.
+ * Renders a `Session` into frame.html; the visitor's actions become session calls. Text only by
+ * text nodes; the log is updated in place so `role="log"` announces only what is new.
  */
 import { locale, t } from "./i18n.js";
 import { formatTime, renderText, validEmail } from "./text.js";
@@ -30,6 +28,20 @@ function languageName(code, lang) {
   } catch {
     return code;
   }
+}
+
+/**
+ * What an `assigned` or `closed` row says.
+ * @param {import("./transcript.js").Item} item @param {string | null} agent
+ */
+function eventText(item, agent) {
+  return item.event === "assigned"
+    ? t(item.bot ? "joined_bot" : "joined", { name: item.name || t("agent") })
+    : item.by === "visitor"
+      ? t("ended_visitor")
+      : item.by === "agent"
+        ? t("ended_agent", { name: agent || t("agent") })
+        : t("ended_system");
 }
 
 /** @param {string} id */
@@ -159,6 +171,7 @@ export function createView(session, opts) {
     requestAnimationFrame(() => focusFirst());
   });
   $(".end-btn").addEventListener("click", () => session.end());
+  $(".handoff-btn").addEventListener("click", () => session.handoff());
 
   composer.addEventListener("submit", (/** @type {Event} */ e) => {
     e.preventDefault();
@@ -226,15 +239,7 @@ export function createView(session, opts) {
     time.textContent = item.ts ? formatTime(item.ts, lang) : "";
     if (item.ts) time.dateTime = item.ts;
     if (item.kind === "event") {
-      const name = item.name || t("agent");
-      /** @type {HTMLElement} */ (row.firstChild).textContent =
-        item.event === "assigned"
-          ? t("joined", { name })
-          : item.by === "visitor"
-            ? t("ended_visitor")
-            : item.by === "agent"
-              ? t("ended_agent", { name: session.agent || t("agent") })
-              : t("ended_system");
+      /** @type {HTMLElement} */ (row.firstChild).textContent = eventText(item, session.agent);
       return;
     }
     const first = !prev || prev.kind !== "message" || prev.role !== item.role || prev.name !== item.name;
@@ -281,9 +286,10 @@ export function createView(session, opts) {
     panel.dataset.open = String(s.panelOpen);
 
     const withAgent = (phase === "chat" || phase === "ended") && !!s.agent;
+    const person = withAgent && !s.bot; // a bot keeps the icon
     $(".title").textContent = withAgent ? s.agent : t("team");
-    $(".avatar").classList.toggle("has-agent", withAgent);
-    $(".avatar-initials").textContent = withAgent ? initials(s.agent || "") : "";
+    $(".avatar").classList.toggle("has-agent", person);
+    $(".avatar-initials").textContent = person ? initials(s.agent || "") : "";
     $(".presence").hidden = phase !== "chat";
     $(".subtitle").textContent =
       phase === "blocked"
@@ -291,7 +297,9 @@ export function createView(session, opts) {
         : phase === "chat"
           ? s.typing
             ? t("status_typing")
-            : t("status_agent")
+            : s.bot
+              ? t("status_bot")
+              : t("status_agent")
           : phase === "waiting"
             ? s.offline
               ? t("status_away")
@@ -300,6 +308,10 @@ export function createView(session, opts) {
               ? t("status_ended")
               : t("status_available");
     $(".end-btn").hidden = !(phase === "waiting" || phase === "chat") || s.pendingClose;
+    const handoff = $(".handoff-btn");
+    handoff.hidden = !(phase === "chat" && s.bot) || s.replaying; // not mid-replay: a person may follow
+    handoff.disabled = s.pendingHandoff;
+    handoff.textContent = s.pendingHandoff ? t("starting") : t("handoff");
 
     const reconnecting = s.conn === "reconnecting" && (!!s.conv || phase === "starting");
     const bannerText = phase === "blocked" ? t("not_allowed") : reconnecting ? t("reconnecting") : "";
@@ -396,16 +408,7 @@ function download(session) {
   for (const item of session.transcript.ordered()) {
     const time = item.ts ? formatTime(item.ts, lang) : "";
     if (item.kind === "event") {
-      const name = item.name || t("agent");
-      const what =
-        item.event === "assigned"
-          ? t("joined", { name })
-          : item.by === "visitor"
-            ? t("ended_visitor")
-            : item.by === "agent"
-              ? t("ended_agent", { name: session.agent || t("agent") })
-              : t("ended_system");
-      lines.push(`[${time}] — ${what}`);
+      lines.push(`[${time}] — ${eventText(item, session.agent)}`);
     } else {
       const who = item.role === "visitor" ? t("you") : item.role === "agent" ? item.name || t("agent") : "—";
       lines.push(`[${time}] ${who}: ${item.text}`);
