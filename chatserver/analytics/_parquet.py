@@ -97,6 +97,8 @@ def _schema(shape: str) -> Any:
             ("transcript", pa.string()),
             ("digest", pa.string()),
             ("seal", pa.string()),
+            ("bot_id", pa.string()),
+            ("handed_over_at", ts),
         ]
     )
 
@@ -108,6 +110,7 @@ def _conversation_rows(docs: Iterator[dict[str, Any]]) -> Iterator[list[Any]]:
         for i in (7, 8, 9, 10):
             row[i] = None if row[i] is None else ts_ms(row[i])
         row[18] = list(doc["conversation"]["tags"])
+        row[26] = None if row[26] is None else ts_ms(row[26])
         yield row
 
 

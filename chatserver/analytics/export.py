@@ -185,7 +185,8 @@ class Export:
         if known is not None:
             comment = redact_optional(comment, known)
             page_url = redact_optional(page_url, known)
-        abandoned = row.status == "closed" and first_assigned is None
+        bot_resolved = row.bot_id is not None and row.handed_over_at is None
+        abandoned = row.status == "closed" and first_assigned is None and not bot_resolved
         conversation = {
             "conversation_id": row.id,
             "visitor": visitor_ref,
@@ -202,10 +203,15 @@ class Export:
             "tags": orjson.loads(row.tags),
             "last_seq": row.last_seq,
             "agents": agents,
+            "bot_id": row.bot_id,
+            "handed_over_at": row.handed_over_at,
             "metrics": {
                 "first_assigned_at": first_assigned,
                 "first_response_at": first_response,
-                "wait_s": _seconds(duration_ms(row.created_at, first_assigned)),
+                # The bot's time is not waiting: from the handoff, if a bot held it first.
+                "wait_s": _seconds(
+                    duration_ms(row.handed_over_at or row.created_at, first_assigned)
+                ),
                 "first_response_s": _seconds(duration_ms(row.created_at, first_response)),
                 "handle_s": _seconds(duration_ms(first_assigned, row.closed_at)),
                 "transfers": transfers,

@@ -4,11 +4,16 @@ added row by row or merged from rollup cells; `Tally`, a summary's groups.
 Per conversation (from its row, where the append path keeps the facts of its events):
 
 - *served*: it has an ``assigned`` event; *first assigned* is the first one's time.
-- *wait* = first assigned − arrival (``created_at``), for served conversations.
+- *wait* = first assigned − the time it started waiting for a person: its handoff
+  (``handed_over_at``) if a bot held it first, else its arrival (``created_at``) — the bot's
+  time is not waiting — for served conversations.
 - *first response* = first agent message − arrival.
 - *handle time* = ``closed_at`` − first assigned, for closed served conversations.
-- *abandoned*: closed without any ``assigned`` event (the visitor left the queue).
+- *abandoned*: closed without any ``assigned`` event (the visitor left the queue), a bot's
+  resolved conversation aside.
 - *transfers*: its ``transfer`` events.
+- *bot*: a bot held it first (``bot_id``); *handed over*: its bot handed it to the agents'
+  queue (``handed_over_at``); *bot-resolved*: a bot's, closed, never handed over.
 
 Durations are kept as `sketch.Durations`: counts, sums and means exact, percentiles
 nearest-rank within 1 %.
@@ -51,13 +56,15 @@ class Group:
     rows added with their tags (the groups whose tags are read)."""
 
     __slots__ = (
-        "abandoned", "closed", "conversations", "first_at", "first_responses", "handles",
-        "last_at", "ratings", "served", "tags", "transferred", "transfers", "waits",
+        "abandoned", "bot_resolved", "bots", "closed", "conversations", "first_at",
+        "first_responses", "handed_over", "handles", "last_at", "ratings", "served", "tags",
+        "transferred", "transfers", "waits",
     )  # fmt: skip
 
     def __init__(self) -> None:
         self.conversations = self.closed = self.served = self.abandoned = 0
         self.transfers = self.transferred = 0
+        self.bots = self.bot_resolved = self.handed_over = 0
         self.waits = Durations()
         self.first_responses = Durations()
         self.handles = Durations()
@@ -70,12 +77,20 @@ class Group:
         self.conversations += 1
         closed = row.status == "closed"
         self.closed += closed
+        bot_resolved = False
+        if row.bot_id is not None:
+            self.bots += 1
+            if row.handed_over_at is not None:
+                self.handed_over += 1
+            elif closed:
+                bot_resolved = True
+                self.bot_resolved += 1
         if row.first_assigned_at is not None:
             self.served += 1
-            self.waits.add(_ms(row.created_at, row.first_assigned_at))
+            self.waits.add(_ms(row.handed_over_at or row.created_at, row.first_assigned_at))
             if closed and row.closed_at is not None:
                 self.handles.add(_ms(row.first_assigned_at, row.closed_at))
-        elif closed:
+        elif closed and not bot_resolved:
             self.abandoned += 1
         if row.first_response_at is not None:
             self.first_responses.add(_ms(row.created_at, row.first_response_at))
@@ -99,6 +114,9 @@ class Group:
         self.abandoned += other.abandoned
         self.transfers += other.transfers
         self.transferred += other.transferred
+        self.bots += other.bots
+        self.bot_resolved += other.bot_resolved
+        self.handed_over += other.handed_over
         self.waits.merge(other.waits)
         self.first_responses.merge(other.first_responses)
         self.handles.merge(other.handles)
@@ -115,6 +133,7 @@ class Group:
             "v": CELL_VERSION,
             "n": [self.conversations, self.closed, self.served, self.abandoned,
                   self.transfers, self.transferred],
+            "bots": [self.bots, self.bot_resolved, self.handed_over],
             "ratings": self.ratings,
             "wait": self.waits.dump(),
             "first_response": self.first_responses.dump(),
@@ -125,8 +144,9 @@ class Group:
 
     @classmethod
     def load(cls, data: dict[str, Any]) -> Group:
-        """A group from a cell's form (`dump`)."""
-        if data.get("v") != CELL_VERSION:
+        """A group from a cell's form (`dump`): of this version, or of version 1 (before bots:
+        no bot conversation, so no bot counts)."""
+        if data.get("v") not in (1, CELL_VERSION):
             raise ValueError(
                 f"a rollup cell of version {data.get('v')!r}, not {CELL_VERSION}: run"
                 " `chatserver analytics rebuild`"
@@ -134,6 +154,7 @@ class Group:
         made = cls()
         (made.conversations, made.closed, made.served, made.abandoned, made.transfers,
          made.transferred) = data["n"]  # fmt: skip
+        made.bots, made.bot_resolved, made.handed_over = data.get("bots", (0, 0, 0))
         made.ratings = data["ratings"]
         made.waits = Durations.load(data["wait"])
         made.first_responses = Durations.load(data["first_response"])
@@ -159,6 +180,12 @@ class Group:
                 "conversations": self.transferred,
                 "rate": _ratio(self.transferred, self.served),
             },
+            "bots": {
+                "conversations": self.bots,
+                "resolved": self.bot_resolved,
+                "handed_over": self.handed_over,
+                "resolution_rate": _ratio(self.bot_resolved, self.bot_resolved + self.handed_over),
+            },
             "csat": {
                 "rated": rated,
                 "average": score_sum / rated if rated else None,
@@ -169,8 +196,9 @@ class Group:
         }
 
 
-#: The form of a rollup cell (`Group.dump`); a rollup of another version is built again.
-CELL_VERSION = 1
+#: The form of a rollup cell (`Group.dump`); version 2 added the bot counts (``bots``), and
+#: `Group.load` still reads version 1's cells (days before bots) with none.
+CELL_VERSION = 2
 
 
 class Tally:

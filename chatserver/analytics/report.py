@@ -64,7 +64,8 @@ def _breakdown(rows: list[dict[str, Any]], label: str) -> Markup:
     head = (
         f"<tr><th>{Markup.escape(label)}</th><th>Conversations</th><th>Abandoned</th>"
         "<th>Wait p50</th><th>Wait p90</th><th>First response p50</th><th>Handle p50</th>"
-        "<th>Transferred</th><th>CSAT</th><th>Rated</th></tr>"
+        "<th>Transferred</th><th>CSAT</th><th>Rated</th><th>Bot-resolved</th>"
+        "<th>Handed over</th></tr>"
     )
     body = []
     for r in rows:
@@ -72,7 +73,7 @@ def _breakdown(rows: list[dict[str, Any]], label: str) -> Markup:
         body.append(
             Markup(
                 "<tr><td>{}</td><td>{:,}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
-                "<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"
+                "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:,}</td><td>{:,}</td></tr>"
             ).format(
                 name,
                 r["conversations"],
@@ -84,6 +85,8 @@ def _breakdown(rows: list[dict[str, Any]], label: str) -> Markup:
                 pct(r["transfers"]["rate"]),
                 num(r["csat"]["average"]),
                 r["csat"]["rated"],
+                r["bots"]["resolved"],
+                r["bots"]["handed_over"],
             )
         )
     if not body:
@@ -139,6 +142,8 @@ def render_text(summary: dict[str, Any]) -> str:
         f"  handle time        p50 {dur(t['handle_s']['p50']):>8}   p90 {dur(t['handle_s']['p90']):>8}   p99 {dur(t['handle_s']['p99']):>8}",
         f"  abandoned          {pct(t['abandonment_rate']):>8}   ({t['abandoned']:,})",
         f"  transferred        {pct(t['transfers']['rate']):>8}   ({t['transfers']['total']:,} transfers)",
+        f"  bots               {t['bots']['conversations']:>8,}   resolved {t['bots']['resolved']:,}"
+        f" · handed over {t['bots']['handed_over']:,}",
         f"  CSAT               {num(t['csat']['average']):>8}   rated {t['csat']['rated']:,}"
         f" ({pct(t['csat']['response_rate'])}) · "
         + " ".join(f"{k}★ {v}" for k, v in t["csat"]["distribution"].items()),

@@ -10,6 +10,7 @@ from typing import Any
 
 __all__ = [
     "CONVERSATION_COLUMNS",
+    "EARLIER_CONVERSATION_COLUMNS",
     "MESSAGE_COLUMNS",
     "MessageRow",
     "conversation_row",
@@ -29,8 +30,11 @@ CONVERSATION_COLUMNS: tuple[str, ...] = (
     "conversation_id", "visitor", "site", "topic", "language", "status", "agents",
     "created_at", "first_assigned_at", "first_response_at", "closed_at", "closed_by",
     "wait_s", "first_response_s", "handle_s", "transfers", "abandoned", "messages", "tags",
-    "rating", "comment", "page_url", "transcript", "digest", "seal",
+    "rating", "comment", "page_url", "transcript", "digest", "seal", "bot_id", "handed_over_at",
 )  # fmt: skip
+#: The conversations shape before bots (`verify` still reads files exported then): the same
+#: columns but the last two, which were added at the end.
+EARLIER_CONVERSATION_COLUMNS = CONVERSATION_COLUMNS[:-2]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -75,5 +79,6 @@ def conversation_row(doc: dict[str, Any]) -> list[Any]:
         m["first_response_at"], conv["closed_at"], conv["closed_by"], m["wait_s"],
         m["first_response_s"], m["handle_s"], m["transfers"], m["abandoned"], m["messages"],
         ";".join(conv["tags"]), conv["rating"], conv["rating_comment"], conv["page_url"],
-        transcript(doc["events"]), doc["digest"], doc["seal"],
+        transcript(doc["events"]), doc["digest"], doc["seal"], conv["bot_id"],
+        conv["handed_over_at"],
     ]  # fmt: skip

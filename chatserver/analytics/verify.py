@@ -26,7 +26,7 @@ import orjson
 from . import digest as digests
 from .csv_text import uncell
 from .errors import BadRequest
-from .rows import CONVERSATION_COLUMNS, MESSAGE_COLUMNS
+from .rows import CONVERSATION_COLUMNS, EARLIER_CONVERSATION_COLUMNS, MESSAGE_COLUMNS
 
 __all__ = ["VerifyResult", "verify_file"]
 
@@ -130,7 +130,7 @@ def _csv(path: Path, key: bytes | None) -> VerifyResult:
                 for r in reader
             )
             return _message_groups(VerifyResult("csv/messages"), rows, key)
-        if header == CONVERSATION_COLUMNS:
+        if header in (CONVERSATION_COLUMNS, EARLIER_CONVERSATION_COLUMNS):
             rows = (dict(zip(header, r, strict=True)) for r in reader)
             return _seals_only(VerifyResult("csv/conversations"), rows, key)
     raise BadRequest(f"{path}: not a chatserver export (unknown CSV header)")
@@ -159,7 +159,7 @@ def _parquet(path: Path, key: bytes | None) -> VerifyResult:
                 yield row
 
         return _message_groups(VerifyResult("parquet/messages"), messages(), key)
-    if names == CONVERSATION_COLUMNS:
+    if names in (CONVERSATION_COLUMNS, EARLIER_CONVERSATION_COLUMNS):
         return _seals_only(VerifyResult("parquet/conversations"), rows(), key)
     raise BadRequest(f"{path}: not a chatserver export (unknown Parquet columns)")
 

@@ -22,6 +22,10 @@ Checked
 Periods apply to a conversation's arrival (``created_at``): ``since`` inclusive, ``until``
 exclusive; ``agent`` selects the conversations the agent was assigned at any time, ``tag``
 those carrying the tag.
+
+`DashboardQueries.bot_figures` counts the bots' conversations in one snapshot too: those a bot
+holds now (every arrival), and of those that arrived since a moment, the bot-resolved and the
+handed-over ones (``docs/analytics.md``: the same definitions as the figures').
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import orjson
 
 __all__ = [
     "BadCursor",
+    "BotFigures",
     "ConversationQuery",
     "ConversationRow",
     "ConversationsPage",
@@ -93,7 +98,9 @@ class ConversationQuery:
 
 @dataclass(frozen=True, slots=True)
 class ConversationRow:
-    """One line of the list: ``agent`` is the last assigned agent's display name."""
+    """One line of the list: ``agent`` is the last assigned agent's display name; ``bot`` the
+    name of the bot that holds the conversation now (None once handed over or closed, or if no
+    bot ever held it; the bot's id when the bot was deleted)."""
 
     conversation_id: str
     created_at: str
@@ -106,6 +113,7 @@ class ConversationRow:
     agent: str | None
     visitor_name: str | None
     messages: int
+    bot: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +127,23 @@ class ConversationsPage:
     newer: PageCursor | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class BotFigures:
+    """The bots' part of the floor: ``held`` conversations a bot holds now (not handed over,
+    not closed); of the conversations that arrived since the moment asked for, ``resolved``
+    (a bot's, closed, never handed over) and ``handed_over``."""
+
+    held: int
+    resolved: int
+    handed_over: int
+
+
 class DashboardQueries(Protocol):
-    """The dashboard's list of conversations."""
+    """The dashboard's list of conversations and the bots' figures."""
 
     async def conversations_page(self, query: ConversationQuery) -> ConversationsPage:
         """The matching conversations' count and one page of them, newest first."""
+
+    async def bot_figures(self, since: str) -> BotFigures:
+        """What the bots hold now, and what they resolved and handed over of the
+        conversations that arrived since ``since`` (an ISO time), read in one snapshot."""

@@ -162,6 +162,8 @@ class ConversationRow(NamedTuple):
     last_agent_id: str | None
     visitor_name: str | None
     visitor_email: str | None
+    bot_id: str | None = None  # the bot that held it first (None: never a bot's)
+    handed_over_at: str | None = None  # when its bot handed it to the agents' queue
 
 
 #: (conversation_id, seq, ts, role, author, body): a message as `ReadSnapshot.message_scan`
@@ -190,7 +192,9 @@ class RawConversation(NamedTuple):
 
 class FigureRow(NamedTuple):
     """What the figures need of one conversation: its row, with the facts the append path keeps
-    on it from its events (first assignment, first agent reply, transfers)."""
+    on it from its events (first assignment, first agent reply, transfers), and its bot's part
+    (``bot_id``: the bot that held it first; ``handed_over_at``: when the bot handed it to the
+    agents' queue — the wait counts from then)."""
 
     id: str
     topic: str
@@ -204,6 +208,8 @@ class FigureRow(NamedTuple):
     first_assigned_at: str | None
     first_response_at: str | None
     transfers: int
+    bot_id: str | None = None
+    handed_over_at: str | None = None
 
 
 class AgentInfo(NamedTuple):

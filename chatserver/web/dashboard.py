@@ -17,6 +17,8 @@ Pages (server-rendered from ``chatserver/web/assets/templates/dashboard*.html``)
 API:
 
 - ``GET /api/v1/dashboard/live`` — the floor now, from one router snapshot (Redis only).
+- ``GET /api/v1/dashboard/bots`` — the conversations bots hold now, and of today's (UTC), the
+  bot-resolved and the handed-over ones (the store's `DashboardQueries.bot_figures`).
 - ``GET /api/v1/dashboard/charts?hours=24&days=14`` — per-hour series over the last ``hours``
   hours, CSAT per day over the last ``days`` days and per topic over the same days.
 - ``GET /api/v1/dashboard/agents?since=&until=`` — per agent: chats, first response, handle
@@ -36,6 +38,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -57,6 +60,7 @@ from chatserver.store import (
     PageCursor,
     Store,
     StoredEvent,
+    iso_now,
 )
 from chatserver.web.api.components import row_json
 from chatserver.web.dashboard_figures import (
@@ -222,6 +226,23 @@ async def live(request: Request) -> Response:
     return JSONResponse(data, headers=_NO_STORE)
 
 
+async def bots(request: Request) -> Response:
+    """The bots' tiles: held now, and bot-resolved and handed over of today's arrivals."""
+    await _api_caller(request)
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    since = iso_now(midnight.timestamp())
+    found = await ctx_of(request).store.bot_figures(since)
+    return JSONResponse(
+        {
+            "since": since,
+            "held": found.held,
+            "resolved": found.resolved,
+            "handed_over": found.handed_over,
+        },
+        headers=_NO_STORE,
+    )
+
+
 # --- charts and the agent table -------------------------------------------------------------
 
 
@@ -263,7 +284,7 @@ async def conversation_list(store: Store, q: ListQuery) -> dict[str, Any]:
         )
     except NotFoundError as exc:  # an agent that names no account
         raise BadRequest(str(exc)) from None
-    rows = [row_json(r) for r in found.rows]
+    rows = [{**row_json(r), "bot": r.bot} for r in found.rows]
     return {
         "total": found.total,
         "per_page": q.per_page,
@@ -428,6 +449,7 @@ def routes() -> list[BaseRoute]:
         Route("/dashboard/conversations", conversations_page, methods=["GET"]),
         Route("/dashboard/conversations/{conversation_id}", conversation_page, methods=["GET"]),
         Route("/api/v1/dashboard/live", api(live), methods=["GET"]),
+        Route("/api/v1/dashboard/bots", api(bots), methods=["GET"]),
         Route("/api/v1/dashboard/charts", api(charts_endpoint), methods=["GET"]),
         Route("/api/v1/dashboard/agents", api(agent_table), methods=["GET"]),
         Route("/api/v1/dashboard/conversations", api(conversations_api), methods=["GET"]),

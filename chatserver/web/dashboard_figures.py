@@ -201,6 +201,8 @@ def charts_data(store: SnapshotSource, hours: int, days: int, now: datetime) -> 
                     "conversations": r["conversations"],
                     "served": r["served"],
                     "abandoned": r["abandoned"],
+                    "bot_resolved": r["bots"]["resolved"],
+                    "handed_over": r["bots"]["handed_over"],
                     "wait_p50_s": _stat(r, "wait_s", "p50"),
                     "wait_p90_s": _stat(r, "wait_s", "p90"),
                 }

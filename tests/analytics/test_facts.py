@@ -52,12 +52,18 @@ def oracle_rows(snap: ReadSnapshot, filters: Filters) -> list[FigureRow]:
         if agent_id is not None and not any(b.get("agent_id") == agent_id for b in bodies):
             continue
         assigned = [e.ts for e in events if e.kind == "assigned"]
-        replies = [e.ts for e in events if e.kind == "message" and e.actor_role == "agent"]
+        replies = [
+            e.ts
+            for e in events
+            if e.kind == "message"
+            and e.actor_role == "agent"
+            and not (e.actor_id or "").startswith("bot:")  # a bot's reply is not a person's
+        ]
         rows.append(
             FigureRow(
                 c.id, c.topic, c.status, c.created_at, c.closed_at, c.rating, c.rating_comment,
                 c.tags, c.last_agent_id, min(assigned, default=None), min(replies, default=None),
-                sum(e.kind == "transfer" for e in events),
+                sum(e.kind == "transfer" for e in events), c.bot_id, c.handed_over_at,
             )
         )  # fmt: skip
     return rows

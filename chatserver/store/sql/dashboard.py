@@ -1,4 +1,5 @@
-"""The dashboard's conversation list (`DashboardQueries`), on either backend.
+"""The dashboard's conversation list and the bots' figures (`DashboardQueries`), on either
+backend.
 
 The count and the page are read in one snapshot by the backend's `SQLPart._snapshot`, out of
 the hub's way: on SQLite a read-only connection of their own, opened in a worker thread for the
@@ -14,7 +15,13 @@ from typing import Any
 import orjson
 
 from ..base import NotFoundError
-from ..dashboard import ConversationQuery, ConversationRow, ConversationsPage, PageCursor
+from ..dashboard import (
+    BotFigures,
+    ConversationQuery,
+    ConversationRow,
+    ConversationsPage,
+    PageCursor,
+)
 from .dialect import Plan, Row
 from .part import SQLPart
 
@@ -22,10 +29,30 @@ __all__ = ["DashboardPart"]
 
 
 class DashboardPart(SQLPart):
-    """The dashboard's list of conversations."""
+    """The dashboard's list of conversations and the bots' figures."""
 
     async def conversations_page(self, query: ConversationQuery) -> ConversationsPage:
         return await self._snapshot(_page(query))
+
+    async def bot_figures(self, since: str) -> BotFigures:
+        return await self._snapshot(_bot_figures(since))
+
+
+def _bot_figures(since: str) -> Plan[BotFigures]:
+    """Held now: the open conversations (the status index) a bot has not handed over. Since
+    ``since``: the bots' conversations that arrived meanwhile (their partial index)."""
+    held = yield (
+        "SELECT count(*) FROM conversations WHERE status IN ('queued', 'offered', 'active')"
+        " AND bot_id IS NOT NULL AND handed_over_at IS NULL",
+        (),
+    )
+    counted = yield (
+        "SELECT coalesce(sum(CASE WHEN handed_over_at IS NULL AND status = 'closed'"
+        " THEN 1 ELSE 0 END), 0), count(handed_over_at)"
+        " FROM conversations WHERE bot_id IS NOT NULL AND created_at >= ?",
+        (since,),
+    )
+    return BotFigures(int(held[0][0]), int(counted[0][0]), int(counted[0][1]))
 
 
 def _page(q: ConversationQuery) -> Plan[ConversationsPage]:
@@ -59,9 +86,12 @@ def _page(q: ConversationQuery) -> Plan[ConversationsPage]:
         "SELECT c.id, c.created_at, c.closed_at, c.topic, c.language, c.status, c.rating,"
         " c.tags, a.display_name, v.name,"
         " (SELECT count(*) FROM events e WHERE e.conversation_id = c.id"
-        "  AND e.kind = 'message'), c.rowid"
+        "  AND e.kind = 'message'), c.rowid,"
+        " CASE WHEN c.handed_over_at IS NULL AND c.status <> 'closed'"
+        "  THEN coalesce(b.name, c.bot_id) END"
         f" FROM {source} LEFT JOIN visitors v ON v.id = c.visitor_id"
-        f" LEFT JOIN agents a ON a.id = c.last_agent_id{where}"
+        " LEFT JOIN agents a ON a.id = c.last_agent_id"
+        f" LEFT JOIN bots b ON b.id = c.bot_id{where}"
         f" ORDER BY {order} LIMIT ?",
         [*params, q.per_page + 1],
     )
@@ -125,7 +155,7 @@ def _where(q: ConversationQuery, agent_id: str | None) -> tuple[str, str, str, l
 
 
 def _row(row: Row) -> ConversationRow:
-    cid, created, closed, topic, language, status, rating, tags, agent, name, messages, _ = row
+    cid, created, closed, topic, language, status, rating, tags, agent, name, messages, _, bot = row
     return ConversationRow(
         conversation_id=cid,
         created_at=created,
@@ -138,4 +168,5 @@ def _row(row: Row) -> ConversationRow:
         agent=agent,
         visitor_name=name,
         messages=int(messages),
+        bot=bot,
     )

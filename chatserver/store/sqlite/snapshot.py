@@ -37,7 +37,7 @@ __all__ = ["SQLiteSnapshot"]
 _CONVERSATION_COLUMNS = (
     "c.id, c.visitor_id, c.site, c.topic, c.language, c.status, c.created_at, c.closed_at,"
     " c.closed_by, c.page_url, c.rating, c.rating_comment, c.tags, c.last_seq, c.last_agent_id,"
-    " v.name, v.email"
+    " v.name, v.email, c.bot_id, c.handed_over_at"
 )
 _EVENT_COLUMNS = (
     "e.conversation_id, e.seq, e.ts, e.kind, e.actor_role, e.actor_id, e.actor_name,"
@@ -193,7 +193,7 @@ class SQLiteSnapshot(SnapshotBase):
             "figures": (
                 "SELECT c.id, c.topic, c.status, c.created_at, c.closed_at, c.rating,"
                 " c.rating_comment, c.tags, c.last_agent_id, c.first_assigned_at,"
-                " c.first_response_at, c.transfers"
+                " c.first_response_at, c.transfers, c.bot_id, c.handed_over_at"
                 f" FROM conversations c{where}{order}",
                 params,
             ),

@@ -8,6 +8,7 @@ import { duration, el, fixed, getJSON } from "./format.js";
 const root = /** @type {HTMLElement} */ (document.getElementById("dashboard"));
 const POLL_MS = Number(root.dataset.pollMs) || 1500;
 const CHARTS_MS = 60_000;
+const BOTS_MS = 5_000;
 
 /**
  * @typedef {{conversation_id: string, topic: string, visitor_name: string | null,
@@ -145,6 +146,22 @@ async function poll() {
   }
 }
 
+/** The bots' tiles: held now, and today's bot-resolved and handed-over conversations. */
+async function pollBots() {
+  try {
+    const bots = /** @type {{held: number, resolved: number, handed_over: number}} */ (
+      await getJSON("/api/v1/dashboard/bots")
+    );
+    setFigure("bots_held", String(bots.held));
+    setFigure("bots_resolved", String(bots.resolved));
+    setFigure("bots_handed_over", String(bots.handed_over));
+  } catch {
+    // The live state line reports a lost connection; the last figures stay.
+  } finally {
+    setTimeout(pollBots, document.hidden ? BOTS_MS * 4 : BOTS_MS);
+  }
+}
+
 async function loadCharts() {
   const problem = byId("charts-error");
   try {
@@ -231,6 +248,7 @@ form.addEventListener("submit", (e) => {
 });
 
 poll();
+pollBots();
 loadCharts();
 loadAgents();
 setInterval(loadCharts, CHARTS_MS);
