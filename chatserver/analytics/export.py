@@ -154,7 +154,9 @@ class Export:
             actor_id, actor_name = e[5], e[6]
             if kind == "message":
                 messages += 1
-                if e[4] == "agent" and first_response is None:
+                # A person's first reply: a bot's (actor bot:<id>) is not one (docs/bots.md).
+                bot = isinstance(actor_id, str) and actor_id.startswith("bot:")
+                if e[4] == "agent" and not bot and first_response is None:
                     first_response = e[2]
             elif kind == "assigned":
                 if first_assigned is None:
@@ -212,7 +214,9 @@ class Export:
                 "wait_s": _seconds(
                     duration_ms(row.handed_over_at or row.created_at, first_assigned)
                 ),
-                "first_response_s": _seconds(duration_ms(row.created_at, first_response)),
+                "first_response_s": _seconds(
+                    duration_ms(row.handed_over_at or row.created_at, first_response)
+                ),
                 "handle_s": _seconds(duration_ms(first_assigned, row.closed_at)),
                 "transfers": transfers,
                 "abandoned": abandoned,

@@ -93,7 +93,10 @@ class Group:
         elif closed and not bot_resolved:
             self.abandoned += 1
         if row.first_response_at is not None:
-            self.first_responses.add(_ms(row.created_at, row.first_response_at))
+            # From the handoff too: a person's first reply to a visitor a bot passed on.
+            self.first_responses.add(
+                _ms(row.handed_over_at or row.created_at, row.first_response_at)
+            )
         if row.transfers:
             self.transfers += row.transfers
             self.transferred += 1

@@ -23,7 +23,7 @@ Periods apply to a conversation's arrival (``created_at``): ``since`` inclusive,
 exclusive; ``agent`` selects the conversations the agent was assigned at any time, ``tag``
 those carrying the tag.
 
-`DashboardQueries.bot_figures` counts the bots' conversations in one snapshot too: those a bot
+`DashboardQueries.bots_today` counts the bots' conversations in one snapshot too: those a bot
 holds now (every arrival), and of those that arrived since a moment, the bot-resolved and the
 handed-over ones (``docs/analytics.md``: the same definitions as the figures').
 """
@@ -39,7 +39,7 @@ import orjson
 
 __all__ = [
     "BadCursor",
-    "BotFigures",
+    "BotsToday",
     "ConversationQuery",
     "ConversationRow",
     "ConversationsPage",
@@ -128,7 +128,7 @@ class ConversationsPage:
 
 
 @dataclass(frozen=True, slots=True)
-class BotFigures:
+class BotsToday:
     """The bots' part of the floor: ``held`` conversations a bot holds now (not handed over,
     not closed); of the conversations that arrived since the moment asked for, ``resolved``
     (a bot's, closed, never handed over) and ``handed_over``."""
@@ -144,6 +144,6 @@ class DashboardQueries(Protocol):
     async def conversations_page(self, query: ConversationQuery) -> ConversationsPage:
         """The matching conversations' count and one page of them, newest first."""
 
-    async def bot_figures(self, since: str) -> BotFigures:
+    async def bots_today(self, since: str) -> BotsToday:
         """What the bots hold now, and what they resolved and handed over of the
         conversations that arrived since ``since`` (an ISO time), read in one snapshot."""

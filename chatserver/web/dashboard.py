@@ -231,7 +231,7 @@ async def bots(request: Request) -> Response:
     await _api_caller(request)
     midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     since = iso_now(midnight.timestamp())
-    found = await ctx_of(request).store.bot_figures(since)
+    found = await ctx_of(request).store.bots_today(since)
     return JSONResponse(
         {
             "since": since,
@@ -284,7 +284,7 @@ async def conversation_list(store: Store, q: ListQuery) -> dict[str, Any]:
         )
     except NotFoundError as exc:  # an agent that names no account
         raise BadRequest(str(exc)) from None
-    rows = [{**row_json(r), "bot": r.bot} for r in found.rows]
+    rows = [row_json(r) for r in found.rows]
     return {
         "total": found.total,
         "per_page": q.per_page,

@@ -77,6 +77,13 @@ def test_the_figures_count_bots_apart_and_wait_from_the_handoff(
     assert billing["count"] == 1
     assert billing["mean"] == ids.handed_over_wait_s  # not 150 s from its arrival
     assert topics["account"]["wait_s"]["mean"] == ids.served_wait_s
+    # A person's first reply, from the handoff too (5 s after the assignment): the bot's own
+    # messages are not a first response, so the bot-only topic has none.
+    assert topics["billing"]["first_response_s"]["mean"] == ids.handed_over_wait_s + 5
+    assert topics["account"]["first_response_s"]["mean"] == ids.served_wait_s + 5
+    assert not topics["general"]["first_response_s"] or (
+        topics["general"]["first_response_s"]["count"] == 0
+    )
     assert totals["wait_s"]["mean"] == (ids.handed_over_wait_s + ids.served_wait_s) / 2
     assert topics["general"]["bots"]["conversations"] == 2
     assert topics["general"]["bots"]["resolved"] == 1

@@ -16,7 +16,7 @@ import orjson
 
 from ..base import NotFoundError
 from ..dashboard import (
-    BotFigures,
+    BotsToday,
     ConversationQuery,
     ConversationRow,
     ConversationsPage,
@@ -34,11 +34,11 @@ class DashboardPart(SQLPart):
     async def conversations_page(self, query: ConversationQuery) -> ConversationsPage:
         return await self._snapshot(_page(query))
 
-    async def bot_figures(self, since: str) -> BotFigures:
-        return await self._snapshot(_bot_figures(since))
+    async def bots_today(self, since: str) -> BotsToday:
+        return await self._snapshot(_bots_today(since))
 
 
-def _bot_figures(since: str) -> Plan[BotFigures]:
+def _bots_today(since: str) -> Plan[BotsToday]:
     """Held now: the open conversations (the status index) a bot has not handed over. Since
     ``since``: the bots' conversations that arrived meanwhile (their partial index)."""
     held = yield (
@@ -52,7 +52,7 @@ def _bot_figures(since: str) -> Plan[BotFigures]:
         " FROM conversations WHERE bot_id IS NOT NULL AND created_at >= ?",
         (since,),
     )
-    return BotFigures(int(held[0][0]), int(counted[0][0]), int(counted[0][1]))
+    return BotsToday(int(held[0][0]), int(counted[0][0]), int(counted[0][1]))
 
 
 def _page(q: ConversationQuery) -> Plan[ConversationsPage]:

@@ -91,6 +91,7 @@ COMPONENTS: dict[str, Schema] = {
             "rating": nullable(integer(minimum=1, maximum=5)),
             "tags": array(string()),
             "agent": nullable(string("the last assigned agent's display name")),
+            "bot": nullable(string("the bot that holds it now (docs/bots.md)")),
             "visitor_name": nullable(string()),
             "messages": integer(minimum=0),
         },
@@ -185,6 +186,7 @@ def row_json(r: ConversationRow) -> dict[str, Any]:
         "agent": r.agent,
         "visitor_name": r.visitor_name,
         "messages": r.messages,
+        "bot": r.bot,
     }
 
 
