@@ -6,28 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
-
-import pytest
 
 from tests.admin.conftest import ADMIN, api
 from tests.api.conftest import Key, call, make_key
 from tests.chatserver.integration.conftest import Hub, hub, hub_env
 from tests.support.receiver import Received, Receiver
-from tests.webhooks.conftest import endpoint, start
+from tests.webhooks.conftest import endpoint, receiver, start
 
-__all__ = ["hub", "hub_env"]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver().start()
-    try:
-        yield r
-    finally:
-        r.stop()
+__all__ = ["hub", "hub_env", "receiver"]
 
 
 @dataclass
