@@ -29,7 +29,6 @@ import routing
 from chatserver import protocol as p
 from chatserver.analytics import rollups
 from chatserver.core.accounts import token_hash
-from chatserver.core.bots import BotTimers
 from chatserver.core.bus import Bus
 from chatserver.core.changes import announce, changes_key
 from chatserver.core.delivery import Client
@@ -158,7 +157,7 @@ class HubContext:
         ctx.routing_version = routing_version
         ctx._routing_checked_at = time.time()
         hub.on_router_event = service.router_events.on_router_event
-        service.bots.timers = BotTimers(redis, settings.redis_prefix)
+        service.bots.use_redis(redis, settings.redis_prefix)
         service.session_alive = ctx.session_alive
         ctx.bus = Bus(
             redis,
@@ -261,8 +260,7 @@ class HubContext:
             await self.redis.set(lock, node, nx=True, ex=300)
             or _text(await self.redis.get(lock)) == node
         ):
-            await recovery.requeue_waiting(now)
-            await self.service.bots.rearm(now)
+            await self.service.after_redis_loss(now)
         await self.hub.refill_all()
         await recovery.resend_all_offers()
         self.epoch = epoch

@@ -120,6 +120,10 @@ class BotDesk:
         #: None: no Redis (the core's unit tests); no timeouts then.
         self.timers: BotTimers | None = None
 
+    def use_redis(self, redis: aioredis.Redis, prefix: str) -> None:
+        """Keep the answer deadlines in this Redis (the hub context; without: no timeouts)."""
+        self.timers = BotTimers(redis, prefix)
+
     # -- which bot -----------------------------------------------------------------------
     async def bots(self) -> list[BotRecord]:
         """Every bot, read at most every `BOTS_CACHE_S`."""

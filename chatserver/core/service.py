@@ -111,6 +111,12 @@ class Service:
     def draining(self, value: bool) -> None:
         self.core.draining = value
 
+    async def after_redis_loss(self, now: float) -> None:
+        """Redis lost its data (one process does this): route the stored waiting conversations
+        again, and give the conversations bots hold their answer deadlines back."""
+        await self.recovery.requeue_waiting(now)
+        await self.bots.rearm(now)
+
     async def on_tick(self, result: routing.TickResult, now: float) -> None:
         """The router's tick is done: chats of agents gone come back, bots that did not
         answer in time hand over, positions go out."""
