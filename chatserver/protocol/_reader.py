@@ -132,6 +132,8 @@ class _Reader:
             return None
         if value is None and required:
             self.fail(f"{name!r} must be {expected}, got null")
+        if isinstance(value, str) and "\x00" in value:  # PostgreSQL's text and jsonb refuse it
+            self.fail(f"{name!r} must not contain the NUL character (U+0000)")
         return value
 
     def identifier(self, name: str, *, required: bool = True) -> str | None:

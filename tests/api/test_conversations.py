@@ -111,6 +111,8 @@ async def test_scopes_and_bad_input_change_nothing(hub: Hub) -> None:
         ("messages", {}, "body.text"),
         ("messages", {"text": "x", "client_id": "c" * 65}, "body.client_id"),
         ("messages", {"text": "x", "extra": 1}, "body.extra"),
+        ("messages", {"text": "a\x00b"}, "body.text"),  # PostgreSQL keeps no U+0000
+        ("notes", {"text": "\x00"}, "body.text"),
         ("notes", {"text": ""}, "body.text"),
         ("tags", {}, "body.add"),
         ("tags", {"add": [""]}, "body.add[0]"),

@@ -185,6 +185,8 @@ def check_value(schema: Schema, value: object, where: str) -> None:
 
 
 def _check_string(schema: Schema, value: str, where: str) -> None:
+    if "\x00" in value:  # no store keeps it: PostgreSQL's text and jsonb refuse U+0000
+        raise Invalid(where, "must not contain the NUL character (U+0000)")
     if "minLength" in schema and len(value) < schema["minLength"]:
         raise Invalid(where, f"must be at least {schema['minLength']} character(s)")
     if "maxLength" in schema and len(value) > schema["maxLength"]:

@@ -247,6 +247,20 @@ def test_empty_or_whitespace_text(frame_type: str, field: str, value: str) -> No
     )
 
 
+@pytest.mark.parametrize(
+    ("frame_type", "field"), [*TEXT_FIELDS, ("start", "name"), ("handoff", "conversation_id")]
+)
+def test_a_nul_character_is_refused(frame_type: str, field: str) -> None:
+    """No store keeps U+0000 (PostgreSQL's text and jsonb refuse it): refused at the door."""
+    expect_error(
+        ready(role_for(frame_type)),
+        valid(frame_type, **{field: "a\x00b"}),
+        "bad_frame",
+        ref=REF,
+        contains=(repr(field), "NUL"),
+    )
+
+
 TOO_LARGE_FIELDS = [*TEXT_FIELDS, ("start", "text"), ("rate", "comment")]
 
 
