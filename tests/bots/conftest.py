@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -84,10 +85,16 @@ async def scripted(
     seen: set[str] = set()
 
     async def serve() -> None:
-        while True:
-            for r in receiver.delivered():
+        handled = 0
+
+        def more(got: list[Received], seen: int) -> bool:
+            return len(got) > seen
+
+        while True:  # woken by each webhook answered; a short wait so a cancel ends it soon
+            got = await receiver.until(functools.partial(more, seen=handled), 0.5)
+            for r in got or ():
                 await handle(r)
-            await asyncio.sleep(0.02)
+            handled = len(got) if got is not None else handled
 
     async def handle(r: Received) -> None:
         body = r.json

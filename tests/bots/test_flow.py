@@ -86,7 +86,6 @@ async def test_a_scripted_bot_answers_then_hands_over_with_a_summary(
     person = await visitor.expect("assigned", conversation_id=conv, timeout=10)
     assert person["agent"] == {"display_name": "Ann Lee"}
     # The agent's history: the bot's lines, the summary as a note, the handoff line.
-    await asyncio.sleep(0)  # history frames follow the assigned frame on the same socket
     note = await ann.expect("note", conversation_id=conv, timeout=10)
     assert note["text"] == "Wants a refund: I want a refund"
     await ann.expect("message", conversation_id=conv, text=BOT_LINE, timeout=10)

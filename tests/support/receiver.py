@@ -52,6 +52,8 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Notified each time a request is answered: waiters wake on it, not on a clock.
+    _answered: threading.Condition = field(default_factory=threading.Condition)
 
     @property
     def url(self) -> str:
@@ -73,7 +75,9 @@ class Receiver:
                 status, delay = receiver.script(request, n)
                 if delay:
                     time.sleep(delay)
-                request.answered = status
+                with receiver._answered:
+                    request.answered = status
+                    receiver._answered.notify_all()
                 payload = b'{"ok": true}' if status < 300 else b"receiver says no"
                 try:
                     self.send_response(status)
@@ -108,19 +112,35 @@ class Receiver:
         with self._lock:
             return [r for r in self.received if r.answered is not None and r.answered < 300]
 
+    def wait_until(
+        self, done: Callable[[list[Received]], bool], timeout: float
+    ) -> list[Received] | None:
+        """Block until ``done(delivered())``, woken by each answer; None if ``timeout`` ran out."""
+        deadline = time.monotonic() + timeout
+        with self._answered:
+            while not done(got := self.delivered()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._answered.wait(left)
+        return got
+
     def wait_for(self, count: int, timeout: float = 20.0) -> list[Received]:
         """Block until at least ``count`` requests were answered 2xx (deadline-bounded)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            got = self.delivered()
-            if len(got) >= count:
-                return got
-            time.sleep(0.05)
-        raise AssertionError(
-            f"{len(self.delivered())} webhooks delivered, expected {count}:"
-            f" {[r.type for r in self.delivered()]}"
-        )
+        got = self.wait_until(lambda got: len(got) >= count, timeout)
+        if got is None:
+            raise AssertionError(
+                f"{len(self.delivered())} webhooks delivered, expected {count}:"
+                f" {[r.type for r in self.delivered()]}"
+            )
+        return got
 
     async def arrived(self, count: int, timeout: float = 20.0) -> list[Received]:
         """`wait_for` on the event loop."""
         return await asyncio.to_thread(self.wait_for, count, timeout)
+
+    async def until(
+        self, done: Callable[[list[Received]], bool], timeout: float
+    ) -> list[Received] | None:
+        """`wait_until` on the event loop."""
+        return await asyncio.to_thread(self.wait_until, done, timeout)

@@ -92,10 +92,10 @@ async def start_with_bot(hub: Hub, receiver: Receiver) -> Bot:
 
 async def heard(receiver: Receiver, text: str, timeout: float = 20.0) -> None:
     """Until the bot's endpoint was sent the visitor's message (deadline-bounded)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not any(r.json["data"]["message"]["text"] == text for r in receiver.delivered()):
-        assert asyncio.get_running_loop().time() < deadline, "the bot never heard it"
-        await asyncio.sleep(0.05)
+    got = await receiver.until(
+        lambda got: any(r.json["data"]["message"]["text"] == text for r in got), timeout
+    )
+    assert got is not None, "the bot never heard it"
 
 
 class Tap:
