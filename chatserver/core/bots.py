@@ -170,7 +170,12 @@ class BotDesk:
         if bot is None:  # deleted meanwhile: nobody will answer
             await self.handoff(conv, by="timeout", now=now)
             return
-        await self.timers.arm(conv.id, now + bot.answer_timeout_s)
+        await self.answer_due(conv.id, bot, now)
+
+    async def answer_due(self, conversation_id: str, bot: BotRecord, now: float) -> None:
+        """The bot owes an answer from ``now`` (unless it owes one already)."""
+        if self.timers is not None:
+            await self.timers.arm(conversation_id, now + bot.answer_timeout_s)
 
     async def answered(self, conversation_id: str) -> None:
         """The bot answered: nothing is due."""

@@ -255,9 +255,8 @@ class VisitorCommands:
             await self.bots.take(conv_id, bot, now)
             client.send(p.frames.queued(conv_id, 0, None, ref=cmd.ref))
             await self.core.hub.subscribe(client, conv_id, 0)  # the bot's `assigned` too
-            if cmd.text:
-                conv = await self.core.conversation(conv_id)
-                await self.bots.visitor_wrote(conv, now)
+            if cmd.text:  # its first message waits for the bot's answer
+                await self.bots.answer_due(conv_id, bot, now)
             return
         result = await self.core.router.request(
             routing.ConversationRequest(
