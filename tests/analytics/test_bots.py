@@ -170,6 +170,7 @@ def test_the_export_carries_the_bot_and_the_handoff(seeded: tuple[str, Seeded]) 
 
 def test_parquet_has_the_columns_last(seeded: tuple[str, Seeded], tmp_path: Path) -> None:
     import pyarrow.parquet as pq  # the test extra installs it: a missing pyarrow fails here
+
     url, ids = seeded
     data, _ = export_bytes(url, "parquet", "conversations")
     path = tmp_path / "c.parquet"
